@@ -1,0 +1,34 @@
+//! The crate error: one variant per subsystem, each carrying that subsystem's
+//! own enum. Every error has a stable, dotted `code()` (for example
+//! `video.truncated`) that clients and tests match on; messages may change,
+//! codes may not.
+
+use thiserror::Error;
+
+/// Any failure of vidmocap, grouped by the subsystem that raised it.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Video(#[from] crate::video::VideoError),
+    #[error(transparent)]
+    Model(#[from] crate::infer::ModelError),
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
+}
+
+impl Error {
+    /// The stable machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Video(e) => e.code(),
+            Error::Model(e) => e.code(),
+            Error::Export(e) => e.code(),
+            Error::Config(e) => e.code(),
+            Error::Pipeline(e) => e.code(),
+        }
+    }
+}

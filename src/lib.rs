@@ -1,0 +1,21 @@
+//! vidmocap: turns an ordinary video of a person into 3D motion.
+//!
+//! The local pipeline (`vidmocap process`) is: probe and decode the video
+//! ([`video`]), find and track people and run BlazePose on each ([`pose`],
+//! [`infer`]), recover root motion and clean the motion ([`pose::lift`],
+//! [`pose::filter`], [`pose::gaps`], [`pose::foot`]), solve a humanoid rig
+//! ([`rig`]) and write the outputs ([`export`]). [`pipeline::run`] is the one
+//! entry point every front end (CLI, bench, later the job service) calls.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod export;
+pub mod infer;
+pub mod pipeline;
+pub mod pose;
+pub mod rig;
+pub mod video;
+
+pub use error::Error;
