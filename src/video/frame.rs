@@ -186,7 +186,11 @@ pub fn yuv_to_rgb(y: f32, u: f32, v: f32, matrix: ColorMatrix, full_range: bool)
     let r = yy + 2.0 * (1.0 - kr) * pr;
     let b = yy + 2.0 * (1.0 - kb) * pb;
     let g = (yy - kr * r - kb * b) / kg;
-    [r.clamp(0.0, 255.0), g.clamp(0.0, 255.0), b.clamp(0.0, 255.0)]
+    [
+        r.clamp(0.0, 255.0),
+        g.clamp(0.0, 255.0),
+        b.clamp(0.0, 255.0),
+    ]
 }
 
 #[cfg(test)]

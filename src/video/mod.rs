@@ -67,7 +67,11 @@ pub enum VideoError {
     #[error("the file is {bytes} bytes; the limit is {limit} bytes")]
     FileTooLarge { bytes: u64, limit: u64 },
     #[error("{corrupt} of {total} frames are corrupt (more than the {max_percent:.0}% allowed)")]
-    CorruptFrames { corrupt: u64, total: u64, max_percent: f64 },
+    CorruptFrames {
+        corrupt: u64,
+        total: u64,
+        max_percent: f64,
+    },
     #[error("the video has no decodable frames")]
     NoFrames,
     #[error("decoding failed")]

@@ -1,0 +1,1 @@
+//! Micro and whole-pipeline benches (being written).

@@ -1,0 +1,1 @@
+//! glTF/GLB writer (being written).

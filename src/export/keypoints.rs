@@ -1,0 +1,1 @@
+//! keypoints.json writer (being written).

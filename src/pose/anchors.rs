@@ -1,0 +1,1 @@
+//! TODO: anchors stage (being written).

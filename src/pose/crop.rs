@@ -1,0 +1,1 @@
+//! TODO: crop stage (being written).

@@ -1,0 +1,1 @@
+//! TODO: detect stage (being written).

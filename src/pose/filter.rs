@@ -1,0 +1,1 @@
+//! TODO: filter stage (being written).

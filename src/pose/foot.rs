@@ -1,0 +1,1 @@
+//! TODO: foot stage (being written).

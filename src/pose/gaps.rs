@@ -1,0 +1,1 @@
+//! TODO: gaps stage (being written).

@@ -1,0 +1,1 @@
+//! TODO: landmark stage (being written).

@@ -1,0 +1,1 @@
+//! TODO: lift stage (being written).

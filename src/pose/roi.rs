@@ -1,0 +1,1 @@
+//! TODO: roi stage (being written).

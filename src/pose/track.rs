@@ -1,0 +1,1 @@
+//! TODO: track stage (being written).

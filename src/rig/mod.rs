@@ -1,0 +1,1 @@
+//! Humanoid rig (being written).

@@ -1,0 +1,3 @@
+//! Decode (being written).
+pub struct Decoder;
+pub struct DecodeStats;

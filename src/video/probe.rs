@@ -1,0 +1,3 @@
+//! Probe (being written).
+pub struct VideoInfo;
+pub fn probe() {}
