@@ -1,11 +1,229 @@
-//! Configuration (being written).
-#[derive(Debug, thiserror::Error)]
+//! Configuration: built-in defaults, then an optional TOML file, then
+//! `VIDMOCAP_*` environment variables; command-line flags override last.
+//!
+//! Nothing here is secret yet; when secrets arrive they must implement a
+//! redacting `Debug` so a logged config never leaks them.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::video::Limits;
+
+/// Everything the pipeline can be told.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub models: ModelsConfig,
+    pub limits: Limits,
+    pub pose: PoseConfig,
+}
+
+/// Where the model weights and the ONNX Runtime library are, and how to run them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Folder holding the files named in `models/manifest.toml`.
+    pub dir: PathBuf,
+    /// ONNX Runtime shared library; `ORT_DYLIB_PATH` is used when unset.
+    pub ort_library: Option<PathBuf>,
+    /// Threads ONNX Runtime may use inside one model run (0 = all cores).
+    pub intra_threads: usize,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dir: PathBuf::from("models"),
+            ort_library: None,
+            intra_threads: 0,
+        }
+    }
+}
+
+/// Pose tracking and motion clean-up settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoseConfig {
+    /// Run the person detector at least every this many frames to find people
+    /// who walk in; tracked people do not need it.
+    pub detect_interval: u32,
+    /// Most people tracked at once.
+    pub max_people: usize,
+    /// Detector score threshold (MediaPipe Tasks default 0.5).
+    pub min_detection_score: f32,
+    /// Landmark-model presence threshold (MediaPipe Tasks default 0.5).
+    pub min_presence: f32,
+    /// Horizontal field of view of the camera, degrees, for root motion.
+    pub fov_deg: f32,
+    /// Longest detection loss that is filled by interpolation, seconds.
+    pub max_gap_s: f64,
+    /// A lost track may be picked up again by a new detection for this long.
+    pub track_memory_s: f64,
+}
+
+impl Default for PoseConfig {
+    fn default() -> Self {
+        PoseConfig {
+            detect_interval: 10,
+            max_people: 4,
+            min_detection_score: 0.5,
+            min_presence: 0.5,
+            fov_deg: 60.0,
+            max_gap_s: 0.5,
+            track_memory_s: 1.0,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, Error)]
 pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("invalid configuration in {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("invalid value for {name}: {value:?}")]
+    Env { name: String, value: String },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
+
 impl ConfigError {
+    /// Stable code for clients and tests.
     pub fn code(&self) -> &'static str {
-        "config.invalid"
+        match self {
+            ConfigError::Read { .. } => "config.read",
+            ConfigError::Parse { .. } => "config.parse",
+            ConfigError::Env { .. } => "config.env",
+            ConfigError::Invalid(_) => "config.invalid",
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` if given (or `vidmocap.toml` in the working
+    /// directory if it exists), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None if Path::new("vidmocap.toml").exists() => {
+                Self::from_file(Path::new("vidmocap.toml"))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            reason: e.message().to_string(),
+        })
+    }
+
+    /// Applies `VIDMOCAP_*` variables; `get` is injectable for tests.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &str, value: String) -> Result<T, ConfigError> {
+            value.trim().parse().map_err(|_| ConfigError::Env {
+                name: name.to_string(),
+                value,
+            })
+        }
+        if let Some(v) = get("VIDMOCAP_MODELS_DIR") {
+            self.models.dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("VIDMOCAP_ORT_LIBRARY").or_else(|| get("ORT_DYLIB_PATH")) {
+            if !v.is_empty() {
+                self.models.ort_library = Some(PathBuf::from(v));
+            }
+        }
+        if let Some(v) = get("VIDMOCAP_INTRA_THREADS") {
+            self.models.intra_threads = parse("VIDMOCAP_INTRA_THREADS", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_MAX_DURATION_S") {
+            self.limits.max_duration_s = parse("VIDMOCAP_MAX_DURATION_S", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_MAX_PIXELS") {
+            self.limits.max_pixels = parse("VIDMOCAP_MAX_PIXELS", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_MAX_FILE_BYTES") {
+            self.limits.max_file_bytes = parse("VIDMOCAP_MAX_FILE_BYTES", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_FOV_DEG") {
+            self.pose.fov_deg = parse("VIDMOCAP_FOV_DEG", v)?;
+        }
+        Ok(())
+    }
+
+    /// Rejects values no run could use.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.pose;
+        if !(10.0..=170.0).contains(&p.fov_deg) {
+            return Err(ConfigError::Invalid(format!(
+                "pose.fov_deg must be between 10 and 170 degrees, got {}",
+                p.fov_deg
+            )));
+        }
+        if p.detect_interval == 0 || p.max_people == 0 {
+            return Err(ConfigError::Invalid(
+                "pose.detect_interval and pose.max_people must be at least 1".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.limits.max_corrupt_fraction) {
+            return Err(ConfigError::Invalid(
+                "limits.max_corrupt_fraction must be between 0 and 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_defaults() {
+        let mut c = Config::default();
+        c.apply_env(|n| match n {
+            "VIDMOCAP_MODELS_DIR" => Some("/m".into()),
+            "ORT_DYLIB_PATH" => Some("/lib/ort.so".into()),
+            "VIDMOCAP_MAX_DURATION_S" => Some("12.5".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.models.dir, PathBuf::from("/m"));
+        assert_eq!(c.models.ort_library, Some(PathBuf::from("/lib/ort.so")));
+        assert_eq!(c.limits.max_duration_s, 12.5);
+    }
+
+    #[test]
+    fn bad_env_value_is_a_typed_error() {
+        let mut c = Config::default();
+        let err = c
+            .apply_env(|n| (n == "VIDMOCAP_MAX_PIXELS").then(|| "lots".to_string()))
+            .unwrap_err();
+        assert_eq!(err.code(), "config.env");
+    }
+
+    #[test]
+    fn file_with_unknown_key_is_rejected() {
+        let err = toml::from_str::<Config>("[pose]\nfov = 3").unwrap_err();
+        assert!(err.to_string().contains("fov"));
+    }
+
+    #[test]
+    fn out_of_range_fov_is_invalid() {
+        let mut c = Config::default();
+        c.pose.fov_deg = 200.0;
+        assert_eq!(c.validate().unwrap_err().code(), "config.invalid");
     }
 }

@@ -1,1 +1,186 @@
-//! TODO: crop stage (being written).
+//! Model inputs sampled straight from the YUV frame: the detector's
+//! letterboxed square and the landmark model's rotated crop.
+//!
+//! Both follow MediaPipe's ImageToTensorCalculator: output pixel (u, v) of an
+//! N×N tensor samples the frame at `c + R(θ)·((u/N − ½)·w, (v/N − ½)·h)`
+//! bilinearly, then maps 0…255 linearly to the model's range. This is the
+//! CPU path (and the reference twin for a GPU kernel).
+
+use glam::Vec2;
+
+use super::roi::Roi;
+use crate::video::Frame;
+
+/// What a sample outside the frame becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Border {
+    /// Pixel value 0 (the detector's letterbox padding).
+    Zero,
+    /// The nearest edge pixel (the landmark crop).
+    Replicate,
+}
+
+/// Linear map from 0…255 to the model's input range: `p·scale + offset`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ValueRange {
+    pub scale: f32,
+    pub offset: f32,
+}
+
+/// The detector's input range, [-1, 1].
+pub const DETECTOR_RANGE: ValueRange = ValueRange {
+    scale: 1.0 / 127.5,
+    offset: -1.0,
+};
+
+/// The landmark model's input range, [0, 1].
+pub const LANDMARK_RANGE: ValueRange = ValueRange {
+    scale: 1.0 / 255.0,
+    offset: 0.0,
+};
+
+/// Samples the rotated square `roi` into an `n`×`n` NHWC RGB tensor.
+pub fn crop_square(
+    frame: &Frame,
+    roi: &Roi,
+    n: usize,
+    border: Border,
+    range: ValueRange,
+    out: &mut [f32],
+) {
+    assert_eq!(out.len(), n * n * 3, "output buffer must hold n·n·3 values");
+    let (s, c) = roi.rotation.sin_cos();
+    let step = roi.size / n as f32;
+    // Position of tensor pixel (0, 0) and the frame-space steps for u and v,
+    // so the inner loop is two additions instead of a rotation.
+    let origin = Vec2::new(
+        roi.cx + c * (-0.5 * roi.size) - s * (-0.5 * roi.size),
+        roi.cy + s * (-0.5 * roi.size) + c * (-0.5 * roi.size),
+    );
+    let du = Vec2::new(c * step, s * step);
+    let dv = Vec2::new(-s * step, c * step);
+    let zero = range.offset;
+    let mut row_start = origin;
+    for v in 0..n {
+        let mut p = row_start;
+        let row = &mut out[v * n * 3..(v + 1) * n * 3];
+        for px in row.chunks_exact_mut(3) {
+            if border == Border::Zero && !frame.contains(p.x, p.y) {
+                px.fill(zero);
+            } else {
+                let rgb = frame.sample_rgb(p.x, p.y);
+                px[0] = rgb[0] * range.scale + range.offset;
+                px[1] = rgb[1] * range.scale + range.offset;
+                px[2] = rgb[2] * range.scale + range.offset;
+            }
+            p += du;
+        }
+        row_start += dv;
+    }
+}
+
+/// How the frame sits inside the detector's letterboxed square, as fractions
+/// of the square on each side.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Letterbox {
+    pub pad_x: f32,
+    pub pad_y: f32,
+}
+
+/// The whole frame grown to a centred square of side max(W, H), sampled to
+/// `n`×`n` with zero padding, in the detector's range.
+pub fn letterbox_square(frame: &Frame, n: usize, out: &mut [f32]) -> Letterbox {
+    let (w, h) = frame.upright_size();
+    let (w, h) = (w as f32, h as f32);
+    let side = w.max(h);
+    // MediaPipe's rect centre is (0.5, 0.5) of the frame scaled by its size,
+    // in the same coordinates where sample (u, v) = (0, 0) hits pixel 0.
+    let roi = Roi {
+        cx: w / 2.0,
+        cy: h / 2.0,
+        size: side,
+        rotation: 0.0,
+    };
+    crop_square(frame, &roi, n, Border::Zero, DETECTOR_RANGE, out);
+    Letterbox {
+        pad_x: (1.0 - w / side) / 2.0,
+        pad_y: (1.0 - h / side) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::Rotation;
+
+    /// Frame whose luma is x + 2·y (grey, chroma neutral).
+    fn gradient(w: u32, h: u32) -> Frame {
+        let mut f = Frame::solid(w, h, [0, 128, 128]);
+        f.full_range = true;
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                f.y[y * w as usize + x] = (x + 2 * y) as u8;
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn axis_aligned_crop_samples_the_expected_pixels() {
+        let f = gradient(64, 64);
+        let roi = Roi {
+            cx: 20.0,
+            cy: 30.0,
+            size: 16.0,
+            rotation: 0.0,
+        };
+        let mut out = vec![0.0; 16 * 16 * 3];
+        crop_square(&f, &roi, 16, Border::Replicate, LANDMARK_RANGE, &mut out);
+        // u = v = 0 samples (cx − 8, cy − 8) = (12, 22): luma 12 + 44 = 56.
+        assert!((out[0] * 255.0 - 56.0).abs() < 0.01, "{}", out[0] * 255.0);
+        // u = 3, v = 5 samples (15, 27): 15 + 54 = 69.
+        let i = (5 * 16 + 3) * 3;
+        assert!((out[i] * 255.0 - 69.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn rotated_crop_turns_the_picture() {
+        let f = gradient(64, 64);
+        let roi = Roi {
+            cx: 32.0,
+            cy: 32.0,
+            size: 16.0,
+            rotation: std::f32::consts::FRAC_PI_2,
+        };
+        let mut out = vec![0.0; 16 * 16 * 3];
+        crop_square(&f, &roi, 16, Border::Replicate, LANDMARK_RANGE, &mut out);
+        // With a quarter turn, moving along u walks down the frame (+y):
+        // luma grows by 2 per tensor pixel instead of 1.
+        let a = out[0] * 255.0;
+        let b = out[3] * 255.0;
+        assert!((b - a - 2.0).abs() < 0.01, "{a} {b}");
+    }
+
+    #[test]
+    fn letterbox_pads_with_minus_one_and_reports_padding() {
+        let f = gradient(200, 100);
+        let mut out = vec![0.0; 8 * 8 * 3];
+        let lb = letterbox_square(&f, 8, &mut out);
+        assert_eq!(lb.pad_x, 0.0);
+        assert!((lb.pad_y - 0.25).abs() < 1e-6);
+        // Row 0 lies in the top padding; the middle rows hold the picture.
+        assert!(out[..8 * 3].iter().all(|&v| v == -1.0));
+        assert!(out[4 * 8 * 3] > -1.0);
+    }
+
+    #[test]
+    fn rotated_frames_are_cropped_upright() {
+        let mut f = gradient(32, 16);
+        f.rotation = Rotation::Cw90;
+        let mut out = vec![0.0; 4 * 4 * 3];
+        let lb = letterbox_square(&f, 4, &mut out);
+        // Upright it is 16 wide and 32 high: padding is left and right.
+        assert!((lb.pad_x - 0.25).abs() < 1e-6);
+        assert_eq!(lb.pad_y, 0.0);
+    }
+}

@@ -15,6 +15,7 @@
 //!   faces the camera. [`camera_to_output`] converts.
 
 pub mod anchors;
+pub mod blazepose;
 pub mod crop;
 pub mod detect;
 pub mod filter;

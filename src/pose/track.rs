@@ -1,1 +1,528 @@
-//! TODO: track stage (being written).
+//! Multi-person tracking with stable ids.
+//!
+//! Each tracked person carries the crop for the next frame, built from the
+//! landmark model's auxiliary landmarks, so the detector only runs to find
+//! newcomers: every `detect_interval` frames, and right after a track is
+//! lost. A detection overlapping a live track is that person again; one near
+//! a recently lost track revives its id; anything else starts a new id. A
+//! track whose crop jumps further than a body can move between two frames,
+//! or that collapses onto another track, is ended rather than allowed to
+//! follow someone else.
+
+use glam::Vec2;
+use serde::Serialize;
+
+use super::detect::Detection;
+use super::landmark::LandmarkResult;
+use super::roi::{BoxPx, Roi};
+use super::PoseObservation;
+use crate::video::Frame;
+
+/// The two models behind tracking; a trait so the tracker can be tested
+/// without ONNX Runtime.
+pub trait PoseModels {
+    type Error;
+    /// People in the frame, normalised to the upright frame, best first.
+    fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, Self::Error>;
+    /// Landmarks for the crop `roi`; `None` when the model sees no pose.
+    fn landmarks(&mut self, frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, Self::Error>;
+}
+
+/// Tracking settings.
+#[derive(Clone, Debug)]
+pub struct TrackerConfig {
+    pub detect_interval: u32,
+    pub max_people: usize,
+    pub min_presence: f32,
+    /// How long (seconds) a lost id can be revived by a nearby detection.
+    pub memory_s: f64,
+    /// IoU above which a detection is taken to be an already tracked person
+    /// (MediaPipe uses its tracking confidence, 0.5, here).
+    pub overlap_iou: f32,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            detect_interval: 10,
+            max_people: 4,
+            min_presence: 0.5,
+            memory_s: 1.0,
+            overlap_iou: 0.5,
+        }
+    }
+}
+
+/// One person's pose in one frame.
+#[derive(Clone, Debug)]
+pub struct TrackedPose {
+    pub track_id: u32,
+    /// The crop the landmarks came from.
+    pub roi: Roi,
+    pub pose: PoseObservation,
+}
+
+#[derive(Clone, Debug)]
+struct LiveTrack {
+    id: u32,
+    /// Crop for the coming frame.
+    roi: Roi,
+    last_time: f64,
+}
+
+#[derive(Clone, Debug)]
+struct LostTrack {
+    id: u32,
+    roi: Roi,
+    lost_time: f64,
+}
+
+/// Per-track summary over the whole clip.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TrackSummary {
+    pub id: u32,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    /// Frames with a pose.
+    pub frames: u64,
+    /// Mean box of the landmarks, pixels.
+    pub mean_box: BoxPx,
+    /// Σ box area over frames: "seen longest and largest".
+    pub coverage: f64,
+}
+
+/// Frame-by-frame tracker.
+pub struct Tracker {
+    cfg: TrackerConfig,
+    live: Vec<LiveTrack>,
+    lost: Vec<LostTrack>,
+    next_id: u32,
+    frames_since_detect: u32,
+    lost_last_frame: bool,
+    /// Detector runs so far, for the stage report.
+    pub detector_runs: u64,
+    /// Landmark model runs so far.
+    pub landmark_runs: u64,
+}
+
+/// The tight box around a pose's visible body landmarks.
+pub fn pose_box(pose: &PoseObservation) -> BoxPx {
+    let mut b = BoxPx {
+        xmin: f32::MAX,
+        ymin: f32::MAX,
+        xmax: f32::MIN,
+        ymax: f32::MIN,
+    };
+    for l in &pose.image {
+        b.xmin = b.xmin.min(l.x);
+        b.ymin = b.ymin.min(l.y);
+        b.xmax = b.xmax.max(l.x);
+        b.ymax = b.ymax.max(l.y);
+    }
+    b
+}
+
+/// The landmark crop for a detection (keypoints 0 and 1, BLAZEPOSE.md §4).
+pub fn roi_from_detection(det: &Detection, width: f32, height: f32) -> Option<Roi> {
+    let scale = Vec2::new(width, height);
+    Roi::from_points(det.keypoints[0] * scale, det.keypoints[1] * scale)
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackerConfig) -> Tracker {
+        Tracker {
+            cfg,
+            live: Vec::new(),
+            lost: Vec::new(),
+            next_id: 1,
+            frames_since_detect: u32::MAX,
+            lost_last_frame: false,
+            detector_runs: 0,
+            landmark_runs: 0,
+        }
+    }
+
+    /// Tracks every person in `frame`.
+    pub fn step<M: PoseModels>(
+        &mut self,
+        frame: &Frame,
+        models: &mut M,
+    ) -> Result<Vec<TrackedPose>, M::Error> {
+        let now = frame.time_s;
+        self.lost.retain(|l| now - l.lost_time <= self.cfg.memory_s);
+        let due = self.frames_since_detect >= self.cfg.detect_interval.saturating_sub(1);
+        if self.live.is_empty() || self.lost_last_frame || due {
+            self.detect_newcomers(frame, models)?;
+            self.frames_since_detect = 0;
+        } else {
+            self.frames_since_detect += 1;
+        }
+        self.lost_last_frame = false;
+
+        let mut out = Vec::with_capacity(self.live.len());
+        let mut kept = Vec::with_capacity(self.live.len());
+        for mut track in std::mem::take(&mut self.live) {
+            self.landmark_runs += 1;
+            let result = models.landmarks(frame, &track.roi)?;
+            let next = result.as_ref().and_then(|r| {
+                (r.pose.presence > self.cfg.min_presence)
+                    .then(|| Roi::from_points(r.aux[0], r.aux[1]))
+                    .flatten()
+            });
+            match (result, next) {
+                (Some(r), Some(next)) if self.plausible_move(&track, &next, now) => {
+                    out.push(TrackedPose {
+                        track_id: track.id,
+                        roi: track.roi,
+                        pose: r.pose,
+                    });
+                    track.roi = next;
+                    track.last_time = now;
+                    kept.push(track);
+                }
+                _ => {
+                    self.lost_last_frame = true;
+                    self.lost.push(LostTrack {
+                        id: track.id,
+                        roi: track.roi,
+                        lost_time: now,
+                    });
+                }
+            }
+        }
+        self.live = kept;
+        self.drop_duplicates(&mut out);
+        Ok(out)
+    }
+
+    /// A person's crop cannot move more than about half its size between
+    /// frames 1/30 s apart; a bigger jump means the landmarks latched onto
+    /// something else.
+    fn plausible_move(&self, track: &LiveTrack, next: &Roi, now: f64) -> bool {
+        let dt = (now - track.last_time).max(1.0 / 30.0) as f32;
+        let frames = (dt * 30.0).max(1.0);
+        let moved = Vec2::new(next.cx - track.roi.cx, next.cy - track.roi.cy).length();
+        let grew = next.size / track.roi.size.max(1.0);
+        moved <= 0.5 * track.roi.size * frames && (0.5..=2.0).contains(&grew)
+    }
+
+    /// Two tracks on one person: keep the older id.
+    fn drop_duplicates(&mut self, out: &mut Vec<TrackedPose>) {
+        let mut drop_ids = Vec::new();
+        for i in 0..out.len() {
+            for j in (i + 1)..out.len() {
+                let a = pose_box(&out[i].pose);
+                let b = pose_box(&out[j].pose);
+                if a.iou(&b) > 0.6 {
+                    drop_ids.push(out[i].track_id.max(out[j].track_id));
+                }
+            }
+        }
+        if drop_ids.is_empty() {
+            return;
+        }
+        out.retain(|t| !drop_ids.contains(&t.track_id));
+        self.live.retain(|t| !drop_ids.contains(&t.id));
+    }
+
+    fn detect_newcomers<M: PoseModels>(
+        &mut self,
+        frame: &Frame,
+        models: &mut M,
+    ) -> Result<(), M::Error> {
+        self.detector_runs += 1;
+        let (w, h) = frame.upright_size();
+        let detections = models.detect(frame)?;
+        for det in detections {
+            if self.live.len() >= self.cfg.max_people {
+                break;
+            }
+            let Some(roi) = roi_from_detection(&det, w as f32, h as f32) else {
+                continue;
+            };
+            let bbox = roi.bounding_box();
+            let tracked = self
+                .live
+                .iter()
+                .any(|t| t.roi.bounding_box().iou(&bbox) > self.cfg.overlap_iou);
+            if tracked {
+                continue;
+            }
+            let revived = self
+                .lost
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.roi.bounding_box().iou(&bbox) > 0.3)
+                .max_by(|a, b| {
+                    let ia = a.1.roi.bounding_box().iou(&bbox);
+                    let ib = b.1.roi.bounding_box().iou(&bbox);
+                    ia.total_cmp(&ib)
+                })
+                .map(|(i, _)| i);
+            let id = match revived {
+                Some(i) => self.lost.swap_remove(i).id,
+                None => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    id
+                }
+            };
+            self.live.push(LiveTrack {
+                id,
+                roi,
+                last_time: frame.time_s,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Accumulates [`TrackSummary`]s frame by frame.
+#[derive(Default)]
+pub struct TrackBook {
+    tracks: Vec<(TrackSummary, [f64; 4])>,
+}
+
+impl TrackBook {
+    pub fn record(&mut self, frame_index: u64, poses: &[TrackedPose]) {
+        for p in poses {
+            let b = pose_box(&p.pose);
+            let entry = match self.tracks.iter_mut().position(|(t, _)| t.id == p.track_id) {
+                Some(i) => &mut self.tracks[i],
+                None => {
+                    self.tracks.push((
+                        TrackSummary {
+                            id: p.track_id,
+                            first_frame: frame_index,
+                            last_frame: frame_index,
+                            frames: 0,
+                            mean_box: b,
+                            coverage: 0.0,
+                        },
+                        [0.0; 4],
+                    ));
+                    self.tracks.last_mut().expect("just pushed")
+                }
+            };
+            let (summary, sums) = entry;
+            summary.last_frame = frame_index;
+            summary.frames += 1;
+            summary.coverage += b.area() as f64;
+            sums[0] += b.xmin as f64;
+            sums[1] += b.ymin as f64;
+            sums[2] += b.xmax as f64;
+            sums[3] += b.ymax as f64;
+            let n = summary.frames as f64;
+            summary.mean_box = BoxPx {
+                xmin: (sums[0] / n) as f32,
+                ymin: (sums[1] / n) as f32,
+                xmax: (sums[2] / n) as f32,
+                ymax: (sums[3] / n) as f32,
+            };
+        }
+    }
+
+    /// Summaries ordered by id.
+    pub fn summaries(&self) -> Vec<TrackSummary> {
+        let mut v: Vec<TrackSummary> = self.tracks.iter().map(|(t, _)| t.clone()).collect();
+        v.sort_by_key(|t| t.id);
+        v
+    }
+
+    /// The track seen longest and largest (the subject under `--person auto`).
+    pub fn auto_subject(&self) -> Option<u32> {
+        self.tracks
+            .iter()
+            .max_by(|a, b| a.0.coverage.total_cmp(&b.0.coverage))
+            .map(|(t, _)| t.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pose::{ImageLandmark, NUM_LANDMARKS};
+    use glam::Vec3;
+
+    /// A scripted world: people are squares that move; the "models" see them.
+    struct Scripted {
+        /// Per frame: (centre x, centre y, size) of each visible person.
+        people: Vec<Vec<(f32, f32, f32)>>,
+        frame: usize,
+        detect_calls: usize,
+    }
+
+    fn pose_at(cx: f32, cy: f32, size: f32) -> LandmarkResult {
+        let mut image = [ImageLandmark::default(); NUM_LANDMARKS];
+        for (i, l) in image.iter_mut().enumerate() {
+            let t = i as f32 / NUM_LANDMARKS as f32 - 0.5;
+            *l = ImageLandmark {
+                x: cx + t * size * 0.4,
+                y: cy + t * size * 0.8,
+                z: 0.0,
+                visibility: 0.9,
+                presence: 0.9,
+            };
+        }
+        LandmarkResult {
+            pose: PoseObservation {
+                image,
+                world: [Vec3::ZERO; NUM_LANDMARKS],
+                presence: 0.95,
+            },
+            aux: [Vec2::new(cx, cy), Vec2::new(cx, cy - size / 2.5)],
+        }
+    }
+
+    impl PoseModels for Scripted {
+        type Error = ();
+        fn detect(&mut self, _frame: &Frame) -> Result<Vec<Detection>, ()> {
+            self.detect_calls += 1;
+            Ok(self.people[self.frame]
+                .iter()
+                .map(|&(cx, cy, s)| Detection {
+                    xmin: (cx - s / 2.0) / 1000.0,
+                    ymin: (cy - s / 2.0) / 1000.0,
+                    xmax: (cx + s / 2.0) / 1000.0,
+                    ymax: (cy + s / 2.0) / 1000.0,
+                    keypoints: [
+                        Vec2::new(cx / 1000.0, cy / 1000.0),
+                        Vec2::new(cx / 1000.0, (cy - s / 2.5) / 1000.0),
+                        Vec2::ZERO,
+                        Vec2::ZERO,
+                    ],
+                    score: 0.9,
+                })
+                .collect())
+        }
+        fn landmarks(&mut self, _frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, ()> {
+            // The person whose centre lies inside the crop, if any.
+            Ok(self.people[self.frame]
+                .iter()
+                .find(|&&(cx, cy, _)| {
+                    (cx - roi.cx).abs() < roi.size * 0.75 && (cy - roi.cy).abs() < roi.size * 0.75
+                })
+                .map(|&(cx, cy, s)| pose_at(cx, cy, s)))
+        }
+    }
+
+    fn run(people: Vec<Vec<(f32, f32, f32)>>, cfg: TrackerConfig) -> (Vec<Vec<TrackedPose>>, usize) {
+        let frames = people.len();
+        let mut models = Scripted {
+            people,
+            frame: 0,
+            detect_calls: 0,
+        };
+        let mut tracker = Tracker::new(cfg);
+        let mut out = Vec::new();
+        for i in 0..frames {
+            models.frame = i;
+            let mut f = Frame::solid(1000, 1000, [16, 128, 128]);
+            f.index = i as u64;
+            f.time_s = i as f64 / 30.0;
+            out.push(tracker.step(&f, &mut models).unwrap());
+        }
+        (out, models.detect_calls)
+    }
+
+    #[test]
+    fn two_people_keep_their_ids_and_detection_is_sparse() {
+        let people: Vec<_> = (0..40)
+            .map(|i| {
+                let mut v = vec![(200.0 + i as f32 * 2.0, 300.0, 200.0)];
+                if i >= 12 {
+                    v.push((800.0 - (i - 12) as f32 * 5.0, 700.0, 150.0));
+                }
+                v
+            })
+            .collect();
+        let (out, detect_calls) = run(people, TrackerConfig::default());
+        assert_eq!(out[0].len(), 1);
+        let first = out[0][0].track_id;
+        for (i, frame) in out.iter().enumerate() {
+            let a = frame.iter().find(|t| t.pose.image[16].y < 500.0).unwrap();
+            assert_eq!(a.track_id, first, "frame {i}");
+        }
+        // The walker appears at frame 12 and is picked up by the next
+        // periodic detection (frame 20), keeping one id after that.
+        let walker_ids: Vec<u32> = out[20..]
+            .iter()
+            .map(|f| f.iter().find(|t| t.pose.image[16].y > 500.0).unwrap().track_id)
+            .collect();
+        assert!(walker_ids.iter().all(|&id| id == walker_ids[0] && id != first));
+        assert!(detect_calls <= 5, "detector ran {detect_calls} times");
+    }
+
+    #[test]
+    fn a_jump_onto_someone_else_ends_the_track() {
+        // Person A vanishes at frame 5 while person B stands 130 px away,
+        // still inside A's last crop: the landmark model would happily
+        // describe B, but no body moves that far in 1/30 s.
+        let people: Vec<_> = (0..10)
+            .map(|i| {
+                if i < 5 {
+                    vec![(300.0, 300.0, 200.0)]
+                } else {
+                    vec![(430.0, 300.0, 200.0)]
+                }
+            })
+            .collect();
+        let mut cfg = TrackerConfig::default();
+        cfg.detect_interval = 100;
+        let (out, _) = run(people, cfg);
+        let a = out[0][0].track_id;
+        for f in &out[5..] {
+            for t in f {
+                let centre = pose_box(&t.pose).center();
+                if (centre.x - 430.0).abs() < 20.0 {
+                    assert_ne!(t.track_id, a, "track A switched onto B");
+                }
+            }
+        }
+        // B is picked up under an id of its own.
+        assert!(out[9].iter().any(|t| t.track_id != a));
+    }
+
+    #[test]
+    fn lost_person_is_revived_with_the_same_id() {
+        let people: Vec<_> = (0..20)
+            .map(|i| {
+                if (8..11).contains(&i) {
+                    vec![]
+                } else {
+                    vec![(500.0, 500.0, 200.0)]
+                }
+            })
+            .collect();
+        let (out, _) = run(people, TrackerConfig::default());
+        let id = out[0][0].track_id;
+        assert!(out[8].is_empty());
+        assert_eq!(out[11][0].track_id, id);
+        assert_eq!(out[19][0].track_id, id);
+    }
+
+    #[test]
+    fn track_book_prefers_longest_and_largest() {
+        let mut book = TrackBook::default();
+        let small = TrackedPose {
+            track_id: 1,
+            roi: Roi { cx: 0.0, cy: 0.0, size: 1.0, rotation: 0.0 },
+            pose: pose_at(100.0, 100.0, 50.0).pose,
+        };
+        let big = TrackedPose {
+            track_id: 2,
+            pose: pose_at(500.0, 500.0, 400.0).pose,
+            ..small.clone()
+        };
+        for f in 0..10 {
+            book.record(f, std::slice::from_ref(&small));
+        }
+        for f in 5..10 {
+            book.record(f, std::slice::from_ref(&big));
+        }
+        assert_eq!(book.auto_subject(), Some(2));
+        let s = book.summaries();
+        assert_eq!((s[0].first_frame, s[0].last_frame, s[0].frames), (0, 9, 10));
+        assert_eq!(s[1].first_frame, 5);
+    }
+}

@@ -1,0 +1,174 @@
+//! The model manifest (`models/manifest.toml`, compiled in): which files make
+//! up each model, their sha256, tensor names and shapes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ModelError;
+
+const MANIFEST_TOML: &str = include_str!("../../models/manifest.toml");
+
+/// One tensor of a model's interface.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TensorSpec {
+    pub name: String,
+    pub shape: Vec<i64>,
+    #[serde(default)]
+    pub layout: Option<String>,
+    #[serde(default)]
+    pub scale: Option<String>,
+    #[serde(default)]
+    pub meaning: Option<String>,
+}
+
+/// One model file and what it is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+    pub version: String,
+    pub licence: String,
+    pub source: String,
+    pub input: TensorSpec,
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// All models vidmocap knows.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    #[serde(rename = "model")]
+    pub models: Vec<ModelSpec>,
+}
+
+/// Result of checking one model file.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckedModel {
+    pub name: String,
+    pub path: PathBuf,
+    pub ok: bool,
+    /// The error code when not ok.
+    pub problem: Option<String>,
+    pub message: Option<String>,
+}
+
+impl Manifest {
+    /// The manifest compiled into this binary.
+    pub fn builtin() -> Result<Manifest, ModelError> {
+        Self::parse(MANIFEST_TOML)
+    }
+
+    pub fn parse(text: &str) -> Result<Manifest, ModelError> {
+        toml::from_str(text).map_err(|e| ModelError::Manifest(e.message().to_string()))
+    }
+
+    pub fn get(&self, name: &str) -> Result<&ModelSpec, ModelError> {
+        self.models
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| ModelError::Unknown(name.to_string()))
+    }
+
+    /// Checks every model in `dir`; never fails as a whole.
+    pub fn check_all(&self, dir: &Path) -> Vec<CheckedModel> {
+        self.models
+            .iter()
+            .map(|spec| {
+                let path = dir.join(&spec.file);
+                match spec.verify(dir) {
+                    Ok(_) => CheckedModel {
+                        name: spec.name.clone(),
+                        path,
+                        ok: true,
+                        problem: None,
+                        message: None,
+                    },
+                    Err(e) => CheckedModel {
+                        name: spec.name.clone(),
+                        path,
+                        ok: false,
+                        problem: Some(e.code().to_string()),
+                        message: Some(e.to_string()),
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+impl ModelSpec {
+    /// The model's path in `dir` once its hash is confirmed.
+    pub fn verify(&self, dir: &Path) -> Result<PathBuf, ModelError> {
+        let path = dir.join(&self.file);
+        let missing = || ModelError::Missing {
+            file: self.file.clone(),
+            dir: dir.display().to_string(),
+        };
+        let mut file = std::fs::File::open(&path).map_err(|_| missing())?;
+        let actual = sha256_reader(&mut file).map_err(|_| missing())?;
+        if !actual.eq_ignore_ascii_case(&self.sha256) {
+            return Err(ModelError::HashMismatch {
+                file: self.file.clone(),
+                expected: self.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(path)
+    }
+}
+
+/// Hex sha256 of everything `r` yields.
+pub fn sha256_reader(r: &mut impl Read) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_manifest_parses_and_names_both_pose_models() {
+        let m = Manifest::builtin().unwrap();
+        assert_eq!(m.get("pose_detection").unwrap().input.shape, [1, 224, 224, 3]);
+        assert_eq!(m.get("pose_landmark_lite").unwrap().outputs.len(), 5);
+        assert_eq!(m.get("nope").unwrap_err().code(), "model.unknown");
+    }
+
+    #[test]
+    fn missing_and_tampered_files_are_typed_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Manifest::builtin().unwrap();
+        let spec = m.get("pose_detection").unwrap();
+        let err = spec.verify(dir.path()).unwrap_err();
+        assert_eq!(err.code(), "model.missing");
+        assert!(err.to_string().contains("vidmocap models fetch"));
+
+        let path = dir.path().join(&spec.file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"not the model").unwrap();
+        let err = spec.verify(dir.path()).unwrap_err();
+        assert_eq!(err.code(), "model.hash_mismatch");
+        assert!(err.to_string().contains(&spec.file));
+    }
+
+    #[test]
+    fn sha256_of_known_bytes() {
+        let h = sha256_reader(&mut &b"abc"[..]).unwrap();
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

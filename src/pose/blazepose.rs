@@ -1,0 +1,94 @@
+//! The BlazePose models behind the tracker: detector and landmark sessions,
+//! their input buffers (allocated once), and time spent in each stage.
+
+use std::time::{Duration, Instant};
+
+use super::anchors::{pose_detector_anchors, Anchor, INPUT_SIZE as DETECTOR_SIZE};
+use super::crop::{crop_square, letterbox_square, Border, LANDMARK_RANGE};
+use super::detect::{self, Detection};
+use super::landmark::{self, LandmarkResult, INPUT_SIZE as LANDMARK_SIZE};
+use super::roi::Roi;
+use super::track::PoseModels;
+use crate::infer::runtime::Model;
+use crate::infer::ModelError;
+use crate::video::Frame;
+
+/// IoU threshold of the detector's weighted NMS (MediaPipe Tasks).
+const NMS_IOU: f32 = 0.5;
+
+/// Wall time per stage, summed over a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StageTimes {
+    pub detect_preprocess: Duration,
+    pub detect_infer: Duration,
+    pub landmark_preprocess: Duration,
+    pub landmark_infer: Duration,
+    pub postprocess: Duration,
+}
+
+/// Detector + landmark model with reusable buffers.
+pub struct BlazePose {
+    detector: Model,
+    landmarker: Model,
+    anchors: Vec<Anchor>,
+    min_detection_score: f32,
+    det_input: Vec<f32>,
+    lm_input: Vec<f32>,
+    pub times: StageTimes,
+}
+
+impl BlazePose {
+    pub fn new(detector: Model, landmarker: Model, min_detection_score: f32) -> BlazePose {
+        BlazePose {
+            detector,
+            landmarker,
+            anchors: pose_detector_anchors(),
+            min_detection_score,
+            det_input: vec![0.0; DETECTOR_SIZE * DETECTOR_SIZE * 3],
+            lm_input: vec![0.0; LANDMARK_SIZE * LANDMARK_SIZE * 3],
+            times: StageTimes::default(),
+        }
+    }
+}
+
+impl PoseModels for BlazePose {
+    type Error = ModelError;
+
+    fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, ModelError> {
+        let t0 = Instant::now();
+        let lb = letterbox_square(frame, DETECTOR_SIZE, &mut self.det_input);
+        let t1 = Instant::now();
+        let out = self.detector.run(&self.det_input, &["Identity", "Identity_1"])?;
+        let t2 = Instant::now();
+        let dets = detect::decode(&out[0], &out[1], &self.anchors, self.min_detection_score);
+        let dets = detect::weighted_nms(dets, NMS_IOU)
+            .into_iter()
+            .map(|d| d.unletterbox(lb))
+            .collect();
+        self.times.detect_preprocess += t1 - t0;
+        self.times.detect_infer += t2 - t1;
+        self.times.postprocess += t2.elapsed();
+        Ok(dets)
+    }
+
+    fn landmarks(&mut self, frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, ModelError> {
+        let t0 = Instant::now();
+        crop_square(
+            frame,
+            roi,
+            LANDMARK_SIZE,
+            Border::Replicate,
+            LANDMARK_RANGE,
+            &mut self.lm_input,
+        );
+        let t1 = Instant::now();
+        let out = self.landmarker.run(&self.lm_input, &landmark::OUTPUT_NAMES)?;
+        let t2 = Instant::now();
+        let presence = out[1].first().copied().unwrap_or(0.0);
+        let result = landmark::decode(&out[0], presence, &out[2], &out[3], roi);
+        self.times.landmark_preprocess += t1 - t0;
+        self.times.landmark_infer += t2 - t1;
+        self.times.postprocess += t2.elapsed();
+        Ok(result)
+    }
+}
