@@ -1,1 +1,271 @@
-//! Command line (being written).
+//! The `vidmocap` command line: `process`, `models check|fetch`, `bench`.
+//!
+//! Errors print as `error [code]: message` on stderr; the exit status is 2
+//! for problems with the user's input and 1 for everything else.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::Config;
+use crate::infer::Manifest;
+use crate::pipeline::{self, PersonChoice, ProcessOptions, Report};
+use crate::Error;
+
+#[derive(Debug, Parser)]
+#[command(name = "vidmocap", version, about = "Video to 3D motion capture")]
+pub struct Cli {
+    /// Configuration file (TOML); `vidmocap.toml` in the working directory is read when present.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Turn a video of a person into motion.glb and keypoints.json.
+    Process(ProcessArgs),
+    /// Check or download the model files.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Measure the whole pipeline on a clip: fps per stage and peak memory.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    /// The video file.
+    pub input: PathBuf,
+    /// Output folder (created if missing).
+    #[arg(short, long, default_value = "out")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Print the run's report as JSON on stdout instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options shared by `process` and `bench`.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Whom to follow: `auto` (seen longest and largest) or a track id.
+    #[arg(long, default_value = "auto")]
+    pub person: PersonChoice,
+    /// Horizontal field of view of the camera in degrees (root motion).
+    #[arg(long)]
+    pub fov: Option<f32>,
+    /// Folder with the model files (overrides VIDMOCAP_MODELS_DIR).
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
+    /// Threads ONNX Runtime uses per model run (0 = all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Verify every model file against the manifest's sha256.
+    Check {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Download the models named in the manifest into a folder.
+    Fetch {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Where the files are published: a folder, a file:// URL or an
+        /// http(s):// URL (default: VIDMOCAP_MODELS_URL).
+        #[arg(long, env = "VIDMOCAP_MODELS_URL")]
+        from: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The clip to measure.
+    pub input: PathBuf,
+    /// Runs to make; the best is reported beside the mean.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Print the measurements as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the command line; returns the process exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIDMOCAP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error [{}]: {e}", e.code());
+            if e.code().starts_with("video.") || e.code().starts_with("pipeline.no_person") {
+                2
+            } else {
+                1
+            }
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), Error> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Process(args) => {
+            apply_common(&mut config, &args.common)?;
+            process(&config, &args)
+        }
+        Command::Models(cmd) => models(&config, cmd),
+        Command::Bench(args) => {
+            apply_common(&mut config, &args.common)?;
+            crate::bench::run_cli(&config, &args)
+        }
+    }
+}
+
+fn apply_common(config: &mut Config, args: &CommonArgs) -> Result<(), Error> {
+    if let Some(fov) = args.fov {
+        config.pose.fov_deg = fov;
+    }
+    if let Some(dir) = &args.models_dir {
+        config.models.dir = dir.clone();
+    }
+    if let Some(t) = args.threads {
+        config.models.intra_threads = t;
+    }
+    config.validate()?;
+    Ok(())
+}
+
+fn process(config: &Config, args: &ProcessArgs) -> Result<(), Error> {
+    let show_bar = !args.json && std::io::stderr().is_terminal();
+    let bar = ProgressBar::new(0);
+    if show_bar {
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {msg:9} [{bar:30}] {pos}/{len} frames  {per_sec}  ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let cancel = AtomicBool::new(false);
+    let opts = ProcessOptions {
+        person: args.common.person,
+    };
+    let mut on_progress = |p: &pipeline::Progress| {
+        bar.set_length(p.frames_total);
+        bar.set_position(p.frames_done);
+        bar.set_message(p.stage);
+    };
+    let result = pipeline::run(
+        &args.input,
+        &args.output,
+        config,
+        &opts,
+        &mut on_progress,
+        &cancel,
+    );
+    bar.finish_and_clear();
+    let report = result?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print_summary(&report);
+    }
+    Ok(())
+}
+
+/// The human summary after `process`.
+pub fn print_summary(r: &Report) {
+    println!(
+        "{}: {}x{} {} {:.2} fps, {} frames ({} corrupt)",
+        r.video.codec,
+        r.video.upright_width,
+        r.video.upright_height,
+        r.video.container.split(',').next().unwrap_or(""),
+        r.video.fps,
+        r.frames,
+        r.corrupt_frames
+    );
+    println!("people found:");
+    for t in &r.tracks {
+        let marker = if t.id == r.followed_track {
+            "  <- followed"
+        } else {
+            ""
+        };
+        println!(
+            "  id {:>3}: frames {:>5}-{:<5} ({} with a pose){marker}",
+            t.id, t.first_frame, t.last_frame, t.frames
+        );
+    }
+    println!(
+        "followed person {}: frames {}-{}, pose on {} frames, {} filled",
+        r.followed_track, r.first_frame, r.last_frame, r.frames_with_pose, r.frames_filled
+    );
+    println!("stage                  seconds      fps");
+    for t in &r.timings {
+        println!("  {:<20} {:>8.3} {:>8.1}", t.stage, t.seconds, t.fps);
+    }
+    println!(
+        "total {:.2} s, {:.1} fps (decode to files on disk)",
+        r.total_seconds, r.fps
+    );
+    for o in &r.outputs {
+        println!("wrote {}", o.display());
+    }
+}
+
+fn models(config: &Config, cmd: ModelsCommand) -> Result<(), Error> {
+    let manifest = Manifest::builtin()?;
+    match cmd {
+        ModelsCommand::Check { dir } => {
+            let dir = dir.unwrap_or_else(|| config.models.dir.clone());
+            let checked = manifest.check_all(&dir);
+            let mut first_error = None;
+            for c in &checked {
+                match &c.message {
+                    None => println!("ok       {}  {}", c.name, c.path.display()),
+                    Some(msg) => {
+                        println!("PROBLEM  {}  {msg}", c.name);
+                        if first_error.is_none() {
+                            first_error = manifest
+                                .get(&c.name)
+                                .ok()
+                                .and_then(|s| s.verify(&dir).err());
+                        }
+                    }
+                }
+            }
+            first_error.map_or(Ok(()), |e| Err(e.into()))
+        }
+        ModelsCommand::Fetch { dir, from } => {
+            let dir = dir.unwrap_or_else(|| config.models.dir.clone());
+            for path in crate::infer::fetch::fetch_all(&manifest, &dir, from.as_deref())? {
+                println!("ok  {}", path.display());
+            }
+            Ok(())
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! the configured path or `ORT_DYLIB_PATH`, so a missing or wrong library is
 //! a [`ModelError`] the user can act on, not a link failure.
 
+pub mod fetch;
 pub mod manifest;
 pub mod runtime;
 

@@ -1,0 +1,33 @@
+# The two commands of the README. Both set up a fresh machine first
+# (scripts/setup.sh is idempotent and quick once done).
+#
+#   make demo   runs the capture pipeline on a real clip into out/
+#   make test   runs the whole test suite
+#
+# Models and clips come from ../shared unless these say otherwise.
+
+SHELL := /bin/bash
+VIDMOCAP_MODELS_DIR ?= $(abspath ../shared/models)
+VIDMOCAP_MEDIA_DIR ?= $(abspath ../shared/media)
+ORT_DYLIB_PATH ?= $(CURDIR)/.tools/onnxruntime/libonnxruntime.so
+CLIP ?= $(VIDMOCAP_MEDIA_DIR)/walk_outdoor.mp4
+export VIDMOCAP_MODELS_DIR VIDMOCAP_MEDIA_DIR ORT_DYLIB_PATH
+
+.PHONY: setup demo test bench lint
+
+setup:
+	scripts/setup.sh
+
+demo: setup
+	cargo run --release -- process "$(CLIP)" -o out
+
+test: setup
+	cargo test --all-targets -- --test-threads=2
+
+bench: setup
+	cargo run --release -- bench "$(CLIP)"
+	cargo bench --bench stages
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings

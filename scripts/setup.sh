@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything vidmocap needs to build and test on a fresh Debian
+# machine: FFmpeg's libraries and CLI, clang (bindgen), the ONNX Runtime
+# library (from PyPI) and the glTF validator (from npm). Safe to re-run.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+packages=(pkg-config clang libclang-dev libavformat-dev libavcodec-dev libavutil-dev
+  libswscale-dev libavfilter-dev libavdevice-dev ffmpeg curl python3-pip nodejs npm)
+missing=()
+for p in "${packages[@]}"; do
+  # A tool already on PATH (node, npm, pip from another install) counts.
+  case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+    python3-pip) python3 -m pip --version >/dev/null 2>&1 && continue ;;
+  esac
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+scripts/install-onnxruntime.sh
+
+if [ ! -d tools/gltf-validator/node_modules/gltf-validator ]; then
+  npm ci --prefix tools/gltf-validator --no-audit --no-fund --loglevel=error
+fi
