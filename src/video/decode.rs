@@ -1,3 +1,895 @@
-//! Decode (being written).
-pub struct Decoder;
-pub struct DecodeStats;
+//! Decode: frames of a probed video, in presentation order, from a thread of
+//! their own.
+//!
+//! [`Decoder::start`] opens the file on the caller's thread (so that an
+//! unreadable file fails there) and hands demuxer and codec to a worker
+//! thread. The worker sends [`Frame`]s through a bounded channel: the queue
+//! depth caps memory and lets decoding run ahead of the pose stages by that
+//! many frames, no more. ffmpeg's own frame threading decodes in parallel
+//! inside the codec.
+//!
+//! A damaged stream is not all-or-nothing: packets the codec rejects and
+//! frames it flags as corrupt are skipped and counted, and the job fails only
+//! when too many are lost ([`Limits::max_corrupt_fraction`]) or when the file
+//! ends early ([`VideoError::Truncated`]). Such a failure arrives as the last
+//! item of the iterator and again from [`Decoder::finish`].
+
+use std::ffi::c_int;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use ff::color::{Range, Space};
+use ff::ffi;
+use ff::format::context::Input;
+use ffmpeg_next as ff;
+use serde::Serialize;
+use tracing::{debug, warn};
+
+use super::frame::{ColorMatrix, Frame, Rotation};
+use super::probe::{open_input, pixel_format_name, select_video_stream, VideoInfo};
+use super::{Limits, VideoError};
+
+/// What the decoding thread did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DecodeStats {
+    /// Frames delivered to the consumer.
+    pub frames_decoded: u64,
+    /// Packets the codec rejected plus frames it flagged as damaged; all skipped.
+    pub corrupt_frames: u64,
+    /// Wall time of the decoding thread, in seconds.
+    pub decode_seconds: f64,
+    /// Part of `decode_seconds` spent waiting for the consumer to take
+    /// frames (a full queue); the rest is demuxing, decoding and copying.
+    pub blocked_seconds: f64,
+}
+
+/// Frames of one video, decoded on a worker thread.
+///
+/// Iterate it for `Result<Frame, VideoError>` items; an `Err` is always the
+/// last item. Then call [`finish`](Self::finish) for the statistics.
+/// Dropping it (or calling `finish` early) cancels decoding.
+pub struct Decoder {
+    frames: Option<Receiver<Result<Frame, VideoError>>>,
+    worker: Option<JoinHandle<Result<DecodeStats, VideoError>>>,
+    cancel: Arc<AtomicBool>,
+}
+
+/// How many threads ffmpeg may use inside the codec. More than four brings
+/// little for the resolutions we accept and takes cores from pose inference.
+fn codec_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+}
+
+impl Decoder {
+    /// Opens `path` (described by `info`, from [`probe`](super::probe())) and
+    /// starts decoding into a queue of `queue_depth` frames (at least one).
+    pub fn start(
+        path: &Path,
+        info: &VideoInfo,
+        limits: &Limits,
+        queue_depth: usize,
+    ) -> Result<Decoder, VideoError> {
+        let input = open_input(path)?;
+        // The file may have been replaced since it was probed; trust the
+        // probed index only while it still names a video stream.
+        let stream_index = match select_video_stream(&input) {
+            Some(best) if best == info.stream_index => best,
+            Some(other) => {
+                warn!(
+                    probed = info.stream_index,
+                    now = other,
+                    "the video stream moved since the probe"
+                );
+                other
+            }
+            None => return Err(VideoError::NoVideoStream),
+        };
+        let Some(stream) = input.stream(stream_index) else {
+            return Err(VideoError::NoVideoStream);
+        };
+        let time_base = stream.time_base();
+        let start_ts = Some(stream.start_time()).filter(|&t| t != ffi::AV_NOPTS_VALUE);
+        let params = stream.parameters();
+        // SAFETY: `params` points at the stream's live codec parameters,
+        // owned by `input`, which outlives this borrow.
+        let (stream_space, stream_range) = unsafe {
+            let par = &*params.as_ptr();
+            (Space::from(par.color_space), Range::from(par.color_range))
+        };
+
+        let mut context = ff::codec::Context::from_parameters(params).map_err(|e| {
+            warn!(error = %e, "cannot set up the codec");
+            VideoError::Decode(e.to_string())
+        })?;
+        context.set_threading(ff::threading::Config {
+            kind: ff::threading::Type::Frame,
+            count: codec_threads(),
+            ..Default::default()
+        });
+        let mut opening = context.decoder();
+        // Lets the codec and best-effort timestamps work in stream time.
+        opening.set_packet_time_base(time_base);
+        let decoder = opening.video().map_err(|e| {
+            warn!(error = %e, codec = %info.codec, "cannot open the decoder");
+            match e {
+                ff::Error::DecoderNotFound => VideoError::UnsupportedCodec {
+                    codec: info.codec.clone(),
+                    supported: super::SUPPORTED_CODECS.join(", "),
+                },
+                other => VideoError::Decode(other.to_string()),
+            }
+        })?;
+
+        let (tx, rx) = sync_channel(queue_depth.max(1));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let worker_cancel = Arc::clone(&cancel);
+        let (fps, expected_frames, duration_s, rotation) = (
+            info.fps,
+            info.expected_frames,
+            info.duration_s,
+            info.rotation,
+        );
+        let limits = limits.clone();
+        // The worker is assembled on its own thread because the swscale
+        // context it may create there is not `Send`.
+        let spawn = move || {
+            Worker {
+                input,
+                decoder,
+                stream_index,
+                time_base: rational(time_base),
+                start_ts,
+                fps,
+                expected_frames,
+                duration_s,
+                rotation,
+                stream_space,
+                stream_range,
+                limits,
+                cancel: worker_cancel,
+                tx,
+                frame: ff::frame::Video::empty(),
+                scaler: None,
+                stats: DecodeStats::default(),
+                last_time_s: None,
+                last_packet_end_s: None,
+                demux_failed: false,
+                warned_colour: false,
+            }
+            .run()
+        };
+        let worker = std::thread::Builder::new()
+            .name("vidmocap-decode".into())
+            .spawn(spawn)
+            .map_err(|e| VideoError::Decode(format!("cannot start the decoding thread: {e}")))?;
+        Ok(Decoder {
+            frames: Some(rx),
+            worker: Some(worker),
+            cancel,
+        })
+    }
+
+    /// Waits for the decoding thread and returns its statistics, or the error
+    /// that ended decoding (the same one the iterator yielded last).
+    ///
+    /// Called before the iterator is exhausted, it cancels decoding and
+    /// returns the statistics so far.
+    pub fn finish(mut self) -> Result<DecodeStats, VideoError> {
+        self.stop();
+        match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(VideoError::Decode("the decoding thread panicked".into())),
+            None => Err(VideoError::Decode(
+                "the decoder was already finished".into(),
+            )),
+        }
+    }
+
+    /// Tells the worker to stop: the flag covers stretches where it sends
+    /// nothing (a run of corrupt packets), the closed channel a blocked send.
+    fn stop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.frames = None;
+    }
+}
+
+impl Iterator for Decoder {
+    type Item = Result<Frame, VideoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // The worker closes the channel when it is done, so `recv` fails from
+        // then on and the iterator stays exhausted.
+        self.frames.as_ref()?.recv().ok()
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(worker) = self.worker.take() {
+            if worker.join().is_err() {
+                warn!("the decoding thread panicked");
+            }
+        }
+    }
+}
+
+/// Whether the worker should keep going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Go,
+    /// The consumer is gone: stop quietly.
+    Cancelled,
+}
+
+/// A demuxer that keeps failing without making progress is given up on
+/// after this many errors in a row.
+const MAX_DEMUX_ERRORS_IN_A_ROW: u32 = 1000;
+/// Same for a codec that keeps returning errors while being drained.
+const MAX_DECODE_ERRORS_IN_A_ROW: u32 = 1000;
+/// Frames may run this far past the duration limit (the probe checked the
+/// container's duration; this catches a stream that lies about it).
+const DURATION_SLACK_S: f64 = 1.0;
+
+/// Everything the decoding thread owns.
+struct Worker {
+    input: Input,
+    decoder: ff::decoder::Video,
+    stream_index: usize,
+    time_base: f64,
+    start_ts: Option<i64>,
+    fps: f64,
+    expected_frames: u64,
+    duration_s: f64,
+    rotation: Rotation,
+    stream_space: Space,
+    stream_range: Range,
+    limits: Limits,
+    cancel: Arc<AtomicBool>,
+    tx: SyncSender<Result<Frame, VideoError>>,
+    /// Reused for every decoded frame; ffmpeg unreferences it on each receive.
+    frame: ff::frame::Video,
+    scaler: Option<Scaler>,
+    stats: DecodeStats,
+    last_time_s: Option<f64>,
+    /// End (pts + duration) of the last packet of our stream, stream-relative.
+    last_packet_end_s: Option<f64>,
+    /// The demuxer reported an error other than a clean end of file.
+    demux_failed: bool,
+    warned_colour: bool,
+}
+
+impl Worker {
+    fn run(mut self) -> Result<DecodeStats, VideoError> {
+        let started = Instant::now();
+        let outcome = self.decode_all();
+        self.stats.decode_seconds = started.elapsed().as_secs_f64();
+        match outcome {
+            Ok(_) => {
+                debug!(stats = ?self.stats, "decoding finished");
+                Ok(self.stats)
+            }
+            Err(e) => {
+                debug!(error = %e, stats = ?self.stats, "decoding failed");
+                // Nobody may be listening any more; `finish` reports it too.
+                let _ = self.tx.send(Err(e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    fn decode_all(&mut self) -> Result<Flow, VideoError> {
+        let mut errors_in_a_row = 0u32;
+        loop {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Ok(Flow::Cancelled);
+            }
+            // A fresh packet each time: `av_read_frame` does not release the
+            // previous payload of the packet it is given.
+            let mut packet = ff::Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => {
+                    errors_in_a_row = 0;
+                    if packet.stream() != self.stream_index {
+                        continue;
+                    }
+                    self.note_packet_end(&packet);
+                    if self.feed(Some(&packet))? == Flow::Cancelled {
+                        return Ok(Flow::Cancelled);
+                    }
+                }
+                Err(ff::Error::Eof) => break,
+                Err(e) => {
+                    // A damaged or cut-off container: the mov demuxer reports
+                    // every sample past the end of a truncated file as invalid
+                    // data, then a clean EOF. Keep reading what still can be.
+                    self.demux_failed = true;
+                    errors_in_a_row += 1;
+                    debug!(error = %e, "demuxer error");
+                    let retryable = matches!(e, ff::Error::InvalidData)
+                        || matches!(e, ff::Error::Other { errno } if errno == ff::error::EAGAIN);
+                    if !retryable || errors_in_a_row >= MAX_DEMUX_ERRORS_IN_A_ROW {
+                        warn!(error = %e, "the demuxer gave up");
+                        break;
+                    }
+                }
+            }
+        }
+        // Flush the frames the codec still holds (reordering, threads).
+        if self.feed(None)? == Flow::Cancelled {
+            return Ok(Flow::Cancelled);
+        }
+        verdict(
+            self.stats.frames_decoded,
+            self.stats.corrupt_frames,
+            self.expected_frames,
+            self.ended_early(),
+            &self.limits,
+        )?;
+        if self.stats.corrupt_frames > 0 {
+            warn!(
+                corrupt = self.stats.corrupt_frames,
+                decoded = self.stats.frames_decoded,
+                "skipped corrupt frames"
+            );
+        }
+        Ok(Flow::Go)
+    }
+
+    /// Whether the stream stopped before its announced end.
+    fn ended_early(&self) -> bool {
+        let short = match self.last_packet_end_s {
+            Some(end) => self.duration_s > 0.0 && end < 0.9 * self.duration_s,
+            None => true,
+        };
+        self.demux_failed || short
+    }
+
+    fn note_packet_end(&mut self, packet: &ff::Packet) {
+        let Some(ts) = packet.pts().or(packet.dts()) else {
+            return;
+        };
+        let start = self.start_ts.unwrap_or(0);
+        let end = (ts
+            .saturating_sub(start)
+            .saturating_add(packet.duration().max(0))) as f64
+            * self.time_base;
+        if end.is_finite() {
+            self.last_packet_end_s = Some(self.last_packet_end_s.map_or(end, |e| e.max(end)));
+        }
+    }
+
+    /// Sends a packet (or the end-of-stream marker) to the codec and delivers
+    /// whatever frames come out.
+    fn feed(&mut self, packet: Option<&ff::Packet>) -> Result<Flow, VideoError> {
+        let mut sent = self.send(packet);
+        if is_again(&sent) {
+            // The codec wants its finished frames taken before new input.
+            if self.drain()? == Flow::Cancelled {
+                return Ok(Flow::Cancelled);
+            }
+            sent = self.send(packet);
+        }
+        match sent {
+            Ok(()) | Err(ff::Error::Eof) => {}
+            Err(e) => self.count_corrupt(&e)?,
+        }
+        self.drain()
+    }
+
+    fn send(&mut self, packet: Option<&ff::Packet>) -> Result<(), ff::Error> {
+        match packet {
+            Some(p) => self.decoder.send_packet(p),
+            None => self.decoder.send_eof(),
+        }
+    }
+
+    /// Receives every frame the codec has ready.
+    fn drain(&mut self) -> Result<Flow, VideoError> {
+        let mut errors_in_a_row = 0u32;
+        loop {
+            let received = self.decoder.receive_frame(&mut self.frame);
+            match received {
+                Ok(()) => {
+                    errors_in_a_row = 0;
+                    if self.deliver()? == Flow::Cancelled {
+                        return Ok(Flow::Cancelled);
+                    }
+                }
+                Err(ff::Error::Eof) => return Ok(Flow::Go),
+                Err(_) if is_again(&received) => return Ok(Flow::Go),
+                Err(e) => {
+                    // With frame threading a rejected packet surfaces here,
+                    // and frames decoded after it may still be waiting.
+                    self.count_corrupt(&e)?;
+                    errors_in_a_row += 1;
+                    if errors_in_a_row >= MAX_DECODE_ERRORS_IN_A_ROW {
+                        return Err(VideoError::Decode(e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts one lost frame and fails once too many are lost.
+    fn count_corrupt(&mut self, why: &dyn std::fmt::Display) -> Result<(), VideoError> {
+        self.stats.corrupt_frames += 1;
+        debug!(reason = %why, corrupt = self.stats.corrupt_frames, "corrupt frame skipped");
+        match too_many_corrupt(
+            self.stats.corrupt_frames,
+            self.stats.frames_decoded,
+            self.expected_frames,
+            self.limits.max_corrupt_fraction,
+        ) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks the frame just received, converts it and sends it on.
+    fn deliver(&mut self) -> Result<Flow, VideoError> {
+        if self.frame.is_corrupt() || self.frame.has_decode_errors() {
+            let flags = self.frame.decode_error_flags();
+            self.count_corrupt(&format_args!("flagged by the codec ({flags:?})"))?;
+            return Ok(Flow::Go);
+        }
+        let (width, height) = (self.frame.width(), self.frame.height());
+        if width == 0 || height == 0 {
+            self.count_corrupt(&"frame without a size")?;
+            return Ok(Flow::Go);
+        }
+        // The probe checked the header; a stream may still change size.
+        if u64::from(width) * u64::from(height) > self.limits.max_pixels {
+            return Err(VideoError::TooManyPixels {
+                width,
+                height,
+                limit: self.limits.max_pixels,
+            });
+        }
+        let time_s = self.frame_time();
+        if time_s > self.limits.max_duration_s + DURATION_SLACK_S {
+            return Err(VideoError::TooLong {
+                duration_s: time_s,
+                limit_s: self.limits.max_duration_s,
+            });
+        }
+        let mut out = self.copy_out()?;
+        out.index = self.stats.frames_decoded;
+        out.time_s = time_s;
+        self.stats.frames_decoded += 1;
+        self.last_time_s = Some(time_s);
+
+        let waited = Instant::now();
+        if self.tx.send(Ok(out)).is_err() {
+            return Ok(Flow::Cancelled);
+        }
+        self.stats.blocked_seconds += waited.elapsed().as_secs_f64();
+        Ok(Flow::Go)
+    }
+
+    /// Presentation time in seconds from the stream start: best-effort
+    /// timestamp when there is one (this is what makes variable frame rate
+    /// work), else one frame period after the previous frame.
+    fn frame_time(&mut self) -> f64 {
+        let period = if self.fps > 0.0 { 1.0 / self.fps } else { 0.0 };
+        let Some(ts) = self.frame.timestamp() else {
+            return self.last_time_s.map_or(0.0, |t| t + period);
+        };
+        // Without a stream start time the first frame is time zero.
+        let origin = *self.start_ts.get_or_insert(ts);
+        let t = ts.saturating_sub(origin) as f64 * self.time_base;
+        if t.is_finite() {
+            t
+        } else {
+            self.last_time_s.map_or(0.0, |t| t + period)
+        }
+    }
+
+    /// The received frame as a [`Frame`]: YUV 4:2:0 planes copied out,
+    /// through swscale first when the codec produced another format.
+    fn copy_out(&mut self) -> Result<Frame, VideoError> {
+        // SAFETY: reading plain fields of the frame the codec just returned.
+        let raw_format = unsafe { (*self.frame.as_ptr()).format };
+        let (width, height) = (self.frame.width(), self.frame.height());
+        let full_range_format = raw_format == ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P as c_int;
+        let (matrix, mut full_range) = colour(
+            self.frame.color_space(),
+            self.stream_space,
+            self.frame.color_range(),
+            self.stream_range,
+            full_range_format,
+            height,
+        );
+        if !self.warned_colour
+            && matches!(self.frame.color_space(), Space::BT2020NCL | Space::BT2020CL)
+        {
+            self.warned_colour = true;
+            warn!("BT.2020 video is read with the BT.709 matrix; colours are approximate");
+        }
+
+        let planes =
+            if raw_format == ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as c_int || full_range_format {
+                // SAFETY: the codec returned a YUV 4:2:0 frame of this size.
+                unsafe { copy_yuv420p(self.frame.as_ptr(), width, height) }
+            } else {
+                let scaled = self.scale(raw_format, width, height, matrix, &mut full_range)?;
+                // SAFETY: swscale filled a YUV 4:2:0 frame of this size.
+                unsafe { copy_yuv420p(scaled.as_ptr(), width, height) }
+            };
+        let Some((y, u, v)) = planes else {
+            return Err(VideoError::Decode(
+                "the decoded frame has no picture data".into(),
+            ));
+        };
+        Ok(Frame {
+            index: 0,
+            time_s: 0.0,
+            width,
+            height,
+            y,
+            u,
+            v,
+            y_stride: width as usize,
+            uv_stride: width.div_ceil(2) as usize,
+            rotation: self.rotation,
+            matrix,
+            full_range,
+        })
+    }
+
+    /// Converts the received frame to YUV420P; the scaler is kept across
+    /// frames and rebuilt only when format or size change.
+    fn scale(
+        &mut self,
+        raw_format: c_int,
+        width: u32,
+        height: u32,
+        matrix: ColorMatrix,
+        full_range: &mut bool,
+    ) -> Result<&ff::frame::Video, VideoError> {
+        // SAFETY: the descriptor lookup returns null for invalid values.
+        let desc = unsafe { ffi::av_pix_fmt_desc_get(self.frame.format().into()) };
+        // SAFETY: non-null descriptors are static.
+        let is_rgb =
+            !desc.is_null() && unsafe { (*desc).flags } & ffi::AV_PIX_FMT_FLAG_RGB as u64 != 0;
+        if is_rgb {
+            // RGB input is converted with `matrix` into limited range.
+            *full_range = false;
+        }
+        let key = (raw_format, width, height, matrix, *full_range);
+        if self.scaler.as_ref().map(|s| s.key) != Some(key) {
+            let name = pixel_format_name(raw_format).unwrap_or("unknown");
+            debug!(format = name, width, height, "converting frames to yuv420p");
+            self.scaler = Some(Scaler::new(key, self.frame.format(), is_rgb)?);
+        }
+        let Some(scaler) = self.scaler.as_mut() else {
+            return Err(VideoError::Decode("no scaler".into()));
+        };
+        scaler
+            .context
+            .run(&self.frame, &mut scaler.output)
+            .map_err(|e| {
+                warn!(error = %e, "swscale failed");
+                VideoError::Decode(e.to_string())
+            })?;
+        Ok(&scaler.output)
+    }
+}
+
+/// A swscale context for one input format and size, and its output frame.
+struct Scaler {
+    key: (c_int, u32, u32, ColorMatrix, bool),
+    context: ff::software::scaling::Context,
+    output: ff::frame::Video,
+}
+
+impl Scaler {
+    fn new(
+        key: (c_int, u32, u32, ColorMatrix, bool),
+        format: ff::format::Pixel,
+        is_rgb: bool,
+    ) -> Result<Scaler, VideoError> {
+        let (_, width, height, matrix, full_range) = key;
+        let mut context = ff::software::scaling::Context::get(
+            format,
+            width,
+            height,
+            ff::format::Pixel::YUV420P,
+            width,
+            height,
+            // Same size in and out: only chroma is resampled, where
+            // bilinear is plenty.
+            ff::software::scaling::Flags::BILINEAR,
+        )
+        .map_err(|e| {
+            warn!(error = %e, ?format, "swscale cannot convert this pixel format");
+            VideoError::Decode(format!("cannot convert pixel format {format:?}"))
+        })?;
+        let colorspace = match matrix {
+            ColorMatrix::Bt709 => ffi::SWS_CS_ITU709,
+            ColorMatrix::Bt601 => ffi::SWS_CS_ITU601,
+        };
+        // YUV input keeps its matrix and range (swscale only resamples
+        // chroma and bit depth), so the frame's `matrix`/`full_range` stay
+        // true; RGB input is converted with `matrix` into limited range.
+        let (src_range, dst_range) = if is_rgb {
+            (1, 0)
+        } else {
+            (c_int::from(full_range), c_int::from(full_range))
+        };
+        // SAFETY: `context` is a live swscale context; the coefficient tables
+        // are static.
+        unsafe {
+            let table = ffi::sws_getCoefficients(colorspace);
+            ffi::sws_setColorspaceDetails(
+                context.as_mut_ptr(),
+                table,
+                src_range,
+                table,
+                dst_range,
+                0,
+                1 << 16,
+                1 << 16,
+            );
+        }
+        let output = ff::frame::Video::new(ff::format::Pixel::YUV420P, width, height);
+        // `Video::new` ignores allocation failure; swscale must not get a
+        // frame without buffers.
+        // SAFETY: reading a field of a frame we own.
+        if unsafe { (*output.as_ptr()).data[0].is_null() } {
+            return Err(VideoError::Decode(
+                "cannot allocate a conversion frame".into(),
+            ));
+        }
+        Ok(Scaler {
+            key,
+            context,
+            output,
+        })
+    }
+}
+
+fn is_again<T>(result: &Result<T, ff::Error>) -> bool {
+    matches!(result, Err(ff::Error::Other { errno }) if *errno == ff::error::EAGAIN)
+}
+
+fn rational(r: ff::Rational) -> f64 {
+    if r.denominator() == 0 {
+        0.0
+    } else {
+        f64::from(r.numerator()) / f64::from(r.denominator())
+    }
+}
+
+/// Matrix and range of a frame: the frame's own colour description, else the
+/// stream's, else the usual convention (HD is BT.709, SD is BT.601).
+fn colour(
+    frame_space: Space,
+    stream_space: Space,
+    frame_range: Range,
+    stream_range: Range,
+    full_range_format: bool,
+    height: u32,
+) -> (ColorMatrix, bool) {
+    let space = if frame_space == Space::Unspecified {
+        stream_space
+    } else {
+        frame_space
+    };
+    let matrix = match space {
+        Space::BT709 | Space::BT2020NCL | Space::BT2020CL => ColorMatrix::Bt709,
+        Space::BT470BG | Space::SMPTE170M | Space::FCC | Space::SMPTE240M => ColorMatrix::Bt601,
+        _ if height >= 720 => ColorMatrix::Bt709,
+        _ => ColorMatrix::Bt601,
+    };
+    let range = if frame_range == Range::Unspecified {
+        stream_range
+    } else {
+        frame_range
+    };
+    let full_range = match range {
+        Range::JPEG => true,
+        Range::MPEG => false,
+        Range::Unspecified => full_range_format,
+    };
+    (matrix, full_range)
+}
+
+/// Copies the three planes of a YUV 4:2:0 frame into tightly packed buffers.
+///
+/// # Safety
+/// `frame` must point at a valid frame in a YUV 4:2:0 layout of
+/// `width`×`height`.
+unsafe fn copy_yuv420p(
+    frame: *const ffi::AVFrame,
+    width: u32,
+    height: u32,
+) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    let (w, h) = (width as usize, height as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    // SAFETY: guaranteed by the caller.
+    let f = unsafe { &*frame };
+    // SAFETY: each plane holds `rows` rows of at least `width` bytes, one
+    // `linesize` apart.
+    unsafe {
+        Some((
+            copy_plane(f.data[0], f.linesize[0], w, h)?,
+            copy_plane(f.data[1], f.linesize[1], cw, ch)?,
+            copy_plane(f.data[2], f.linesize[2], cw, ch)?,
+        ))
+    }
+}
+
+/// Copies `rows` rows of `width` bytes, `linesize` bytes apart (negative for
+/// bottom-up pictures), into one tightly packed buffer.
+///
+/// # Safety
+/// Unless it returns `None` for a null pointer or a too-short line, `data`
+/// must address `rows` readable rows of `width` bytes at `linesize` steps.
+unsafe fn copy_plane(
+    data: *const u8,
+    linesize: c_int,
+    width: usize,
+    rows: usize,
+) -> Option<Vec<u8>> {
+    if data.is_null() || (linesize.unsigned_abs() as usize) < width {
+        return None;
+    }
+    let mut out = Vec::with_capacity(width * rows);
+    for r in 0..rows {
+        // SAFETY: guaranteed by the caller.
+        let row = unsafe {
+            std::slice::from_raw_parts(data.offset(r as isize * linesize as isize), width)
+        };
+        out.extend_from_slice(row);
+    }
+    Some(out)
+}
+
+/// Fails once more than `max_fraction` of the frames is corrupt. The
+/// denominator is the expected frame count, or what was actually seen when
+/// the stream holds more frames than announced (or announced none).
+fn too_many_corrupt(
+    corrupt: u64,
+    decoded: u64,
+    expected: u64,
+    max_fraction: f64,
+) -> Option<VideoError> {
+    let total = expected.max(decoded + corrupt);
+    (corrupt as f64 > max_fraction * total as f64).then_some(VideoError::CorruptFrames {
+        corrupt,
+        total,
+        max_percent: max_fraction * 100.0,
+    })
+}
+
+/// The judgement on a stream that was read to its end. Too many corrupt
+/// frames is the most specific diagnosis, then a file cut short, then a
+/// stream with nothing in it.
+fn verdict(
+    decoded: u64,
+    corrupt: u64,
+    expected: u64,
+    ended_early: bool,
+    limits: &Limits,
+) -> Result<(), VideoError> {
+    if let Some(e) = too_many_corrupt(corrupt, decoded, expected, limits.max_corrupt_fraction) {
+        return Err(e);
+    }
+    if ended_early && (decoded as f64) < 0.9 * expected as f64 {
+        return Err(VideoError::Truncated { decoded, expected });
+    }
+    if decoded == 0 {
+        return Err(VideoError::NoFrames);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planes_are_copied_row_by_row_without_padding() {
+        // 3×2 picture in rows of 5 bytes.
+        let buf = [1u8, 2, 3, 0, 0, 4, 5, 6, 0, 0];
+        let out = unsafe { copy_plane(buf.as_ptr(), 5, 3, 2) }.unwrap();
+        assert_eq!(out, [1, 2, 3, 4, 5, 6]);
+        // Bottom-up: start at the last row, step back.
+        let out = unsafe { copy_plane(buf.as_ptr().add(5), -5, 3, 2) }.unwrap();
+        assert_eq!(out, [4, 5, 6, 1, 2, 3]);
+        assert!(unsafe { copy_plane(buf.as_ptr(), 2, 3, 2) }.is_none());
+        assert!(unsafe { copy_plane(std::ptr::null(), 5, 3, 2) }.is_none());
+    }
+
+    #[test]
+    fn colour_follows_frame_then_stream_then_size() {
+        use Range::*;
+        assert_eq!(
+            colour(
+                Space::BT709,
+                Space::Unspecified,
+                MPEG,
+                Unspecified,
+                false,
+                480
+            ),
+            (ColorMatrix::Bt709, false)
+        );
+        assert_eq!(
+            colour(
+                Space::Unspecified,
+                Space::SMPTE170M,
+                Unspecified,
+                JPEG,
+                false,
+                1080
+            ),
+            (ColorMatrix::Bt601, true)
+        );
+        assert_eq!(
+            colour(
+                Space::Unspecified,
+                Space::Unspecified,
+                Unspecified,
+                Unspecified,
+                false,
+                720
+            ),
+            (ColorMatrix::Bt709, false)
+        );
+        assert_eq!(
+            colour(
+                Space::Unspecified,
+                Space::Unspecified,
+                Unspecified,
+                Unspecified,
+                true,
+                719
+            ),
+            (ColorMatrix::Bt601, true)
+        );
+    }
+
+    #[test]
+    fn corrupt_budget_uses_the_larger_frame_count() {
+        assert!(too_many_corrupt(5, 95, 100, 0.05).is_none());
+        let e = too_many_corrupt(6, 94, 100, 0.05).unwrap();
+        assert_eq!(e.code(), "video.corrupt_frames");
+        // More frames than announced widen the budget.
+        assert!(too_many_corrupt(6, 194, 100, 0.05).is_none());
+        // Nothing announced: what was seen counts.
+        assert!(too_many_corrupt(1, 0, 0, 0.05).is_some());
+    }
+
+    #[test]
+    fn verdict_order() {
+        let limits = Limits::default();
+        assert!(verdict(100, 0, 100, false, &limits).is_ok());
+        assert_eq!(
+            verdict(80, 20, 100, true, &limits).unwrap_err().code(),
+            "video.corrupt_frames"
+        );
+        assert_eq!(
+            verdict(40, 0, 100, true, &limits).unwrap_err().code(),
+            "video.truncated"
+        );
+        assert_eq!(
+            verdict(0, 0, 100, true, &limits).unwrap_err().code(),
+            "video.truncated"
+        );
+        // Short of frames but the stream ended where it said: accepted.
+        assert!(verdict(80, 0, 100, false, &limits).is_ok());
+        assert!(verdict(95, 0, 100, true, &limits).is_ok());
+        assert_eq!(
+            verdict(0, 0, 0, false, &limits).unwrap_err().code(),
+            "video.no_frames"
+        );
+    }
+}

@@ -46,7 +46,10 @@ impl Default for Limits {
 pub const SUPPORTED_CODECS: &[&str] = &["h264", "hevc", "vp9", "av1", "mpeg4", "vp8"];
 
 /// What can be wrong with an input video.
-#[derive(Debug, Error)]
+///
+/// `Clone` because the decoder reports its final error twice: as the last
+/// frame item and from `Decoder::finish`.
+#[derive(Clone, Debug, Error)]
 pub enum VideoError {
     #[error("the file {path} could not be opened: {reason}")]
     Io { path: String, reason: String },
