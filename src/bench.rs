@@ -71,9 +71,15 @@ pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
         best,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        );
     } else {
-        println!("clip {} ({} frames), {} runs", result.clip, result.frames, result.runs);
+        println!(
+            "clip {} ({} frames), {} runs",
+            result.clip, result.frames, result.runs
+        );
         println!("stage                  seconds      fps   (best run)");
         for t in &result.best.timings {
             println!("  {:<20} {:>8.3} {:>8.1}", t.stage, t.seconds, t.fps);

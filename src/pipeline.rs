@@ -172,8 +172,18 @@ pub fn run(
     };
     let detector_spec = manifest.get("pose_detection")?;
     let landmark_spec = manifest.get("pose_landmark_lite")?;
-    let detector = runtime.session(detector_spec, &config.models.dir, session_opts)?;
-    let landmarker = runtime.session(landmark_spec, &config.models.dir, session_opts)?;
+    let detector = runtime.session(
+        detector_spec,
+        &config.models.dir,
+        session_opts,
+        &crate::pose::blazepose::DETECTOR_OUTPUTS,
+    )?;
+    let landmarker = runtime.session(
+        landmark_spec,
+        &config.models.dir,
+        session_opts,
+        &crate::pose::landmark::OUTPUT_NAMES,
+    )?;
     let mut models = BlazePose::new(detector, landmarker, config.pose.min_detection_score);
     let setup = started.elapsed();
 
@@ -201,18 +211,20 @@ pub fn run(
             return Err(PipelineError::Canceled.into());
         }
         let poses = tracker.step(&frame, &mut models)?;
-        book.record(frame.index, &poses);
+        book.record(&poses);
         for p in poses {
             per_track
                 .entry(p.track_id)
                 .or_default()
-                .push((frame.index, p.roi.size, p.pose));
+                .push((p.frame_index, p.roi.size, p.pose));
         }
         times.push(frame.time_s);
+        let index = frame.index;
+        tracker.remember(frame);
         progress(&Progress {
             stage: "tracking",
-            frames_done: frame.index + 1,
-            frames_total: total.max(frame.index + 1),
+            frames_done: index + 1,
+            frames_total: total.max(index + 1),
         });
     }
     let stats = decoder.finish()?;
@@ -232,7 +244,10 @@ pub fn run(
             .into())
         }
     };
-    let observations = per_track.remove(&followed).unwrap_or_default();
+    let mut observations = per_track.remove(&followed).unwrap_or_default();
+    // Poses found by looking back arrive after later frames' poses.
+    observations.sort_by_key(|o| o.0);
+    observations.dedup_by_key(|o| o.0);
     progress(&Progress {
         stage: "solving",
         frames_done: frames,
@@ -241,7 +256,11 @@ pub fn run(
 
     // Stage 3: clean the motion and solve the rig.
     let solve_started = Instant::now();
-    let fps = if info.fps > 0.0 { info.fps as f32 } else { 30.0 };
+    let fps = if info.fps > 0.0 {
+        info.fps as f32
+    } else {
+        30.0
+    };
     let (w, h) = (info.upright_width, info.upright_height);
     let camera = Pinhole::from_fov(w, h, config.pose.fov_deg);
     let motion = clean_motion(&observations, &times, fps, camera, config)?;
@@ -273,11 +292,25 @@ pub fn run(
     let t = &models.times;
     let mut timings = vec![
         timing("setup", setup, 0),
-        timing("decode", Duration::from_secs_f64(stats.decode_seconds), frames),
+        // The decoding thread's own work, without the time it sat on a full
+        // queue waiting for the pose stage.
+        timing(
+            "decode",
+            Duration::from_secs_f64((stats.decode_seconds - stats.blocked_seconds).max(0.0)),
+            frames,
+        ),
         timing("decode_wait", waited, frames),
-        timing("detect_preprocess", t.detect_preprocess, tracker.detector_runs),
+        timing(
+            "detect_preprocess",
+            t.detect_preprocess,
+            tracker.detector_runs,
+        ),
         timing("detect_infer", t.detect_infer, tracker.detector_runs),
-        timing("landmark_preprocess", t.landmark_preprocess, tracker.landmark_runs),
+        timing(
+            "landmark_preprocess",
+            t.landmark_preprocess,
+            tracker.landmark_runs,
+        ),
         timing("landmark_infer", t.landmark_infer, tracker.landmark_runs),
         timing("pose_postprocess", t.postprocess, frames),
         timing("tracking_total", tracking, frames),
@@ -288,7 +321,11 @@ pub fn run(
     report.timings = timings.clone();
     report.total_seconds = started.elapsed().as_secs_f64();
     export::keypoints::write(&keypoints, &report, &manifest, &motion)?;
-    timings.push(timing("export", export_started.elapsed(), motion.times.len() as u64));
+    timings.push(timing(
+        "export",
+        export_started.elapsed(),
+        motion.times.len() as u64,
+    ));
     report.timings = timings;
     report.total_seconds = started.elapsed().as_secs_f64();
     report.fps = frames as f64 / report.total_seconds.max(1e-9);
@@ -365,7 +402,12 @@ pub fn clean_motion(
         .collect();
     fill_gaps_vec3(&mut root_cam, &span_times, config.pose.max_gap_s);
     let mut root_smoother = Vec3Smoother::default();
-    let mut held_root = root_cam.iter().flatten().next().copied().unwrap_or(Vec3::Z * 3.0);
+    let mut held_root = root_cam
+        .iter()
+        .flatten()
+        .next()
+        .copied()
+        .unwrap_or(Vec3::Z * 3.0);
     let root_cam: Vec<Vec3> = root_cam
         .iter()
         .zip(&span_times)

@@ -84,7 +84,11 @@ pub fn write(
         let in_span = frame >= motion.first_frame
             && ((frame - motion.first_frame) as usize) < motion.times.len();
         let i = frame.saturating_sub(motion.first_frame) as usize;
-        let pose = if in_span { motion.poses[i].as_ref() } else { None };
+        let pose = if in_span {
+            motion.poses[i].as_ref()
+        } else {
+            None
+        };
         let time_s = if in_span {
             motion.times[i]
         } else {
@@ -97,7 +101,14 @@ pub fn write(
             landmarks: pose.map(|p| {
                 p.image
                     .iter()
-                    .map(|l| [round(l.x, 2), round(l.y, 2), round(l.z, 2), round(l.visibility, 3)])
+                    .map(|l| {
+                        [
+                            round(l.x, 2),
+                            round(l.y, 2),
+                            round(l.z, 2),
+                            round(l.visibility, 3),
+                        ]
+                    })
                     .collect()
             }),
             world: pose.map(|_| {

@@ -53,7 +53,9 @@ fn fetch_one(spec: &ModelSpec, dir: &Path, source: &str) -> Result<PathBuf, Mode
             .map_err(|e| ModelError::Fetch(format!("cannot run curl: {e}")))?;
         if !status.success() {
             let _ = std::fs::remove_file(&partial);
-            return Err(ModelError::Fetch(format!("download of {url} failed ({status})")));
+            return Err(ModelError::Fetch(format!(
+                "download of {url} failed ({status})"
+            )));
         }
     } else {
         let folder = base.strip_prefix("file://").unwrap_or(base);

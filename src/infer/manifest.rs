@@ -100,6 +100,26 @@ impl Manifest {
 }
 
 impl ModelSpec {
+    /// Reads the model file from `dir` and confirms its hash.
+    pub fn read_verified(&self, dir: &Path) -> Result<Vec<u8>, ModelError> {
+        let bytes = std::fs::read(dir.join(&self.file)).map_err(|_| ModelError::Missing {
+            file: self.file.clone(),
+            dir: dir.display().to_string(),
+        })?;
+        let actual = sha256_reader(&mut bytes.as_slice()).map_err(|e| ModelError::Load {
+            model: self.name.clone(),
+            reason: e.to_string(),
+        })?;
+        if !actual.eq_ignore_ascii_case(&self.sha256) {
+            return Err(ModelError::HashMismatch {
+                file: self.file.clone(),
+                expected: self.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
     /// The model's path in `dir` once its hash is confirmed.
     pub fn verify(&self, dir: &Path) -> Result<PathBuf, ModelError> {
         let path = dir.join(&self.file);
@@ -141,7 +161,10 @@ mod tests {
     #[test]
     fn builtin_manifest_parses_and_names_both_pose_models() {
         let m = Manifest::builtin().unwrap();
-        assert_eq!(m.get("pose_detection").unwrap().input.shape, [1, 224, 224, 3]);
+        assert_eq!(
+            m.get("pose_detection").unwrap().input.shape,
+            [1, 224, 224, 3]
+        );
         assert_eq!(m.get("pose_landmark_lite").unwrap().outputs.len(), 5);
         assert_eq!(m.get("nope").unwrap_err().code(), "model.unknown");
     }

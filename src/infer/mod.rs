@@ -7,6 +7,7 @@
 
 pub mod fetch;
 pub mod manifest;
+pub mod prune;
 pub mod runtime;
 
 pub use manifest::{Manifest, ModelSpec};

@@ -8,6 +8,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use super::prune::prune_outputs;
 use super::{ModelError, ModelSpec};
 
 /// The ONNX Runtime environment must outlive every session; `ort` only keeps
@@ -31,12 +32,17 @@ pub struct Runtime {
 impl Runtime {
     /// Loads the library (once per process; later calls reuse it).
     pub fn load(library: Option<&Path>) -> Result<Runtime, ModelError> {
-        let library = library.map(Path::to_path_buf).ok_or_else(|| ModelError::RuntimeMissing {
-            reason: "no library configured (models.ort_library or ORT_DYLIB_PATH)".into(),
-        })?;
+        let library = library
+            .map(Path::to_path_buf)
+            .ok_or_else(|| ModelError::RuntimeMissing {
+                reason: "no library configured (models.ort_library or ORT_DYLIB_PATH)".into(),
+            })?;
         let env = ENVIRONMENT.get_or_init(|| {
             let builder = ort::init_from(&library).map_err(|e| e.to_string())?;
-            builder.with_name("vidmocap").build().map_err(|e| e.to_string())
+            builder
+                .with_name("vidmocap")
+                .build()
+                .map_err(|e| e.to_string())
         });
         match env {
             Ok(env) => Ok(Runtime { library, env }),
@@ -50,14 +56,25 @@ impl Runtime {
         &self.library
     }
 
-    /// A session for `spec`, whose file in `dir` must match the manifest hash.
+    /// A session for `spec`, whose file in `dir` must match the manifest
+    /// hash. With `outputs` non-empty the graph is pruned to what computes
+    /// them (see [`super::prune`]) and only those can be read.
     pub fn session(
         &self,
         spec: &ModelSpec,
         dir: &Path,
         opts: SessionOptions,
+        outputs: &[&str],
     ) -> Result<Model, ModelError> {
-        let path = spec.verify(dir)?;
+        let bytes = spec.read_verified(dir)?;
+        let bytes = if outputs.is_empty() {
+            bytes
+        } else {
+            prune_outputs(&bytes, outputs).map_err(|e| ModelError::Load {
+                model: spec.name.clone(),
+                reason: e.to_string(),
+            })?
+        };
         let load_err = |e: &dyn std::fmt::Display| ModelError::Load {
             model: spec.name.clone(),
             reason: e.to_string(),
@@ -73,7 +90,9 @@ impl Runtime {
                 .with_intra_threads(opts.intra_threads)
                 .map_err(|e| load_err(&e))?;
         }
-        let session = builder.commit_from_file(&path).map_err(|e| load_err(&e))?;
+        let session = builder
+            .commit_from_memory(&bytes)
+            .map_err(|e| load_err(&e))?;
         let input_ok = session.inputs().iter().any(|i| i.name() == spec.input.name);
         if !input_ok {
             return Err(ModelError::Load {

@@ -60,13 +60,31 @@ mod tests {
     fn layout_follows_mediapipe_order() {
         let a = pose_detector_anchors();
         // First cell of the stride-8 map (28×28), two anchors.
-        assert_eq!(a[0], Anchor { cx: 0.5 / 28.0, cy: 0.5 / 28.0 });
+        assert_eq!(
+            a[0],
+            Anchor {
+                cx: 0.5 / 28.0,
+                cy: 0.5 / 28.0
+            }
+        );
         assert_eq!(a[0], a[1]);
         assert_eq!(a[2].cx, 1.5 / 28.0);
         // The stride-16 group starts after 28·28·2 anchors.
-        assert_eq!(a[1568], Anchor { cx: 0.5 / 14.0, cy: 0.5 / 14.0 });
+        assert_eq!(
+            a[1568],
+            Anchor {
+                cx: 0.5 / 14.0,
+                cy: 0.5 / 14.0
+            }
+        );
         // The stride-32 group (three layers) has six anchors per cell.
-        assert_eq!(a[1960], Anchor { cx: 0.5 / 7.0, cy: 0.5 / 7.0 });
+        assert_eq!(
+            a[1960],
+            Anchor {
+                cx: 0.5 / 7.0,
+                cy: 0.5 / 7.0
+            }
+        );
         assert_eq!(a[1965], a[1960]);
         assert_eq!(a[1966].cx, 1.5 / 7.0);
         let last = a[NUM_ANCHORS - 1];

@@ -13,6 +13,9 @@ use crate::infer::runtime::Model;
 use crate::infer::ModelError;
 use crate::video::Frame;
 
+/// The detector outputs read (boxes, score logits).
+pub const DETECTOR_OUTPUTS: [&str; 2] = ["Identity", "Identity_1"];
+
 /// IoU threshold of the detector's weighted NMS (MediaPipe Tasks).
 const NMS_IOU: f32 = 0.5;
 
@@ -58,7 +61,7 @@ impl PoseModels for BlazePose {
         let t0 = Instant::now();
         let lb = letterbox_square(frame, DETECTOR_SIZE, &mut self.det_input);
         let t1 = Instant::now();
-        let out = self.detector.run(&self.det_input, &["Identity", "Identity_1"])?;
+        let out = self.detector.run(&self.det_input, &DETECTOR_OUTPUTS)?;
         let t2 = Instant::now();
         let dets = detect::decode(&out[0], &out[1], &self.anchors, self.min_detection_score);
         let dets = detect::weighted_nms(dets, NMS_IOU)
@@ -71,7 +74,11 @@ impl PoseModels for BlazePose {
         Ok(dets)
     }
 
-    fn landmarks(&mut self, frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, ModelError> {
+    fn landmarks(
+        &mut self,
+        frame: &Frame,
+        roi: &Roi,
+    ) -> Result<Option<LandmarkResult>, ModelError> {
         let t0 = Instant::now();
         crop_square(
             frame,
@@ -82,7 +89,9 @@ impl PoseModels for BlazePose {
             &mut self.lm_input,
         );
         let t1 = Instant::now();
-        let out = self.landmarker.run(&self.lm_input, &landmark::OUTPUT_NAMES)?;
+        let out = self
+            .landmarker
+            .run(&self.lm_input, &landmark::OUTPUT_NAMES)?;
         let t2 = Instant::now();
         let presence = out[1].first().copied().unwrap_or(0.0);
         let result = landmark::decode(&out[0], presence, &out[2], &out[3], roi);

@@ -83,7 +83,10 @@ pub fn decode(boxes: &[f32], scores: &[f32], anchors: &[Anchor], min_score: f32)
         let h = raw[3] / s;
         let mut keypoints = [Vec2::ZERO; 4];
         for (k, kp) in keypoints.iter_mut().enumerate() {
-            *kp = Vec2::new(raw[4 + 2 * k] / s + anchor.cx, raw[5 + 2 * k] / s + anchor.cy);
+            *kp = Vec2::new(
+                raw[4 + 2 * k] / s + anchor.cx,
+                raw[5 + 2 * k] / s + anchor.cy,
+            );
         }
         out.push(Detection {
             xmin: cx - w / 2.0,

@@ -55,7 +55,10 @@ fn refine(xn: f32, yn: f32, heatmap: &[f32], k: usize) -> (f32, f32) {
         }
     }
     if max >= REFINE_MIN_CONFIDENCE && sum > 0.0 {
-        (sx / sum / HEATMAP_SIZE as f32, sy / sum / HEATMAP_SIZE as f32)
+        (
+            sx / sum / HEATMAP_SIZE as f32,
+            sy / sum / HEATMAP_SIZE as f32,
+        )
     } else {
         (xn, yn)
     }
@@ -160,7 +163,10 @@ mod tests {
         let r = decode(&raw, 0.9, &blank_heatmap(), &world, &roi).unwrap();
         let l = r.pose.image[0];
         // A quarter turn puts the crop's top on the frame's right.
-        assert!((l.x - 140.0).abs() < 1e-3 && (l.y - 100.0).abs() < 1e-3, "{l:?}");
+        assert!(
+            (l.x - 140.0).abs() < 1e-3 && (l.y - 100.0).abs() < 1e-3,
+            "{l:?}"
+        );
         assert!((l.z - 20.0).abs() < 1e-4);
         assert!(l.visibility > 0.99);
         // World "up" (−y) in the crop becomes +x in the camera frame.

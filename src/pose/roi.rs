@@ -50,10 +50,7 @@ impl BoxPx {
     }
 
     pub fn center(&self) -> Vec2 {
-        Vec2::new(
-            (self.xmin + self.xmax) * 0.5,
-            (self.ymin + self.ymax) * 0.5,
-        )
+        Vec2::new((self.xmin + self.xmax) * 0.5, (self.ymin + self.ymax) * 0.5)
     }
 }
 
@@ -173,8 +170,18 @@ mod tests {
 
     #[test]
     fn iou_of_boxes() {
-        let a = BoxPx { xmin: 0.0, ymin: 0.0, xmax: 2.0, ymax: 2.0 };
-        let b = BoxPx { xmin: 1.0, ymin: 0.0, xmax: 3.0, ymax: 2.0 };
+        let a = BoxPx {
+            xmin: 0.0,
+            ymin: 0.0,
+            xmax: 2.0,
+            ymax: 2.0,
+        };
+        let b = BoxPx {
+            xmin: 1.0,
+            ymin: 0.0,
+            xmax: 3.0,
+            ymax: 2.0,
+        };
         assert!((a.iou(&b) - 2.0 / 6.0).abs() < 1e-6);
         assert_eq!(a.iou(&a), 1.0);
     }

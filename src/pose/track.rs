@@ -25,7 +25,11 @@ pub trait PoseModels {
     /// People in the frame, normalised to the upright frame, best first.
     fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, Self::Error>;
     /// Landmarks for the crop `roi`; `None` when the model sees no pose.
-    fn landmarks(&mut self, frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, Self::Error>;
+    fn landmarks(
+        &mut self,
+        frame: &Frame,
+        roi: &Roi,
+    ) -> Result<Option<LandmarkResult>, Self::Error>;
 }
 
 /// Tracking settings.
@@ -39,6 +43,8 @@ pub struct TrackerConfig {
     /// IoU above which a detection is taken to be an already tracked person
     /// (MediaPipe uses its tracking confidence, 0.5, here).
     pub overlap_iou: f32,
+    /// Frames kept for following a newly detected person backwards.
+    pub look_back_frames: usize,
 }
 
 impl Default for TrackerConfig {
@@ -49,6 +55,7 @@ impl Default for TrackerConfig {
             min_presence: 0.5,
             memory_s: 1.0,
             overlap_iou: 0.5,
+            look_back_frames: 30,
         }
     }
 }
@@ -57,6 +64,9 @@ impl Default for TrackerConfig {
 #[derive(Clone, Debug)]
 pub struct TrackedPose {
     pub track_id: u32,
+    /// The frame the pose belongs to: the current one, or an earlier one
+    /// for poses found by looking back when a person is first detected.
+    pub frame_index: u64,
     /// The crop the landmarks came from.
     pub roi: Roi,
     pub pose: PoseObservation,
@@ -65,6 +75,10 @@ pub struct TrackedPose {
 #[derive(Clone, Debug)]
 struct LiveTrack {
     id: u32,
+    /// Whether the id was new when the track started (not a revival).
+    new_id: bool,
+    /// Frames with a pose since the track (re)started.
+    hits: u32,
     /// Crop for the coming frame.
     roi: Roi,
     last_time: f64,
@@ -98,6 +112,7 @@ pub struct Tracker {
     lost: Vec<LostTrack>,
     next_id: u32,
     frames_since_detect: u32,
+    history: std::collections::VecDeque<Frame>,
     lost_last_frame: bool,
     /// Detector runs so far, for the stage report.
     pub detector_runs: u64,
@@ -136,6 +151,7 @@ impl Tracker {
             lost: Vec::new(),
             next_id: 1,
             frames_since_detect: u32::MAX,
+            history: std::collections::VecDeque::new(),
             lost_last_frame: false,
             detector_runs: 0,
             landmark_runs: 0,
@@ -171,16 +187,27 @@ impl Tracker {
             });
             match (result, next) {
                 (Some(r), Some(next)) if self.plausible_move(&track, &next, now) => {
+                    if track.hits == 0 && track.new_id {
+                        out.extend(self.look_back(&track, &r, models)?);
+                    }
                     out.push(TrackedPose {
                         track_id: track.id,
+                        frame_index: frame.index,
                         roi: track.roi,
                         pose: r.pose,
                     });
                     track.roi = next;
                     track.last_time = now;
+                    track.hits += 1;
                     kept.push(track);
                 }
-                _ => {
+                (r, _) => {
+                    tracing::debug!(
+                        frame = frame.index,
+                        track = track.id,
+                        presence = r.as_ref().map(|r| r.pose.presence),
+                        "track lost"
+                    );
                     self.lost_last_frame = true;
                     self.lost.push(LostTrack {
                         id: track.id,
@@ -195,6 +222,66 @@ impl Tracker {
         Ok(out)
     }
 
+    /// Keeps `frame` for looking back; call after [`Tracker::step`].
+    pub fn remember(&mut self, frame: Frame) {
+        if self.cfg.look_back_frames == 0 {
+            return;
+        }
+        if self.history.len() >= self.cfg.look_back_frames {
+            self.history.pop_front();
+        }
+        self.history.push_back(frame);
+    }
+
+    /// A person is often detected a few frames after she became visible
+    /// (walking in, partly hidden). Once a new track has its first pose,
+    /// follow her backwards through the kept frames, the same way tracking
+    /// follows her forwards, until the model loses her.
+    fn look_back<M: PoseModels>(
+        &mut self,
+        track: &LiveTrack,
+        first: &LandmarkResult,
+        models: &mut M,
+    ) -> Result<Vec<TrackedPose>, M::Error> {
+        let mut found = Vec::new();
+        let Some(mut roi) = Roi::from_points(first.aux[0], first.aux[1]) else {
+            return Ok(found);
+        };
+        let mut probe = LiveTrack {
+            roi,
+            ..track.clone()
+        };
+        let mut runs = 0;
+        for frame in self.history.iter().rev() {
+            runs += 1;
+            let Some(r) = models.landmarks(frame, &roi)? else {
+                break;
+            };
+            let next = (r.pose.presence > self.cfg.min_presence)
+                .then(|| Roi::from_points(r.aux[0], r.aux[1]))
+                .flatten();
+            // Time runs backwards here; the plausibility test is symmetric.
+            probe.last_time = 2.0 * probe.last_time - frame.time_s;
+            match next {
+                Some(next) if self.plausible_move(&probe, &next, probe.last_time) => {
+                    found.push(TrackedPose {
+                        track_id: track.id,
+                        frame_index: frame.index,
+                        roi,
+                        pose: r.pose,
+                    });
+                    roi = next;
+                    probe.roi = next;
+                    probe.last_time = frame.time_s;
+                }
+                _ => break,
+            }
+        }
+        self.landmark_runs += runs;
+        found.reverse();
+        Ok(found)
+    }
+
     /// A person's crop cannot move more than about half its size between
     /// frames 1/30 s apart; a bigger jump means the landmarks latched onto
     /// something else.
@@ -206,15 +293,28 @@ impl Tracker {
         moved <= 0.5 * track.roi.size * frames && (0.5..=2.0).contains(&grew)
     }
 
-    /// Two tracks on one person: keep the older id.
+    /// Two tracks on one person: keep the one that has followed someone
+    /// longer, so a short-lived track started on a false detection that
+    /// drifted onto a person cannot take over that person's id.
     fn drop_duplicates(&mut self, out: &mut Vec<TrackedPose>) {
+        let hits = |id: u32| self.live.iter().find(|t| t.id == id).map_or(0, |t| t.hits);
         let mut drop_ids = Vec::new();
         for i in 0..out.len() {
             for j in (i + 1)..out.len() {
+                let same_frame = out[i].frame_index == out[j].frame_index;
+                if !same_frame || out[i].track_id == out[j].track_id {
+                    continue;
+                }
                 let a = pose_box(&out[i].pose);
                 let b = pose_box(&out[j].pose);
                 if a.iou(&b) > 0.6 {
-                    drop_ids.push(out[i].track_id.max(out[j].track_id));
+                    let (ia, ib) = (out[i].track_id, out[j].track_id);
+                    let weaker = match hits(ia).cmp(&hits(ib)) {
+                        std::cmp::Ordering::Less => ia,
+                        std::cmp::Ordering::Greater => ib,
+                        std::cmp::Ordering::Equal => ia.max(ib),
+                    };
+                    drop_ids.push(weaker);
                 }
             }
         }
@@ -233,6 +333,11 @@ impl Tracker {
         self.detector_runs += 1;
         let (w, h) = frame.upright_size();
         let detections = models.detect(frame)?;
+        tracing::debug!(
+            frame = frame.index,
+            detections = ?detections.iter().map(|d| (d.keypoints[0].x * w as f32, d.keypoints[0].y * h as f32, d.score)).collect::<Vec<_>>(),
+            "detector"
+        );
         for det in detections {
             if self.live.len() >= self.cfg.max_people {
                 break;
@@ -259,16 +364,18 @@ impl Tracker {
                     ia.total_cmp(&ib)
                 })
                 .map(|(i, _)| i);
-            let id = match revived {
-                Some(i) => self.lost.swap_remove(i).id,
+            let (id, new_id) = match revived {
+                Some(i) => (self.lost.swap_remove(i).id, false),
                 None => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    id
+                    (id, true)
                 }
             };
             self.live.push(LiveTrack {
                 id,
+                new_id,
+                hits: 0,
                 roi,
                 last_time: frame.time_s,
             });
@@ -284,8 +391,9 @@ pub struct TrackBook {
 }
 
 impl TrackBook {
-    pub fn record(&mut self, frame_index: u64, poses: &[TrackedPose]) {
+    pub fn record(&mut self, poses: &[TrackedPose]) {
         for p in poses {
+            let frame_index = p.frame_index;
             let b = pose_box(&p.pose);
             let entry = match self.tracks.iter_mut().position(|(t, _)| t.id == p.track_id) {
                 Some(i) => &mut self.tracks[i],
@@ -305,7 +413,8 @@ impl TrackBook {
                 }
             };
             let (summary, sums) = entry;
-            summary.last_frame = frame_index;
+            summary.first_frame = summary.first_frame.min(frame_index);
+            summary.last_frame = summary.last_frame.max(frame_index);
             summary.frames += 1;
             summary.coverage += b.area() as f64;
             sums[0] += b.xmin as f64;
@@ -406,7 +515,10 @@ mod tests {
         }
     }
 
-    fn run(people: Vec<Vec<(f32, f32, f32)>>, cfg: TrackerConfig) -> (Vec<Vec<TrackedPose>>, usize) {
+    fn run(
+        people: Vec<Vec<(f32, f32, f32)>>,
+        cfg: TrackerConfig,
+    ) -> (Vec<Vec<TrackedPose>>, usize) {
         let frames = people.len();
         let mut models = Scripted {
             people,
@@ -421,6 +533,7 @@ mod tests {
             f.index = i as u64;
             f.time_s = i as f64 / 30.0;
             out.push(tracker.step(&f, &mut models).unwrap());
+            tracker.remember(f);
         }
         (out, models.detect_calls)
     }
@@ -447,9 +560,16 @@ mod tests {
         // periodic detection (frame 20), keeping one id after that.
         let walker_ids: Vec<u32> = out[20..]
             .iter()
-            .map(|f| f.iter().find(|t| t.pose.image[16].y > 500.0).unwrap().track_id)
+            .map(|f| {
+                f.iter()
+                    .find(|t| t.pose.image[16].y > 500.0)
+                    .unwrap()
+                    .track_id
+            })
             .collect();
-        assert!(walker_ids.iter().all(|&id| id == walker_ids[0] && id != first));
+        assert!(walker_ids
+            .iter()
+            .all(|&id| id == walker_ids[0] && id != first));
         assert!(detect_calls <= 5, "detector ran {detect_calls} times");
     }
 
@@ -506,7 +626,13 @@ mod tests {
         let mut book = TrackBook::default();
         let small = TrackedPose {
             track_id: 1,
-            roi: Roi { cx: 0.0, cy: 0.0, size: 1.0, rotation: 0.0 },
+            frame_index: 0,
+            roi: Roi {
+                cx: 0.0,
+                cy: 0.0,
+                size: 1.0,
+                rotation: 0.0,
+            },
             pose: pose_at(100.0, 100.0, 50.0).pose,
         };
         let big = TrackedPose {
@@ -515,10 +641,16 @@ mod tests {
             ..small.clone()
         };
         for f in 0..10 {
-            book.record(f, std::slice::from_ref(&small));
+            book.record(std::slice::from_ref(&TrackedPose {
+                frame_index: f,
+                ..small.clone()
+            }));
         }
         for f in 5..10 {
-            book.record(f, std::slice::from_ref(&big));
+            book.record(std::slice::from_ref(&TrackedPose {
+                frame_index: f,
+                ..big.clone()
+            }));
         }
         assert_eq!(book.auto_subject(), Some(2));
         let s = book.summaries();

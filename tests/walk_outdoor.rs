@@ -1,0 +1,365 @@
+//! The capture pipeline end to end on the real clip `walk_outdoor.mp4` (two
+//! people: one on a shed roof, one walking in from the right), checked
+//! against MediaPipe's own landmarks for the same clip.
+//!
+//! Real parts throughout: ffmpeg decoding, ONNX Runtime with the real models,
+//! the Khronos glTF validator. Paths come from `VIDMOCAP_MEDIA_DIR`,
+//! `VIDMOCAP_MODELS_DIR` and `ORT_DYLIB_PATH`; without them these tests fail.
+
+#[path = "support/glb.rs"]
+mod glb;
+#[path = "support/gltf_validator.rs"]
+mod gltf_validator;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use vidmocap::config::Config;
+use vidmocap::pipeline::{self, PersonChoice, ProcessOptions, Report};
+
+fn media(name: &str) -> PathBuf {
+    let dir = std::env::var_os("VIDMOCAP_MEDIA_DIR")
+        .expect("VIDMOCAP_MEDIA_DIR must point at the shared clips (make test sets it)");
+    PathBuf::from(dir).join(name)
+}
+
+struct Run {
+    report: Report,
+    dir: tempfile::TempDir,
+    keypoints: Value,
+}
+
+fn run(person: PersonChoice) -> Run {
+    let config = Config::load(None).expect("configuration");
+    let dir = tempfile::tempdir().unwrap();
+    let report = pipeline::run(
+        &media("walk_outdoor.mp4"),
+        dir.path(),
+        &config,
+        &ProcessOptions { person },
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap_or_else(|e| panic!("pipeline failed [{}]: {e}", e.code()));
+    let keypoints =
+        serde_json::from_slice(&std::fs::read(dir.path().join("keypoints.json")).unwrap()).unwrap();
+    Run {
+        report,
+        dir,
+        keypoints,
+    }
+}
+
+fn auto_run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| run(PersonChoice::Auto))
+}
+
+/// The walker's track id: the long track low in the frame.
+fn walker_id() -> u32 {
+    auto_run()
+        .report
+        .tracks
+        .iter()
+        .filter(|t| t.mean_box.center().y > 600.0)
+        .max_by_key(|t| t.frames)
+        .expect("a track for the walker")
+        .id
+}
+
+fn roof_id() -> u32 {
+    auto_run()
+        .report
+        .tracks
+        .iter()
+        .filter(|t| t.mean_box.center().y < 450.0)
+        .max_by_key(|t| t.frames)
+        .expect("a track for the person on the roof")
+        .id
+}
+
+fn walker_run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| run(PersonChoice::Id(walker_id())))
+}
+
+fn reference() -> &'static Value {
+    static REF: OnceLock<Value> = OnceLock::new();
+    REF.get_or_init(|| {
+        serde_json::from_slice(&std::fs::read(media("walk_outdoor.mediapipe.json")).unwrap())
+            .unwrap()
+    })
+}
+
+type Points = Vec<(f32, f32)>;
+
+fn hip_centre(p: &Points) -> (f32, f32) {
+    ((p[23].0 + p[24].0) / 2.0, (p[23].1 + p[24].1) / 2.0)
+}
+
+fn height(p: &Points) -> f32 {
+    let ys = p.iter().map(|q| q.1);
+    ys.clone().fold(f32::MIN, f32::max) - ys.fold(f32::MAX, f32::min)
+}
+
+/// MediaPipe's poses in frame `i`, as 33 image points each.
+fn reference_poses(i: usize) -> Vec<Points> {
+    reference()["per_frame"][i]["poses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["image"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| (l[0].as_f64().unwrap() as f32, l[1].as_f64().unwrap() as f32))
+                .collect()
+        })
+        .collect()
+}
+
+/// MediaPipe's pose of the walker in frame `i`: on the ground (hips low in
+/// the picture), fully in view, while she crosses (the roof person only
+/// reaches the ground after jumping off around frame 186).
+fn reference_walker(i: usize) -> Option<Points> {
+    if !(55..=200).contains(&i) {
+        return None;
+    }
+    reference_poses(i)
+        .into_iter()
+        .find(|p| (680.0..800.0).contains(&hip_centre(p).1) && height(p) > 250.0)
+}
+
+/// MediaPipe's pose of the person on the roof in frame `i`.
+fn reference_roof(i: usize) -> Option<Points> {
+    reference_poses(i)
+        .into_iter()
+        .find(|p| hip_centre(p).1 < 480.0 && height(p) > 250.0)
+}
+
+/// Our followed pose in frame `i` of a run's keypoints.json.
+fn ours(run: &Run, i: usize) -> Option<Points> {
+    let f = &run.keypoints["frames"][i];
+    (f["pose"] == true).then(|| {
+        f["landmarks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l[0].as_f64().unwrap() as f32, l[1].as_f64().unwrap() as f32))
+            .collect()
+    })
+}
+
+fn median(mut v: Vec<f32>) -> f32 {
+    v.sort_by(f32::total_cmp);
+    v[v.len() / 2]
+}
+
+fn median_error(a: &Points, b: &Points) -> f32 {
+    median(
+        a.iter()
+            .zip(b)
+            .map(|(p, q)| ((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)).sqrt())
+            .collect(),
+    )
+}
+
+#[test]
+fn both_people_are_found_with_one_stable_id_each() {
+    let tracks = &auto_run().report.tracks;
+    let roof = tracks.iter().find(|t| t.id == roof_id()).unwrap();
+    let walker = tracks.iter().find(|t| t.id == walker_id()).unwrap();
+    assert_ne!(roof.id, walker.id);
+    // One id covers each person's visible span (roof: about 4–186, the
+    // jump off the roof excepted; walker: about 60–200).
+    assert!(roof.first_frame <= 10 && roof.last_frame >= 160, "{roof:?}");
+    assert!(roof.frames >= 150, "{roof:?}");
+    assert!(
+        walker.first_frame <= 62 && walker.last_frame >= 195,
+        "{walker:?}"
+    );
+    assert!(walker.frames >= 135, "{walker:?}");
+    // keypoints.json lists every track and says which one was followed.
+    let kp = &auto_run().keypoints;
+    assert_eq!(kp["tracks"].as_array().unwrap().len(), tracks.len());
+    assert_eq!(kp["followed_track"], auto_run().report.followed_track);
+}
+
+#[test]
+fn auto_follows_the_person_seen_longest_and_largest() {
+    // The person on the roof is in view longer and larger than the walker.
+    assert_eq!(auto_run().report.followed_track, roof_id());
+}
+
+#[test]
+fn the_followed_walker_never_switches_person() {
+    let run = walker_run();
+    assert_eq!(run.report.followed_track, walker_id());
+    let mut previous: Option<Points> = None;
+    for i in 0..run.report.frames as usize {
+        let Some(p) = ours(run, i) else {
+            previous = None;
+            continue;
+        };
+        let (hx, hy) = hip_centre(&p);
+        assert!(
+            hy > 600.0,
+            "frame {i}: followed hips at y={hy}, off the ground"
+        );
+        if let Some(prev) = &previous {
+            let (px, py) = hip_centre(prev);
+            let step = ((hx - px).powi(2) + (hy - py).powi(2)).sqrt();
+            assert!(
+                step < 0.2 * height(prev),
+                "frame {i}: hips jumped {step} px"
+            );
+        }
+        // Wherever MediaPipe has a pose that matches ours, it is the walker.
+        let nearest = reference_poses(i)
+            .into_iter()
+            .min_by(|a, b| median_error(a, &p).total_cmp(&median_error(b, &p)));
+        if let Some(n) = nearest.filter(|n| median_error(n, &p) < 0.1 * height(n)) {
+            assert!(
+                hip_centre(&n).1 > 600.0,
+                "frame {i}: matches the roof person"
+            );
+        }
+        previous = Some(p);
+    }
+}
+
+#[test]
+fn the_walker_has_a_pose_on_95_percent_of_her_visible_frames() {
+    let run = walker_run();
+    let visible: Vec<usize> = (0..run.report.frames as usize)
+        .filter(|&i| reference_walker(i).is_some())
+        .collect();
+    assert!(
+        visible.len() > 120,
+        "reference walker frames: {}",
+        visible.len()
+    );
+    let with_pose = visible.iter().filter(|&&i| ours(run, i).is_some()).count();
+    let share = with_pose as f32 / visible.len() as f32;
+    assert!(
+        share >= 0.95,
+        "pose on {with_pose} of {} visible frames",
+        visible.len()
+    );
+}
+
+fn assert_agrees_with_mediapipe(run: &Run, reference_of: fn(usize) -> Option<Points>) {
+    let mut errors = Vec::new();
+    for i in 0..run.report.frames as usize {
+        if let (Some(p), Some(r)) = (ours(run, i), reference_of(i)) {
+            errors.push(median_error(&p, &r) / height(&r));
+        }
+    }
+    assert!(errors.len() > 100, "only {} frames compared", errors.len());
+    let m = median(errors.clone());
+    assert!(
+        m <= 0.02,
+        "median 2D error {:.2}% of the person's height",
+        m * 100.0
+    );
+}
+
+#[test]
+fn walker_landmarks_agree_with_mediapipe() {
+    assert_agrees_with_mediapipe(walker_run(), reference_walker);
+}
+
+#[test]
+fn roof_landmarks_agree_with_mediapipe() {
+    assert_agrees_with_mediapipe(auto_run(), reference_roof);
+}
+
+#[test]
+fn the_walker_walks_right_to_left() {
+    let run = walker_run();
+    let roots: Vec<f32> = run.keypoints["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["pose"] == true)
+        .map(|f| f["root"][0].as_f64().unwrap() as f32)
+        .collect();
+    let (first, last) = (roots[0], *roots.last().unwrap());
+    // She crosses the whole picture: several metres towards −X (image left).
+    assert!(first - last > 2.0, "root x went from {first} to {last}");
+    let glb = glb::Glb::read(&run.dir.path().join("motion.glb"));
+    let n = run.report.last_frame - run.report.first_frame;
+    let start = glb.joint_positions(0)["hips"];
+    let end = glb.joint_positions(n as usize)["hips"];
+    assert!(start.x - end.x > 2.0, "GLB hips went from {start} to {end}");
+}
+
+#[test]
+fn glb_is_valid_and_lasts_as_long_as_the_followed_span() {
+    for run in [auto_run(), walker_run()] {
+        let path = run.dir.path().join("motion.glb");
+        let report = gltf_validator::validate_glb(&path);
+        assert_eq!(
+            report["issues"]["numErrors"], 0,
+            "validator: {:#}",
+            report["issues"]["messages"]
+        );
+        let glb = glb::Glb::read(&path);
+        let span = (run.report.last_frame - run.report.first_frame) as f32;
+        let fps = run.report.video.fps as f32;
+        let duration = glb.animation_duration();
+        assert!(
+            (duration - span / fps).abs() <= 1.0 / fps + 1e-4,
+            "animation lasts {duration} s, span is {span} frames"
+        );
+    }
+}
+
+#[test]
+fn bone_lengths_are_constant_and_human() {
+    let run = walker_run();
+    let glb = glb::Glb::read(&run.dir.path().join("motion.glb"));
+    let bones = [
+        ("left_thigh", "left_shin", 0.30, 0.60),
+        ("left_shin", "left_foot", 0.30, 0.60),
+        ("right_thigh", "right_shin", 0.30, 0.60),
+        ("left_upper_arm", "left_forearm", 0.20, 0.45),
+        ("left_forearm", "left_hand", 0.18, 0.40),
+        ("right_upper_arm", "right_forearm", 0.20, 0.45),
+    ];
+    let n = (run.report.last_frame - run.report.first_frame) as usize;
+    let first = glb.joint_positions(0);
+    for k in (0..=n).step_by(7) {
+        let joints = glb.joint_positions(k);
+        for (a, b, lo, hi) in bones {
+            let len = joints[a].distance(joints[b]);
+            let len0 = first[a].distance(first[b]);
+            assert!((lo..=hi).contains(&len), "{a}-{b} is {len} m");
+            assert!(
+                (len - len0).abs() <= 0.01 * len0,
+                "{a}-{b}: {len} vs {len0} m"
+            );
+        }
+    }
+}
+
+#[test]
+fn keypoints_json_has_the_promised_shape() {
+    let kp = &auto_run().keypoints;
+    assert_eq!(kp["format"], "vidmocap.keypoints");
+    assert_eq!(kp["landmark_names"][0], "nose");
+    assert_eq!(kp["landmark_names"][32], "right_foot_index");
+    assert_eq!(kp["video"]["codec"], "vp9");
+    assert_eq!(kp["models"].as_array().unwrap().len(), 2);
+    assert!(kp["timings"].as_array().unwrap().len() >= 5);
+    let frames = kp["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 230);
+    let f = frames.iter().find(|f| f["pose"] == true).unwrap();
+    assert_eq!(f["landmarks"].as_array().unwrap().len(), 33);
+    assert_eq!(f["world"].as_array().unwrap().len(), 33);
+    assert!(f["time_s"].as_f64().is_some() && f["root"].as_array().is_some());
+    let _ = Path::new("");
+}
