@@ -587,8 +587,10 @@ mod tests {
                 }
             })
             .collect();
-        let mut cfg = TrackerConfig::default();
-        cfg.detect_interval = 100;
+        let cfg = TrackerConfig {
+            detect_interval: 100,
+            ..TrackerConfig::default()
+        };
         let (out, _) = run(people, cfg);
         let a = out[0][0].track_id;
         for f in &out[5..] {
