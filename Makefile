@@ -22,7 +22,7 @@ demo: setup
 	cargo run --release -- process "$(CLIP)" -o out
 
 test: setup
-	cargo test --all-targets -- --test-threads=2
+	cargo test --all-targets
 
 bench: setup
 	cargo run --release -- bench "$(CLIP)"

@@ -66,6 +66,9 @@ pub struct CommonArgs {
     /// Threads ONNX Runtime uses per model run (0 = all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Landmark sessions run in parallel, one person each.
+    #[arg(long)]
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +149,9 @@ fn apply_common(config: &mut Config, args: &CommonArgs) -> Result<(), Error> {
     }
     if let Some(t) = args.threads {
         config.models.intra_threads = t;
+    }
+    if let Some(w) = args.workers {
+        config.models.landmark_workers = w;
     }
     config.validate()?;
     Ok(())

@@ -178,13 +178,17 @@ pub fn run(
         session_opts,
         &crate::pose::blazepose::DETECTOR_OUTPUTS,
     )?;
-    let landmarker = runtime.session(
-        landmark_spec,
-        &config.models.dir,
-        session_opts,
-        &crate::pose::landmark::OUTPUT_NAMES,
-    )?;
-    let mut models = BlazePose::new(detector, landmarker, config.pose.min_detection_score);
+    let landmarkers = (0..config.models.landmark_workers.max(1))
+        .map(|_| {
+            runtime.session(
+                landmark_spec,
+                &config.models.dir,
+                session_opts,
+                &crate::pose::landmark::OUTPUT_NAMES,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut models = BlazePose::new(detector, landmarkers, config.pose.min_detection_score);
     let setup = started.elapsed();
 
     // Stage 1: decode and track everyone.
@@ -289,7 +293,7 @@ pub fn run(
         fps: 0.0,
         outputs: vec![glb, keypoints.clone()],
     };
-    let t = &models.times;
+    let t = &models.times();
     let mut timings = vec![
         timing("setup", setup, 0),
         // The decoding thread's own work, without the time it sat on a full

@@ -30,6 +30,15 @@ pub trait PoseModels {
         frame: &Frame,
         roi: &Roi,
     ) -> Result<Option<LandmarkResult>, Self::Error>;
+    /// Landmarks for several crops of one frame (one per tracked person);
+    /// implementations may run them in parallel.
+    fn landmarks_batch(
+        &mut self,
+        frame: &Frame,
+        rois: &[Roi],
+    ) -> Result<Vec<Option<LandmarkResult>>, Self::Error> {
+        rois.iter().map(|roi| self.landmarks(frame, roi)).collect()
+    }
 }
 
 /// Tracking settings.
@@ -177,9 +186,11 @@ impl Tracker {
 
         let mut out = Vec::with_capacity(self.live.len());
         let mut kept = Vec::with_capacity(self.live.len());
-        for mut track in std::mem::take(&mut self.live) {
-            self.landmark_runs += 1;
-            let result = models.landmarks(frame, &track.roi)?;
+        let live = std::mem::take(&mut self.live);
+        let rois: Vec<Roi> = live.iter().map(|t| t.roi).collect();
+        self.landmark_runs += rois.len() as u64;
+        let results = models.landmarks_batch(frame, &rois)?;
+        for (mut track, result) in live.into_iter().zip(results) {
             let next = result.as_ref().and_then(|r| {
                 (r.pose.presence > self.cfg.min_presence)
                     .then(|| Roi::from_points(r.aux[0], r.aux[1]))
