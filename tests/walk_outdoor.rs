@@ -11,7 +11,7 @@ mod glb;
 #[path = "support/gltf_validator.rs"]
 mod gltf_validator;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
 
@@ -361,5 +361,4 @@ fn keypoints_json_has_the_promised_shape() {
     assert_eq!(f["landmarks"].as_array().unwrap().len(), 33);
     assert_eq!(f["world"].as_array().unwrap().len(), 33);
     assert!(f["time_s"].as_f64().is_some() && f["root"].as_array().is_some());
-    let _ = Path::new("");
 }

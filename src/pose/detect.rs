@@ -7,6 +7,8 @@ use glam::Vec2;
 
 use super::anchors::{Anchor, INPUT_SIZE};
 use super::crop::Letterbox;
+use super::roi::BoxPx;
+use super::sigmoid;
 
 /// Values per anchor in the detector's box output.
 pub const COORDS_PER_ANCHOR: usize = 12;
@@ -24,24 +26,14 @@ pub struct Detection {
     pub score: f32,
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 impl Detection {
-    fn area(&self) -> f32 {
-        (self.xmax - self.xmin).max(0.0) * (self.ymax - self.ymin).max(0.0)
-    }
-
-    fn iou(&self, o: &Detection) -> f32 {
-        let ix = (self.xmax.min(o.xmax) - self.xmin.max(o.xmin)).max(0.0);
-        let iy = (self.ymax.min(o.ymax) - self.ymin.max(o.ymin)).max(0.0);
-        let inter = ix * iy;
-        let union = self.area() + o.area() - inter;
-        if union > 0.0 {
-            inter / union
-        } else {
-            0.0
+    /// The box alone, to share [`BoxPx::iou`] (units do not matter to IoU).
+    fn bbox(&self) -> BoxPx {
+        BoxPx {
+            xmin: self.xmin,
+            ymin: self.ymin,
+            xmax: self.xmax,
+            ymax: self.ymax,
         }
     }
 
@@ -107,8 +99,9 @@ pub fn weighted_nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detecti
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out = Vec::new();
     while let Some(top) = dets.first().copied() {
-        let (cluster, rest): (Vec<Detection>, Vec<Detection>) =
-            dets.into_iter().partition(|d| d.iou(&top) > iou_threshold);
+        let (cluster, rest): (Vec<Detection>, Vec<Detection>) = dets
+            .into_iter()
+            .partition(|d| d.bbox().iou(&top.bbox()) > iou_threshold);
         dets = rest;
         if cluster.is_empty() {
             // Degenerate (zero-area) top box overlaps nothing, not even itself.

@@ -6,6 +6,7 @@
 use glam::{Vec2, Vec3};
 
 use super::roi::Roi;
+use super::sigmoid;
 use super::{ImageLandmark, PoseObservation, NUM_LANDMARKS};
 
 /// The landmark model's input side in pixels.
@@ -27,10 +28,6 @@ pub struct LandmarkResult {
     pub pose: PoseObservation,
     /// Landmarks 33 (centre) and 34 (size/direction), frame pixels.
     pub aux: [Vec2; 2],
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// Refines normalised crop coordinates with the heatmap (MediaPipe's

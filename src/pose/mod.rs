@@ -118,6 +118,12 @@ pub struct PoseObservation {
     pub presence: f32,
 }
 
+/// The logistic function: model logits to probabilities.
+#[inline]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
 /// Camera space (y down, z away) to output space (Y up, +Z towards the camera).
 #[inline]
 pub fn camera_to_output(p: Vec3) -> Vec3 {
