@@ -71,7 +71,7 @@ pub struct PoseConfig {
 impl Default for PoseConfig {
     fn default() -> Self {
         PoseConfig {
-            detect_interval: 10,
+            detect_interval: 20,
             max_people: 4,
             min_detection_score: 0.5,
             min_presence: 0.5,

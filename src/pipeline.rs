@@ -19,6 +19,7 @@ use thiserror::Error;
 use crate::config::Config;
 use crate::error::Error;
 use crate::export;
+use crate::infer::runtime::Model;
 use crate::infer::{Manifest, Runtime, SessionOptions};
 use crate::pose::blazepose::BlazePose;
 use crate::pose::filter::{PoseSmoother, Vec3Smoother};
@@ -149,6 +150,52 @@ pub struct Motion {
     pub clip: Clip,
 }
 
+/// The detector and one landmark session per worker, built in parallel
+/// (each parses, prunes and optimises its graph, a few tens of ms).
+fn load_sessions(config: &Config) -> Result<(Model, Vec<Model>), Error> {
+    let manifest = Manifest::builtin()?;
+    let runtime = Runtime::load(config.models.ort_library.as_deref())?;
+    let opts = SessionOptions {
+        intra_threads: config.models.intra_threads,
+    };
+    let detector_spec = manifest.get("pose_detection")?;
+    let landmark_spec = manifest.get("pose_landmark_lite")?;
+    let dir = &config.models.dir;
+    let workers = config.models.landmark_workers.max(1);
+    std::thread::scope(|scope| {
+        let landmarkers: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    runtime.session(
+                        landmark_spec,
+                        dir,
+                        opts,
+                        &crate::pose::landmark::OUTPUT_NAMES,
+                    )
+                })
+            })
+            .collect();
+        let detector = runtime.session(
+            detector_spec,
+            dir,
+            opts,
+            &crate::pose::blazepose::DETECTOR_OUTPUTS,
+        )?;
+        let landmarkers = landmarkers
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(crate::infer::ModelError::Load {
+                        model: landmark_spec.name.clone(),
+                        reason: "the loading thread failed".into(),
+                    })
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((detector, landmarkers))
+    })
+}
+
 /// Runs the whole pipeline on `input`, writing into `out_dir`.
 pub fn run(
     input: &Path,
@@ -165,29 +212,9 @@ pub fn run(
         reason: e.to_string(),
     })?;
 
-    let manifest = Manifest::builtin()?;
-    let runtime = Runtime::load(config.models.ort_library.as_deref())?;
-    let session_opts = SessionOptions {
-        intra_threads: config.models.intra_threads,
-    };
-    let detector_spec = manifest.get("pose_detection")?;
-    let landmark_spec = manifest.get("pose_landmark_lite")?;
-    let detector = runtime.session(
-        detector_spec,
-        &config.models.dir,
-        session_opts,
-        &crate::pose::blazepose::DETECTOR_OUTPUTS,
-    )?;
-    let landmarkers = (0..config.models.landmark_workers.max(1))
-        .map(|_| {
-            runtime.session(
-                landmark_spec,
-                &config.models.dir,
-                session_opts,
-                &crate::pose::landmark::OUTPUT_NAMES,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    // Decoding starts first so the queue fills while the sessions load.
+    let mut decoder = Decoder::start(input, &info, &config.limits, DECODE_QUEUE)?;
+    let (detector, landmarkers) = load_sessions(config)?;
     let mut models = BlazePose::new(detector, landmarkers, config.pose.min_detection_score);
     let setup = started.elapsed();
 
@@ -203,7 +230,6 @@ pub fn run(
     let mut book = TrackBook::default();
     let mut per_track: BTreeMap<u32, Vec<(u64, f32, PoseObservation)>> = BTreeMap::new();
     let mut times: Vec<f64> = Vec::with_capacity(info.expected_frames as usize);
-    let mut decoder = Decoder::start(input, &info, &config.limits, DECODE_QUEUE)?;
     let total = info.expected_frames;
     let mut waited = Duration::ZERO;
     loop {
@@ -324,7 +350,7 @@ pub fn run(
     // here and added to the report after.
     report.timings = timings.clone();
     report.total_seconds = started.elapsed().as_secs_f64();
-    export::keypoints::write(&keypoints, &report, &manifest, &motion)?;
+    export::keypoints::write(&keypoints, &report, &Manifest::builtin()?, &motion)?;
     timings.push(timing(
         "export",
         export_started.elapsed(),

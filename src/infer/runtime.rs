@@ -81,7 +81,7 @@ impl Runtime {
         };
         let mut builder = Session::builder(self.env)
             .map_err(|e| load_err(&e))?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| load_err(&e))?
             .with_inter_threads(1)
             .map_err(|e| load_err(&e))?;

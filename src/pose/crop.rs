@@ -4,11 +4,14 @@
 //! Both follow MediaPipe's ImageToTensorCalculator: output pixel (u, v) of an
 //! N×N tensor samples the frame at `c + R(θ)·((u/N − ½)·w, (v/N − ½)·h)`
 //! bilinearly, then maps 0…255 linearly to the model's range. This is the
-//! CPU path (and the reference twin for a GPU kernel).
+//! CPU path (and the reference twin for a GPU kernel); the per-pixel
+//! sampling lives in [`crate::video::sample`].
 
 use glam::Vec2;
 
 use super::roi::Roi;
+use crate::video::sample::RowSampler;
+pub use crate::video::sample::ValueRange;
 use crate::video::Frame;
 
 /// What a sample outside the frame becomes.
@@ -18,13 +21,6 @@ pub enum Border {
     Zero,
     /// The nearest edge pixel (the landmark crop).
     Replicate,
-}
-
-/// Linear map from 0…255 to the model's input range: `p·scale + offset`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ValueRange {
-    pub scale: f32,
-    pub offset: f32,
 }
 
 /// The detector's input range, [-1, 1].
@@ -59,22 +55,11 @@ pub fn crop_square(
     );
     let du = Vec2::new(c * step, s * step);
     let dv = Vec2::new(-s * step, c * step);
-    let zero = range.offset;
+    let sampler = RowSampler::new(frame, range);
+    let outside = (border == Border::Zero).then_some(range.offset);
     let mut row_start = origin;
-    for v in 0..n {
-        let mut p = row_start;
-        let row = &mut out[v * n * 3..(v + 1) * n * 3];
-        for px in row.chunks_exact_mut(3) {
-            if border == Border::Zero && !frame.contains(p.x, p.y) {
-                px.fill(zero);
-            } else {
-                let rgb = frame.sample_rgb(p.x, p.y);
-                px[0] = rgb[0] * range.scale + range.offset;
-                px[1] = rgb[1] * range.scale + range.offset;
-                px[2] = rgb[2] * range.scale + range.offset;
-            }
-            p += du;
-        }
+    for row in out.chunks_exact_mut(n * 3) {
+        sampler.row(row_start, du, outside, row);
         row_start += dv;
     }
 }

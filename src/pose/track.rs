@@ -39,6 +39,17 @@ pub trait PoseModels {
     ) -> Result<Vec<Option<LandmarkResult>>, Self::Error> {
         rois.iter().map(|roi| self.landmarks(frame, roi)).collect()
     }
+    /// The detector's people and the landmarks for `rois`, all of one
+    /// frame; implementations may run the two concurrently.
+    #[allow(clippy::type_complexity)]
+    fn detect_and_landmarks(
+        &mut self,
+        frame: &Frame,
+        rois: &[Roi],
+    ) -> Result<(Vec<Detection>, Vec<Option<LandmarkResult>>), Self::Error> {
+        let detections = self.detect(frame)?;
+        Ok((detections, self.landmarks_batch(frame, rois)?))
+    }
 }
 
 /// Tracking settings.
@@ -91,7 +102,24 @@ struct LiveTrack {
     /// Crop for the coming frame.
     roi: Roi,
     last_time: f64,
+    /// Where following a new person backwards starts, kept until the track
+    /// has proved itself (see [`LOOK_BACK_AFTER_HITS`]).
+    look_back_from: Option<LookBackStart>,
 }
+
+/// A new track's first pose: the frame it came from and the crop its
+/// landmarks give for the frame before.
+#[derive(Clone, Copy, Debug)]
+struct LookBackStart {
+    frame_index: u64,
+    time: f64,
+    roi: Roi,
+}
+
+/// A new track looks back only once it has this many poses: most tracks
+/// started on false detections die within a frame or two, and looking back
+/// for them costs up to a second of landmark runs each.
+pub const LOOK_BACK_AFTER_HITS: u32 = 3;
 
 #[derive(Clone, Debug)]
 struct LostTrack {
@@ -176,21 +204,35 @@ impl Tracker {
         let now = frame.time_s;
         self.lost.retain(|l| now - l.lost_time <= self.cfg.memory_s);
         let due = self.frames_since_detect >= self.cfg.detect_interval.saturating_sub(1);
-        if self.live.is_empty() || self.lost_last_frame || due {
-            self.detect_newcomers(frame, models)?;
-            self.frames_since_detect = 0;
-        } else {
-            self.frames_since_detect += 1;
-        }
+        let detect_now = self.live.is_empty() || self.lost_last_frame || due;
         self.lost_last_frame = false;
 
-        let mut out = Vec::with_capacity(self.live.len());
-        let mut kept = Vec::with_capacity(self.live.len());
         let live = std::mem::take(&mut self.live);
         let rois: Vec<Roi> = live.iter().map(|t| t.roi).collect();
         self.landmark_runs += rois.len() as u64;
-        let results = models.landmarks_batch(frame, &rois)?;
-        for (mut track, result) in live.into_iter().zip(results) {
+        let (detections, results) = if detect_now {
+            self.detector_runs += 1;
+            self.frames_since_detect = 0;
+            models.detect_and_landmarks(frame, &rois)?
+        } else {
+            self.frames_since_detect += 1;
+            (Vec::new(), models.landmarks_batch(frame, &rois)?)
+        };
+        // Newcomers are told apart from the people already followed by the
+        // crops those had coming into this frame, then get their own run.
+        let newcomers = self.new_tracks(frame, detections, &live);
+        let new_rois: Vec<Roi> = newcomers.iter().map(|t| t.roi).collect();
+        self.landmark_runs += new_rois.len() as u64;
+        let new_results = if new_rois.is_empty() {
+            Vec::new()
+        } else {
+            models.landmarks_batch(frame, &new_rois)?
+        };
+
+        let mut out = Vec::with_capacity(live.len() + newcomers.len());
+        let mut kept = Vec::with_capacity(live.len() + newcomers.len());
+        let tracks = live.into_iter().zip(results);
+        for (mut track, result) in tracks.chain(newcomers.into_iter().zip(new_results)) {
             let next = result.as_ref().and_then(|r| {
                 (r.pose.presence > self.cfg.min_presence)
                     .then(|| Roi::from_points(r.aux[0], r.aux[1]))
@@ -199,7 +241,17 @@ impl Tracker {
             match (result, next) {
                 (Some(r), Some(next)) if self.plausible_move(&track, &next, now) => {
                     if track.hits == 0 && track.new_id {
-                        out.extend(self.look_back(&track, &r, models)?);
+                        track.look_back_from =
+                            Roi::from_points(r.aux[0], r.aux[1]).map(|roi| LookBackStart {
+                                frame_index: frame.index,
+                                time: now,
+                                roi,
+                            });
+                    }
+                    if track.hits + 1 >= LOOK_BACK_AFTER_HITS {
+                        if let Some(start) = track.look_back_from.take() {
+                            out.extend(self.look_back(&track, start, models)?);
+                        }
                     }
                     out.push(TrackedPose {
                         track_id: track.id,
@@ -238,32 +290,35 @@ impl Tracker {
         if self.cfg.look_back_frames == 0 {
             return;
         }
-        if self.history.len() >= self.cfg.look_back_frames {
+        // A track looks back from its first frame a few frames after it.
+        let keep = self.cfg.look_back_frames + LOOK_BACK_AFTER_HITS as usize;
+        if self.history.len() >= keep {
             self.history.pop_front();
         }
         self.history.push_back(frame);
     }
 
     /// A person is often detected a few frames after she became visible
-    /// (walking in, partly hidden). Once a new track has its first pose,
-    /// follow her backwards through the kept frames, the same way tracking
-    /// follows her forwards, until the model loses her.
+    /// (walking in, partly hidden). Once a new track has proved itself,
+    /// follow her backwards from its first pose through the kept frames,
+    /// the same way tracking follows her forwards, until the model loses her.
     fn look_back<M: PoseModels>(
         &mut self,
         track: &LiveTrack,
-        first: &LandmarkResult,
+        start: LookBackStart,
         models: &mut M,
     ) -> Result<Vec<TrackedPose>, M::Error> {
         let mut found = Vec::new();
-        let Some(mut roi) = Roi::from_points(first.aux[0], first.aux[1]) else {
-            return Ok(found);
-        };
+        let mut roi = start.roi;
         let mut probe = LiveTrack {
             roi,
+            last_time: start.time,
             ..track.clone()
         };
         let mut runs = 0;
-        for frame in self.history.iter().rev() {
+        let earlier = self.history.iter().rev();
+        let earlier = earlier.filter(|f| f.index < start.frame_index);
+        for frame in earlier.take(self.cfg.look_back_frames) {
             runs += 1;
             let Some(r) = models.landmarks(frame, &roi)? else {
                 break;
@@ -336,30 +391,32 @@ impl Tracker {
         self.live.retain(|t| !drop_ids.contains(&t.id));
     }
 
-    fn detect_newcomers<M: PoseModels>(
+    /// New tracks for the detections that are not someone in `live`:
+    /// a recently lost id near the detection is revived, else a new id.
+    fn new_tracks(
         &mut self,
         frame: &Frame,
-        models: &mut M,
-    ) -> Result<(), M::Error> {
-        self.detector_runs += 1;
+        detections: Vec<Detection>,
+        live: &[LiveTrack],
+    ) -> Vec<LiveTrack> {
         let (w, h) = frame.upright_size();
-        let detections = models.detect(frame)?;
         tracing::debug!(
             frame = frame.index,
             detections = ?detections.iter().map(|d| (d.keypoints[0].x * w as f32, d.keypoints[0].y * h as f32, d.score)).collect::<Vec<_>>(),
             "detector"
         );
+        let mut newcomers = Vec::new();
         for det in detections {
-            if self.live.len() >= self.cfg.max_people {
+            if live.len() + newcomers.len() >= self.cfg.max_people {
                 break;
             }
             let Some(roi) = roi_from_detection(&det, w as f32, h as f32) else {
                 continue;
             };
             let bbox = roi.bounding_box();
-            let tracked = self
-                .live
+            let tracked = live
                 .iter()
+                .chain(&newcomers)
                 .any(|t| t.roi.bounding_box().iou(&bbox) > self.cfg.overlap_iou);
             if tracked {
                 continue;
@@ -383,15 +440,16 @@ impl Tracker {
                     (id, true)
                 }
             };
-            self.live.push(LiveTrack {
+            newcomers.push(LiveTrack {
                 id,
                 new_id,
                 hits: 0,
                 roi,
                 last_time: frame.time_s,
+                look_back_from: None,
             });
         }
-        Ok(())
+        newcomers
     }
 }
 
@@ -515,9 +573,9 @@ mod tests {
                 })
                 .collect())
         }
-        fn landmarks(&mut self, _frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, ()> {
+        fn landmarks(&mut self, frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, ()> {
             // The person whose centre lies inside the crop, if any.
-            Ok(self.people[self.frame]
+            Ok(self.people[frame.index as usize]
                 .iter()
                 .find(|&&(cx, cy, _)| {
                     (cx - roi.cx).abs() < roi.size * 0.75 && (cy - roi.cy).abs() < roi.size * 0.75
@@ -530,6 +588,15 @@ mod tests {
         people: Vec<Vec<(f32, f32, f32)>>,
         cfg: TrackerConfig,
     ) -> (Vec<Vec<TrackedPose>>, usize) {
+        let (out, detect_calls, _) = run_counted(people, cfg);
+        (out, detect_calls)
+    }
+
+    /// Like [`run`], also returning the tracker's landmark runs.
+    fn run_counted(
+        people: Vec<Vec<(f32, f32, f32)>>,
+        cfg: TrackerConfig,
+    ) -> (Vec<Vec<TrackedPose>>, usize, u64) {
         let frames = people.len();
         let mut models = Scripted {
             people,
@@ -546,7 +613,55 @@ mod tests {
             out.push(tracker.step(&f, &mut models).unwrap());
             tracker.remember(f);
         }
-        (out, models.detect_calls)
+        (out, models.detect_calls, tracker.landmark_runs)
+    }
+
+    #[test]
+    fn a_late_detected_person_is_followed_back_once_the_track_holds() {
+        // The walker is visible from frame 12 but first detected at 20.
+        let people: Vec<_> = (0..40)
+            .map(|i| {
+                let mut v = vec![(200.0, 300.0, 200.0)];
+                if i >= 12 {
+                    v.push((800.0 - (i - 12) as f32 * 5.0, 700.0, 150.0));
+                }
+                v
+            })
+            .collect();
+        let (out, _, _) = run_counted(people, TrackerConfig::default());
+        let mut walker_frames: Vec<u64> = out
+            .iter()
+            .flatten()
+            .filter(|t| t.pose.image[16].y > 500.0)
+            .map(|t| t.frame_index)
+            .collect();
+        walker_frames.sort_unstable();
+        assert_eq!(walker_frames, (12..40).collect::<Vec<u64>>());
+        // The poses found backwards come out a few frames after detection.
+        let first_out = out.iter().position(|f| {
+            f.iter()
+                .any(|t| t.frame_index == 12 && t.pose.image[16].y > 500.0)
+        });
+        assert_eq!(first_out, Some(20 + LOOK_BACK_AFTER_HITS as usize - 1));
+    }
+
+    #[test]
+    fn a_track_that_dies_young_does_not_look_back() {
+        // Someone shows for two frames only (a false detection, in effect).
+        let people: Vec<_> = (0..30)
+            .map(|i| {
+                let mut v = vec![(200.0, 300.0, 200.0)];
+                if (10..12).contains(&i) {
+                    v.push((800.0, 700.0, 150.0));
+                }
+                v
+            })
+            .collect();
+        let (out, _, runs) = run_counted(people, TrackerConfig::default());
+        // One run per frame for the person standing, two for the blip, and
+        // one more where the blip's track finds nobody.
+        assert_eq!(runs, 30 + 2 + 1, "no look-back runs");
+        assert!(out[10].iter().any(|t| t.pose.image[16].y > 500.0));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod decode;
 pub mod frame;
 pub mod probe;
+pub mod sample;
 
 pub use decode::{DecodeStats, Decoder};
 pub use frame::{ColorMatrix, Frame, Rotation};
