@@ -23,9 +23,18 @@ pub fn to_euler(q: Quat, order: [usize; 3], prev: Option<[f64; 3]>) -> [f64; 3] 
     let [i, j, k] = order;
     // +1 when (i, j, k) is a cyclic permutation of (x, y, z).
     let s = if (j + 3 - i) % 3 == 1 { 1.0 } else { -1.0 };
-    let a = (-s * at(j, k)).atan2(at(k, k));
-    let b = (s * at(i, k)).clamp(-1.0, 1.0).asin();
-    let c = (-s * at(i, j)).atan2(at(i, i));
+    // The last and middle angles from row i; the first from what is left,
+    // which stays exact in gimbal lock, where the split between the first
+    // and last angle is arbitrary.
+    let cos_b = at(i, i).hypot(at(i, j));
+    let b = (s * at(i, k)).atan2(cos_b);
+    let c = if cos_b < 1e-9 {
+        0.0
+    } else {
+        (-s * at(i, j)).atan2(at(i, i))
+    };
+    let rest = q * axis_rotation(k, c).inverse() * axis_rotation(j, b).inverse();
+    let a = 2.0 * rest.to_array()[i].atan2(rest.w);
     let first = [a, b, c];
     let Some(prev) = prev else { return first };
     let pi = std::f64::consts::PI;
@@ -53,12 +62,17 @@ fn wrap(x: f64) -> f64 {
 
 /// The rotation of `angles` in `order` (the inverse of [`to_euler`]).
 pub fn from_euler(angles: [f64; 3], order: [usize; 3]) -> DQuat {
-    let axis = |a: usize, t: f64| match a {
-        0 => DQuat::from_rotation_x(t),
-        1 => DQuat::from_rotation_y(t),
-        _ => DQuat::from_rotation_z(t),
-    };
-    axis(order[0], angles[0]) * axis(order[1], angles[1]) * axis(order[2], angles[2])
+    axis_rotation(order[0], angles[0])
+        * axis_rotation(order[1], angles[1])
+        * axis_rotation(order[2], angles[2])
+}
+
+fn axis_rotation(axis: usize, angle: f64) -> DQuat {
+    match axis {
+        0 => DQuat::from_rotation_x(angle),
+        1 => DQuat::from_rotation_y(angle),
+        _ => DQuat::from_rotation_z(angle),
+    }
 }
 
 #[cfg(test)]
@@ -66,7 +80,7 @@ mod tests {
     use super::*;
 
     fn close(a: DQuat, b: Quat) -> bool {
-        let b = DQuat::from_xyzw(b.x.into(), b.y.into(), b.z.into(), b.w.into());
+        let b = DQuat::from_xyzw(b.x.into(), b.y.into(), b.z.into(), b.w.into()).normalize();
         a.dot(b).abs() > 1.0 - 1e-9
     }
 

@@ -496,10 +496,21 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
                 p_time("ReferenceStop", stop),
             ])]),
     );
-    objects.push(Node::new(
-        "AnimationLayer",
-        vec![Prop::I64(layer), object_name("BaseLayer", "AnimLayer"), s("")],
-    ));
+    // Readers (assimp) require every object record to have a scope, so the
+    // layer carries its (default) weight.
+    objects.push(
+        Node::new(
+            "AnimationLayer",
+            vec![Prop::I64(layer), object_name("BaseLayer", "AnimLayer"), s("")],
+        )
+        .with(vec![Node::new("Properties70", vec![]).with(vec![p(
+            "Weight",
+            "Number",
+            "",
+            "A",
+            vec![Prop::F64(100.0)],
+        )])]),
+    );
     links.push(oo(layer, stack));
     let times: Vec<i64> = (0..n).map(|i| ktime(i, rig.fps)).collect();
     let mut curve_nodes = 0;

@@ -200,6 +200,39 @@ pub fn write_motion_files(
     Ok(written)
 }
 
+/// `vidmocap convert`: re-exports the motion of a keypoints.json (written
+/// by `process`) into `out_dir`, without the models. The rig is re-solved
+/// from the file's world landmarks and root, so the result equals what
+/// `process` wrote for the same options. `json` copies the input file.
+pub fn convert(
+    input: &Path,
+    out_dir: &Path,
+    opts: &ExportOptions,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let file = keypoints::read(input)?;
+    let (skel, clip) = file.motion()?;
+    let io = |path: &Path, e: std::io::Error| ExportError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(out_dir).map_err(|e| io(out_dir, e))?;
+    let mut written = write_motion_files(out_dir, opts, &skel, &clip, &file.frames)?;
+    if opts.formats.contains(&Format::Json) {
+        let target = out_dir.join(Format::Json.file_name());
+        let same = match (input.canonicalize(), target.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if !same {
+            let bytes = std::fs::read(input).map_err(|e| io(input, e))?;
+            write_atomic(&target, &bytes)?;
+        }
+        let at = opts.formats.iter().position(|f| *f == Format::Json);
+        written.insert(at.unwrap_or(0).min(written.len()), target);
+    }
+    Ok(written)
+}
+
 /// Writes `bytes` beside `path` and renames it into place, so a failed
 /// export never leaves a truncated file where a good one is expected.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
