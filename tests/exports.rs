@@ -11,6 +11,7 @@ mod bvh_reader;
 #[path = "support/fbx_reader.rs"]
 mod fbx_reader;
 #[path = "support/glb.rs"]
+#[allow(dead_code)]
 mod glb;
 #[path = "support/gltf_validator.rs"]
 mod gltf_validator;
@@ -133,15 +134,254 @@ fn assimp_info(path: &Path) -> String {
     text
 }
 
+/// `assimp dump` of `path` (XML, shortened): the `(duration in ticks,
+/// ticks per second)` of each animation and the key counts of each channel.
+fn assimp_animations(path: &Path, dir: &Path) -> (Vec<(f64, f64)>, Vec<usize>) {
+    let xml = dir.join(format!(
+        "{}.xml",
+        path.extension().unwrap().to_string_lossy()
+    ));
+    let out = Command::new("assimp")
+        .arg("dump")
+        .arg(path)
+        .arg(&xml)
+        .arg("-s")
+        .output()
+        .expect("assimp dump");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&xml).unwrap();
+    let attr = |line: &str, key: &str| -> f64 {
+        let start = line.find(&format!("{key}=\"")).unwrap() + key.len() + 2;
+        let end = start + line[start..].find('"').unwrap();
+        line[start..end].parse().unwrap()
+    };
+    let animations = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("<Animation "))
+        .map(|l| (attr(l, "duration"), attr(l, "tick_cnt")))
+        .collect();
+    let keys = text
+        .lines()
+        .filter(|l| l.contains("KeyList num="))
+        .map(|l| attr(l, "num") as usize)
+        .collect();
+    (animations, keys)
+}
+
+/// Lines of `assimp info`'s node hierarchy (names only).
+fn hierarchy_names(info: &str) -> Vec<String> {
+    info.lines()
+        .skip_while(|l| !l.starts_with("Node hierarchy"))
+        .skip(1)
+        .map(|l| {
+            l.trim_start_matches(|c: char| !c.is_alphanumeric())
+                .split(" (mesh")
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn info_count(info: &str, key: &str) -> usize {
+    info.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in assimp info:\n{info}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 #[test]
-fn assimp_prints_both() {
+fn fbx_and_bvh_read_back_in_fbxcel_and_assimp() {
     let (skel, clip) = synthetic::motion();
-    let dir = Path::new("/tmp/export-probe");
-    std::fs::create_dir_all(dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let opts = options(RigPreset::Mixamo, RootMotion::Hips, Units::Centimetres, UpAxis::Y);
-    write_motion_files(dir, &opts, &skel, &clip, &[]).unwrap();
-    println!("{}", assimp_info(&dir.join("motion.fbx")));
-    println!("{}", assimp_info(&dir.join("motion.bvh")));
-    let _: HashMap<(), ()> = HashMap::new();
-    let _ = FPS;
+    write_motion_files(dir.path(), &opts, &skel, &clip, &[]).unwrap();
+    let fbx_path = dir.path().join("motion.fbx");
+    let bvh_path = dir.path().join("motion.bvh");
+    let duration = (FRAMES - 1) as f64 / f64::from(FPS);
+
+    // fbxcel: the whole structure the issue asks for.
+    let fbx = FbxScene::read(&fbx_path);
+    assert_eq!(fbx.version, 7400);
+    assert_eq!((fbx.up_axis, fbx.unit_scale), (1, 1.0));
+    assert_eq!(fbx.bones.len(), JointId::COUNT);
+    assert_eq!(fbx.object_counts["NodeAttribute"], JointId::COUNT);
+    assert_eq!(fbx.object_counts["Geometry"], 1);
+    assert_eq!(fbx.stacks, vec!["capture".to_string()]);
+    assert_eq!(fbx.object_counts["AnimationLayer"], 1);
+    // R on every bone, T on the hips, S on the top bone.
+    assert_eq!(fbx.object_counts["AnimationCurveNode"], JointId::COUNT + 2);
+    assert_eq!(fbx.object_counts["AnimationCurve"], 3 * (JointId::COUNT + 2));
+    assert!(fbx.curves.values().all(|c| c.values.len() == FRAMES));
+    let ticks = &fbx.curves.values().next().unwrap().times;
+    assert_eq!(ticks[1], 46_186_158_000 / 30);
+    assert_eq!(*ticks.last().unwrap(), 46_186_158_000 * 39 / 30);
+    // A cluster for every bone that moves part of the body, a bind pose
+    // node for every bone and the mesh.
+    assert!(fbx.clusters.len() >= 20, "{:?}", fbx.clusters);
+    assert!(fbx.clusters.iter().all(|(_, n)| *n > 0));
+    assert_eq!(fbx.object_counts["Deformer"], 1 + fbx.clusters.len());
+    assert_eq!(fbx.bind_pose_nodes, JointId::COUNT + 1);
+    let clustered: usize = fbx.clusters.iter().map(|c| c.1).sum();
+    assert_eq!(clustered, fbx.vertex_count, "every vertex in one cluster");
+
+    // assimp: bones listed, one animation of the right length.
+    let info = assimp_info(&fbx_path);
+    assert_eq!(info_count(&info, "Animations:"), 1);
+    assert_eq!(info_count(&info, "Bones:"), fbx.clusters.len());
+    assert_eq!(info_count(&info, "Meshes:"), 1);
+    let names = hierarchy_names(&info);
+    for j in JointId::ALL {
+        assert!(names.iter().any(|n| n == opts.rig.bone_name(j)), "{j}: {names:?}");
+    }
+    assert!(info.contains("'capture'"), "{info}");
+    let (anims, keys) = assimp_animations(&fbx_path, dir.path());
+    assert_eq!(anims.len(), 1);
+    let (ticks, per_second) = anims[0];
+    assert!((ticks / per_second - duration).abs() < 1e-6, "{anims:?}");
+    assert!((per_second - f64::from(FPS)).abs() < 1e-6, "{anims:?}");
+    assert!(keys.iter().all(|&k| k == FRAMES), "{keys:?}");
+
+    // BVH: our parser and assimp.
+    let bvh = Bvh::parse(&std::fs::read_to_string(&bvh_path).unwrap());
+    assert_eq!(bvh.frames.len(), FRAMES);
+    assert!((bvh.frame_time - 1.0 / f64::from(FPS)).abs() < 1e-8);
+    let info = assimp_info(&bvh_path);
+    assert_eq!(info_count(&info, "Animations:"), 1);
+    let names = hierarchy_names(&info);
+    for j in JointId::ALL.into_iter().filter(|j| !j.is_end()) {
+        assert!(names.iter().any(|n| n == opts.rig.bone_name(j)), "{j}: {names:?}");
+    }
+    let (anims, keys) = assimp_animations(&bvh_path, dir.path());
+    assert_eq!(anims.len(), 1);
+    assert!((anims[0].0 / anims[0].1 - duration).abs() < 1e-3, "{anims:?}");
+    // assimp keys BVH's unanimated channels (offsets, scale) once.
+    assert!(keys.iter().all(|&k| k == FRAMES || k == 1), "{keys:?}");
+    let rotating = JointId::ALL.iter().filter(|j| !j.is_end()).count();
+    assert!(keys.iter().filter(|&&k| k == FRAMES).count() >= rotating);
+}
+
+/// Bone names and parents each preset must have, from the vendors'
+/// published skeletons (Mixamo's rig, Unreal's Mannequin).
+fn published(preset: RigPreset) -> Vec<(&'static str, Option<&'static str>)> {
+    match preset {
+        RigPreset::Mixamo => {
+            let mut v = vec![
+                ("mixamorig:Hips", None),
+                ("mixamorig:Spine", Some("mixamorig:Hips")),
+                ("mixamorig:Spine1", Some("mixamorig:Spine")),
+                ("mixamorig:Spine2", Some("mixamorig:Spine1")),
+                ("mixamorig:Neck", Some("mixamorig:Spine2")),
+                ("mixamorig:Head", Some("mixamorig:Neck")),
+                ("mixamorig:HeadTop_End", Some("mixamorig:Head")),
+            ];
+            for side in ["Left", "Right"] {
+                let n = |s: &str| -> &'static str { Box::leak(format!("mixamorig:{side}{s}").into_boxed_str()) };
+                v.extend([
+                    (n("Shoulder"), Some("mixamorig:Spine2")),
+                    (n("Arm"), Some(n("Shoulder"))),
+                    (n("ForeArm"), Some(n("Arm"))),
+                    (n("Hand"), Some(n("ForeArm"))),
+                    (n("UpLeg"), Some("mixamorig:Hips")),
+                    (n("Leg"), Some(n("UpLeg"))),
+                    (n("Foot"), Some(n("Leg"))),
+                    (n("ToeBase"), Some(n("Foot"))),
+                    (n("Toe_End"), Some(n("ToeBase"))),
+                ]);
+            }
+            v
+        }
+        RigPreset::Ue5 => {
+            let mut v = vec![
+                ("root", None),
+                ("pelvis", Some("root")),
+                ("spine_01", Some("pelvis")),
+                ("spine_02", Some("spine_01")),
+                ("spine_03", Some("spine_02")),
+                ("neck_01", Some("spine_03")),
+                ("head", Some("neck_01")),
+            ];
+            for side in ["l", "r"] {
+                let n = |s: &str| -> &'static str { Box::leak(format!("{s}_{side}").into_boxed_str()) };
+                v.extend([
+                    (n("clavicle"), Some("spine_03")),
+                    (n("upperarm"), Some(n("clavicle"))),
+                    (n("lowerarm"), Some(n("upperarm"))),
+                    (n("hand"), Some(n("lowerarm"))),
+                    (n("thigh"), Some("pelvis")),
+                    (n("calf"), Some(n("thigh"))),
+                    (n("foot"), Some(n("calf"))),
+                    (n("ball"), Some(n("foot"))),
+                ]);
+            }
+            v
+        }
+        RigPreset::Generic => JointId::ALL
+            .iter()
+            .map(|j| (j.name(), j.parent().map(|p| p.name())))
+            .collect(),
+    }
+}
+
+#[test]
+fn presets_have_published_names_hierarchy_and_a_t_pose_rest() {
+    let (skel, clip) = synthetic::motion();
+    for preset in RigPreset::ALL {
+        // UE5 rigs carry root motion on `root`, as the Mannequin does.
+        let root_motion = if preset == RigPreset::Ue5 {
+            RootMotion::RootBone
+        } else {
+            RootMotion::Hips
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(preset, root_motion, Units::Metres, UpAxis::Y);
+        write_motion_files(dir.path(), &opts, &skel, &clip, &[]).unwrap();
+
+        // Names and parents as the FBX reader sees them.
+        let fbx = FbxScene::read(&dir.path().join("motion.fbx"));
+        let parent_of: HashMap<&str, Option<&str>> = fbx
+            .bones
+            .iter()
+            .map(|b| (b.name.as_str(), b.parent.map(|p| fbx.bones[p].name.as_str())))
+            .collect();
+        for (name, parent) in published(preset) {
+            assert_eq!(parent_of.get(name), Some(&parent), "{preset}: {name}");
+        }
+        // The GLB has the same bones.
+        let glb = glb::Glb::read(&dir.path().join("motion.glb"));
+        let glb_names = glb.joint_positions(0);
+        for b in &fbx.bones {
+            assert!(glb_names.contains_key(&b.name), "{preset}: {} not in GLB", b.name);
+        }
+
+        // Rest pose from the BVH's offsets (the hierarchy without motion):
+        // arms straight out along ±X, legs straight down.
+        let bvh = Bvh::parse(&std::fs::read_to_string(dir.path().join("motion.bvh")).unwrap());
+        let offset = |j: JointId| {
+            let name = if j.is_end() {
+                format!("{}/End Site", preset.bone_name(j.parent().unwrap()))
+            } else {
+                preset.bone_name(j).to_string()
+            };
+            bvh.joints.iter().find(|b| b.name == name).unwrap_or_else(|| panic!("{name}")).offset
+        };
+        for (j, sign) in [
+            (JointId::LeftForearm, 1.0),
+            (JointId::LeftHand, 1.0),
+            (JointId::LeftHandEnd, 1.0),
+            (JointId::RightForearm, -1.0),
+            (JointId::RightHand, -1.0),
+            (JointId::RightHandEnd, -1.0),
+        ] {
+            let o = offset(j).normalize();
+            assert!(o.x * sign > 0.999, "{preset}: {j} arm not horizontal: {o}");
+        }
+        for j in [JointId::LeftShin, JointId::LeftFoot, JointId::RightShin, JointId::RightFoot] {
+            let o = offset(j).normalize();
+            assert!(o.y < -0.999, "{preset}: {j} leg not vertical: {o}");
+        }
+    }
 }
