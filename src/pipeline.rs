@@ -288,6 +288,7 @@ pub fn run(
     let write_json = opts.export.formats.contains(&export::Format::Json);
     if write_json {
         outputs.push(keypoints.clone());
+        export::sort_outputs(&opts.export.formats, &mut outputs);
     }
     let mut report = Report {
         video: info.clone(),

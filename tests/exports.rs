@@ -58,17 +58,41 @@ fn to_output(p: DVec3, units: Units, up: UpAxis) -> DVec3 {
 fn assert_close(what: &str, got: Option<DVec3>, want: Vec3) {
     let got = got.unwrap_or_else(|| panic!("{what}: missing"));
     let err = (got - want.as_dvec3()).length();
-    assert!(err <= TOLERANCE, "{what}: {got} vs {want} ({:.3} mm)", err * 1e3);
+    assert!(
+        err <= TOLERANCE,
+        "{what}: {got} vs {want} ({:.3} mm)",
+        err * 1e3
+    );
 }
 
 #[test]
 fn every_format_carries_the_same_motion() {
     let (skel, clip) = synthetic::motion();
     let configs = [
-        options(RigPreset::Generic, RootMotion::Hips, Units::Centimetres, UpAxis::Y),
-        options(RigPreset::Ue5, RootMotion::RootBone, Units::Metres, UpAxis::Z),
-        options(RigPreset::Mixamo, RootMotion::Hips, Units::Centimetres, UpAxis::Z),
-        options(RigPreset::Mixamo, RootMotion::RootBone, Units::Metres, UpAxis::Y),
+        options(
+            RigPreset::Generic,
+            RootMotion::Hips,
+            Units::Centimetres,
+            UpAxis::Y,
+        ),
+        options(
+            RigPreset::Ue5,
+            RootMotion::RootBone,
+            Units::Metres,
+            UpAxis::Z,
+        ),
+        options(
+            RigPreset::Mixamo,
+            RootMotion::Hips,
+            Units::Centimetres,
+            UpAxis::Z,
+        ),
+        options(
+            RigPreset::Mixamo,
+            RootMotion::RootBone,
+            Units::Metres,
+            UpAxis::Y,
+        ),
     ];
     for opts in configs {
         let dir = tempfile::tempdir().unwrap();
@@ -103,7 +127,11 @@ fn every_format_carries_the_same_motion() {
                 let root = Vec3::new(hips.x, 0.0, hips.z);
                 let name = opts.rig.root_name();
                 assert_close(&format!("fbx {name}"), from_fbx.get(name).copied(), root);
-                assert_close(&format!("glb {name}"), from_glb.get(name).map(|v| v.as_dvec3()), root);
+                assert_close(
+                    &format!("glb {name}"),
+                    from_glb.get(name).map(|v| v.as_dvec3()),
+                    root,
+                );
             }
         }
         let report = gltf_validator::validate_glb(&dir.path().join("motion.glb"));
@@ -123,7 +151,9 @@ fn assimp_info(path: &Path) -> String {
         .arg("info")
         .arg(path)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run assimp (scripts/setup.sh installs assimp-utils): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run assimp (scripts/setup.sh installs assimp-utils): {e}")
+        });
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -148,7 +178,11 @@ fn assimp_animations(path: &Path, dir: &Path) -> (Vec<(f64, f64)>, Vec<usize>) {
         .arg("-s")
         .output()
         .expect("assimp dump");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&xml).unwrap();
     let attr = |line: &str, key: &str| -> f64 {
         let start = line.find(&format!("{key}=\"")).unwrap() + key.len() + 2;
@@ -197,7 +231,12 @@ fn info_count(info: &str, key: &str) -> usize {
 fn fbx_and_bvh_read_back_in_fbxcel_and_assimp() {
     let (skel, clip) = synthetic::motion();
     let dir = tempfile::tempdir().unwrap();
-    let opts = options(RigPreset::Mixamo, RootMotion::Hips, Units::Centimetres, UpAxis::Y);
+    let opts = options(
+        RigPreset::Mixamo,
+        RootMotion::Hips,
+        Units::Centimetres,
+        UpAxis::Y,
+    );
     write_motion_files(dir.path(), &opts, &skel, &clip, &[]).unwrap();
     let fbx_path = dir.path().join("motion.fbx");
     let bvh_path = dir.path().join("motion.bvh");
@@ -214,7 +253,10 @@ fn fbx_and_bvh_read_back_in_fbxcel_and_assimp() {
     assert_eq!(fbx.object_counts["AnimationLayer"], 1);
     // R on every bone, T on the hips, S on the top bone.
     assert_eq!(fbx.object_counts["AnimationCurveNode"], JointId::COUNT + 2);
-    assert_eq!(fbx.object_counts["AnimationCurve"], 3 * (JointId::COUNT + 2));
+    assert_eq!(
+        fbx.object_counts["AnimationCurve"],
+        3 * (JointId::COUNT + 2)
+    );
     assert!(fbx.curves.values().all(|c| c.values.len() == FRAMES));
     let ticks = &fbx.curves.values().next().unwrap().times;
     assert_eq!(ticks[1], 46_186_158_000 / 30);
@@ -235,7 +277,10 @@ fn fbx_and_bvh_read_back_in_fbxcel_and_assimp() {
     assert_eq!(info_count(&info, "Meshes:"), 1);
     let names = hierarchy_names(&info);
     for j in JointId::ALL {
-        assert!(names.iter().any(|n| n == opts.rig.bone_name(j)), "{j}: {names:?}");
+        assert!(
+            names.iter().any(|n| n == opts.rig.bone_name(j)),
+            "{j}: {names:?}"
+        );
     }
     assert!(info.contains("'capture'"), "{info}");
     let (anims, keys) = assimp_animations(&fbx_path, dir.path());
@@ -253,11 +298,17 @@ fn fbx_and_bvh_read_back_in_fbxcel_and_assimp() {
     assert_eq!(info_count(&info, "Animations:"), 1);
     let names = hierarchy_names(&info);
     for j in JointId::ALL.into_iter().filter(|j| !j.is_end()) {
-        assert!(names.iter().any(|n| n == opts.rig.bone_name(j)), "{j}: {names:?}");
+        assert!(
+            names.iter().any(|n| n == opts.rig.bone_name(j)),
+            "{j}: {names:?}"
+        );
     }
     let (anims, keys) = assimp_animations(&bvh_path, dir.path());
     assert_eq!(anims.len(), 1);
-    assert!((anims[0].0 / anims[0].1 - duration).abs() < 1e-3, "{anims:?}");
+    assert!(
+        (anims[0].0 / anims[0].1 - duration).abs() < 1e-3,
+        "{anims:?}"
+    );
     // assimp keys BVH's unanimated channels (offsets, scale) once.
     assert!(keys.iter().all(|&k| k == FRAMES || k == 1), "{keys:?}");
     let rotating = JointId::ALL.iter().filter(|j| !j.is_end()).count();
@@ -279,7 +330,9 @@ fn published(preset: RigPreset) -> Vec<(&'static str, Option<&'static str>)> {
                 ("mixamorig:HeadTop_End", Some("mixamorig:Head")),
             ];
             for side in ["Left", "Right"] {
-                let n = |s: &str| -> &'static str { Box::leak(format!("mixamorig:{side}{s}").into_boxed_str()) };
+                let n = |s: &str| -> &'static str {
+                    Box::leak(format!("mixamorig:{side}{s}").into_boxed_str())
+                };
                 v.extend([
                     (n("Shoulder"), Some("mixamorig:Spine2")),
                     (n("Arm"), Some(n("Shoulder"))),
@@ -305,7 +358,8 @@ fn published(preset: RigPreset) -> Vec<(&'static str, Option<&'static str>)> {
                 ("head", Some("neck_01")),
             ];
             for side in ["l", "r"] {
-                let n = |s: &str| -> &'static str { Box::leak(format!("{s}_{side}").into_boxed_str()) };
+                let n =
+                    |s: &str| -> &'static str { Box::leak(format!("{s}_{side}").into_boxed_str()) };
                 v.extend([
                     (n("clavicle"), Some("spine_03")),
                     (n("upperarm"), Some(n("clavicle"))),
@@ -345,7 +399,12 @@ fn presets_have_published_names_hierarchy_and_a_t_pose_rest() {
         let parent_of: HashMap<&str, Option<&str>> = fbx
             .bones
             .iter()
-            .map(|b| (b.name.as_str(), b.parent.map(|p| fbx.bones[p].name.as_str())))
+            .map(|b| {
+                (
+                    b.name.as_str(),
+                    b.parent.map(|p| fbx.bones[p].name.as_str()),
+                )
+            })
             .collect();
         for (name, parent) in published(preset) {
             assert_eq!(parent_of.get(name), Some(&parent), "{preset}: {name}");
@@ -354,7 +413,11 @@ fn presets_have_published_names_hierarchy_and_a_t_pose_rest() {
         let glb = glb::Glb::read(&dir.path().join("motion.glb"));
         let glb_names = glb.joint_positions(0);
         for b in &fbx.bones {
-            assert!(glb_names.contains_key(&b.name), "{preset}: {} not in GLB", b.name);
+            assert!(
+                glb_names.contains_key(&b.name),
+                "{preset}: {} not in GLB",
+                b.name
+            );
         }
 
         // Rest pose from the BVH's offsets (the hierarchy without motion):
@@ -366,7 +429,11 @@ fn presets_have_published_names_hierarchy_and_a_t_pose_rest() {
             } else {
                 preset.bone_name(j).to_string()
             };
-            bvh.joints.iter().find(|b| b.name == name).unwrap_or_else(|| panic!("{name}")).offset
+            bvh.joints
+                .iter()
+                .find(|b| b.name == name)
+                .unwrap_or_else(|| panic!("{name}"))
+                .offset
         };
         for (j, sign) in [
             (JointId::LeftForearm, 1.0),
@@ -379,7 +446,12 @@ fn presets_have_published_names_hierarchy_and_a_t_pose_rest() {
             let o = offset(j).normalize();
             assert!(o.x * sign > 0.999, "{preset}: {j} arm not horizontal: {o}");
         }
-        for j in [JointId::LeftShin, JointId::LeftFoot, JointId::RightShin, JointId::RightFoot] {
+        for j in [
+            JointId::LeftShin,
+            JointId::LeftFoot,
+            JointId::RightShin,
+            JointId::RightFoot,
+        ] {
             let o = offset(j).normalize();
             assert!(o.y < -0.999, "{preset}: {j} leg not vertical: {o}");
         }

@@ -83,7 +83,11 @@ fn write_bone(out: &mut String, rig: &ExportRig, space: Space, b: usize, depth: 
         );
         return;
     }
-    let kind = if bone.parent.is_none() { "ROOT" } else { "JOINT" };
+    let kind = if bone.parent.is_none() {
+        "ROOT"
+    } else {
+        "JOINT"
+    };
     // BVH names are single words.
     let name: String = bone
         .name

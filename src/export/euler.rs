@@ -39,7 +39,8 @@ pub fn to_euler(q: Quat, order: [usize; 3], prev: Option<[f64; 3]>) -> [f64; 3] 
     let Some(prev) = prev else { return first };
     let pi = std::f64::consts::PI;
     let second = [a + pi, pi - b, c + pi];
-    let unwrap = |v: [f64; 3]| -> [f64; 3] { std::array::from_fn(|n| prev[n] + wrap(v[n] - prev[n])) };
+    let unwrap =
+        |v: [f64; 3]| -> [f64; 3] { std::array::from_fn(|n| prev[n] + wrap(v[n] - prev[n])) };
     let dist = |u: &[f64; 3]| (0..3).map(|n| (u[n] - prev[n]).powi(2)).sum::<f64>();
     let (u1, u2) = (unwrap(first), unwrap(second));
     if dist(&u1) <= dist(&u2) {

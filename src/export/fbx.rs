@@ -161,7 +161,8 @@ impl Encoder {
             self.out.extend_from_slice(&data);
         } else {
             self.out.extend_from_slice(&0u32.to_le_bytes());
-            self.out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+            self.out
+                .extend_from_slice(&(raw.len() as u32).to_le_bytes());
             self.out.extend_from_slice(&raw);
         }
     }
@@ -302,7 +303,9 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
     let mut ids = Ids(1_000_000);
     let mut objects: Vec<Node> = Vec::new();
     let mut links: Vec<Node> = Vec::new();
-    let oo = |child: i64, parent: i64| Node::new("C", vec![s("OO"), Prop::I64(child), Prop::I64(parent)]);
+    let oo = |child: i64, parent: i64| {
+        Node::new("C", vec![s("OO"), Prop::I64(child), Prop::I64(parent)])
+    };
     let op = |child: i64, parent: i64, prop: &str| {
         Node::new(
             "C",
@@ -348,7 +351,14 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
                 Node::new("Properties70", vec![]).with(vec![
                     // The first frame's pose; the rest pose lives in the
                     // BindPose and the clusters.
-                    p_vec("Lcl Translation", if rig.animated_translation[i] { v64(t) } else { v64(t_rest) }),
+                    p_vec(
+                        "Lcl Translation",
+                        if rig.animated_translation[i] {
+                            v64(t)
+                        } else {
+                            v64(t_rest)
+                        },
+                    ),
                     p_vec("Lcl Rotation", fbx_angles(r)),
                     p_vec("Lcl Scaling", [1.0; 3]),
                     p_int("DefaultAttributeIndex", 0),
@@ -368,7 +378,11 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
     objects.push(
         Node::new(
             "Model",
-            vec![Prop::I64(model), object_name(MESH_NODE_NAME, "Model"), s("Mesh")],
+            vec![
+                Prop::I64(model),
+                object_name(MESH_NODE_NAME, "Model"),
+                s("Mesh"),
+            ],
         )
         .with(vec![
             leaf("Version", Prop::I32(232)),
@@ -400,7 +414,11 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
     objects.push(
         Node::new(
             "Geometry",
-            vec![Prop::I64(geometry), object_name(MESH_NODE_NAME, "Geometry"), s("Mesh")],
+            vec![
+                Prop::I64(geometry),
+                object_name(MESH_NODE_NAME, "Geometry"),
+                s("Mesh"),
+            ],
         )
         .with(vec![
             leaf("GeometryVersion", Prop::I32(124)),
@@ -424,7 +442,11 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
     );
     links.push(oo(geometry, model));
     objects.push(
-        Node::new("Deformer", vec![Prop::I64(skin), object_name("Skin", "Deformer"), s("Skin")]).with(vec![
+        Node::new(
+            "Deformer",
+            vec![Prop::I64(skin), object_name("Skin", "Deformer"), s("Skin")],
+        )
+        .with(vec![
             leaf("Version", Prop::I32(101)),
             leaf("Link_DeformAcuracy", Prop::F64(50.0)),
         ]),
@@ -449,7 +471,11 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
         objects.push(
             Node::new(
                 "Deformer",
-                vec![Prop::I64(cluster), object_name(&bone.name, "SubDeformer"), s("Cluster")],
+                vec![
+                    Prop::I64(cluster),
+                    object_name(&bone.name, "SubDeformer"),
+                    s("Cluster"),
+                ],
             )
             .with(vec![
                 leaf("Version", Prop::I32(100)),
@@ -481,27 +507,45 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
         ]));
     }
     objects.push(
-        Node::new("Pose", vec![Prop::I64(pose), object_name("BindPose", "Pose"), s("BindPose")])
-            .with(pose_nodes),
+        Node::new(
+            "Pose",
+            vec![
+                Prop::I64(pose),
+                object_name("BindPose", "Pose"),
+                s("BindPose"),
+            ],
+        )
+        .with(pose_nodes),
     );
 
     // Animation.
     let (stack, layer) = (ids.next(), ids.next());
     objects.push(
-        Node::new("AnimationStack", vec![Prop::I64(stack), object_name(ANIMATION_NAME, "AnimStack"), s("")])
-            .with(vec![Node::new("Properties70", vec![]).with(vec![
-                p_time("LocalStart", 0),
-                p_time("LocalStop", stop),
-                p_time("ReferenceStart", 0),
-                p_time("ReferenceStop", stop),
-            ])]),
+        Node::new(
+            "AnimationStack",
+            vec![
+                Prop::I64(stack),
+                object_name(ANIMATION_NAME, "AnimStack"),
+                s(""),
+            ],
+        )
+        .with(vec![Node::new("Properties70", vec![]).with(vec![
+            p_time("LocalStart", 0),
+            p_time("LocalStop", stop),
+            p_time("ReferenceStart", 0),
+            p_time("ReferenceStop", stop),
+        ])]),
     );
     // Readers (assimp) require every object record to have a scope, so the
     // layer carries its (default) weight.
     objects.push(
         Node::new(
             "AnimationLayer",
-            vec![Prop::I64(layer), object_name("BaseLayer", "AnimLayer"), s("")],
+            vec![
+                Prop::I64(layer),
+                object_name("BaseLayer", "AnimLayer"),
+                s(""),
+            ],
         )
         .with(vec![Node::new("Properties70", vec![]).with(vec![p(
             "Weight",
@@ -539,7 +583,11 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
         }
         channels.push(("R", "Lcl Rotation", r));
         if b == 0 {
-            channels.push(("S", "Lcl Scaling", [vec![1.0; n], vec![1.0; n], vec![1.0; n]]));
+            channels.push((
+                "S",
+                "Lcl Scaling",
+                [vec![1.0; n], vec![1.0; n], vec![1.0; n]],
+            ));
         }
         for (short, property, values) in channels {
             let node = ids.next();
@@ -550,8 +598,11 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
                 .map(|(d, v)| p(d, "Number", "", "A", vec![Prop::F64(f64::from(v[0]))]))
                 .collect();
             objects.push(
-                Node::new("AnimationCurveNode", vec![Prop::I64(node), object_name(short, "AnimCurveNode"), s("")])
-                    .with(vec![Node::new("Properties70", vec![]).with(defaults)]),
+                Node::new(
+                    "AnimationCurveNode",
+                    vec![Prop::I64(node), object_name(short, "AnimCurveNode"), s("")],
+                )
+                .with(vec![Node::new("Properties70", vec![]).with(defaults)]),
             );
             links.push(oo(node, layer));
             links.push(op(node, bone_ids[b], property));
@@ -559,7 +610,11 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
                 let curve = ids.next();
                 curves += 1;
                 objects.push(
-                    Node::new("AnimationCurve", vec![Prop::I64(curve), object_name("", "AnimCurve"), s("")]).with(vec![
+                    Node::new(
+                        "AnimationCurve",
+                        vec![Prop::I64(curve), object_name("", "AnimCurve"), s("")],
+                    )
+                    .with(vec![
                         leaf("Default", Prop::F64(f64::from(v[0]))),
                         leaf("KeyVer", Prop::I32(4008)),
                         leaf("KeyTime", Prop::ArrI64(times.clone())),
@@ -592,7 +647,10 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
             leaf("Count", Prop::I32(kinds.iter().map(|k| k.1 as i32).sum())),
         ];
         for (kind, count) in kinds {
-            d.push(Node::new("ObjectType", vec![s(kind)]).with(vec![leaf("Count", Prop::I32(count as i32))]));
+            d.push(
+                Node::new("ObjectType", vec![s(kind)])
+                    .with(vec![leaf("Count", Prop::I32(count as i32))]),
+            );
         }
         Node::new("Definitions", vec![]).with(d)
     };
@@ -604,10 +662,19 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
             leaf("FBXVersion", Prop::I32(VERSION as i32)),
             leaf("EncryptionType", Prop::I32(0)),
             Node::new("CreationTimeStamp", vec![]).with(
-                [("Version", 1000), ("Year", 1970), ("Month", 1), ("Day", 1), ("Hour", 10), ("Minute", 0), ("Second", 0), ("Millisecond", 0)]
-                    .into_iter()
-                    .map(|(k, v)| leaf(k, Prop::I32(v)))
-                    .collect(),
+                [
+                    ("Version", 1000),
+                    ("Year", 1970),
+                    ("Month", 1),
+                    ("Day", 1),
+                    ("Hour", 10),
+                    ("Minute", 0),
+                    ("Second", 0),
+                    ("Millisecond", 0),
+                ]
+                .into_iter()
+                .map(|(k, v)| leaf(k, Prop::I32(v)))
+                .collect(),
             ),
             leaf("Creator", s(&creator)),
         ]),
@@ -617,10 +684,20 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
         global_settings(rig, space, stop),
         Node::new("Documents", vec![]).with(vec![
             leaf("Count", Prop::I32(1)),
-            Node::new("Document", vec![Prop::I64(ids.next()), s("Scene"), s("Scene")]).with(vec![
+            Node::new(
+                "Document",
+                vec![Prop::I64(ids.next()), s("Scene"), s("Scene")],
+            )
+            .with(vec![
                 Node::new("Properties70", vec![]).with(vec![
                     p("SourceObject", "object", "", "", vec![]),
-                    p("ActiveAnimStackName", "KString", "", "", vec![s(ANIMATION_NAME)]),
+                    p(
+                        "ActiveAnimStackName",
+                        "KString",
+                        "",
+                        "",
+                        vec![s(ANIMATION_NAME)],
+                    ),
                 ]),
                 leaf("RootNode", Prop::I64(0)),
             ]),
@@ -667,9 +744,27 @@ fn global_settings(rig: &ExportRig, space: Space, stop: i64) -> Node {
             p_int("OriginalUpAxisSign", 1),
             p_double("UnitScaleFactor", cm_per_unit),
             p_double("OriginalUnitScaleFactor", cm_per_unit),
-            p("AmbientColor", "ColorRGB", "Color", "", vec![Prop::F64(0.0), Prop::F64(0.0), Prop::F64(0.0)]),
-            p("DefaultCamera", "KString", "", "", vec![s("Producer Perspective")]),
-            p("TimeMode", "enum", "", "", vec![Prop::I32(time_mode(rig.fps))]),
+            p(
+                "AmbientColor",
+                "ColorRGB",
+                "Color",
+                "",
+                vec![Prop::F64(0.0), Prop::F64(0.0), Prop::F64(0.0)],
+            ),
+            p(
+                "DefaultCamera",
+                "KString",
+                "",
+                "",
+                vec![s("Producer Perspective")],
+            ),
+            p(
+                "TimeMode",
+                "enum",
+                "",
+                "",
+                vec![Prop::I32(time_mode(rig.fps))],
+            ),
             p_time("TimeSpanStart", 0),
             p_time("TimeSpanStop", stop),
             p_double("CustomFrameRate", f64::from(rig.fps)),

@@ -227,10 +227,21 @@ pub fn convert(
             let bytes = std::fs::read(input).map_err(|e| io(input, e))?;
             write_atomic(&target, &bytes)?;
         }
-        let at = opts.formats.iter().position(|f| *f == Format::Json);
-        written.insert(at.unwrap_or(0).min(written.len()), target);
+        written.push(target);
+        sort_outputs(&opts.formats, &mut written);
     }
     Ok(written)
+}
+
+/// Orders output paths as their formats were asked for.
+pub fn sort_outputs(formats: &[Format], paths: &mut [PathBuf]) {
+    let rank = |p: &PathBuf| {
+        formats
+            .iter()
+            .position(|f| p.file_name().is_some_and(|n| n == f.file_name()))
+            .unwrap_or(usize::MAX)
+    };
+    paths.sort_by_key(rank);
 }
 
 /// Writes `bytes` beside `path` and renames it into place, so a failed

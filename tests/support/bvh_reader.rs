@@ -66,7 +66,8 @@ impl Bvh {
                 }
                 "OFFSET" => {
                     let j = joints.last_mut().unwrap();
-                    j.offset = DVec3::new(num(tokens.next()), num(tokens.next()), num(tokens.next()));
+                    j.offset =
+                        DVec3::new(num(tokens.next()), num(tokens.next()), num(tokens.next()));
                 }
                 "CHANNELS" => {
                     let n = num(tokens.next()) as usize;

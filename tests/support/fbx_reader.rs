@@ -117,7 +117,10 @@ impl FbxScene {
             _ => panic!("unsupported FBX version"),
         };
         let root = tree.root();
-        let settings = properties(root.first_child_by_name("GlobalSettings").expect("GlobalSettings"));
+        let settings = properties(
+            root.first_child_by_name("GlobalSettings")
+                .expect("GlobalSettings"),
+        );
         let int = |k: &str| attr_i64(&settings[k][0]) as i32;
         let up_axis = int("UpAxis");
         let front_axis_sign = int("FrontAxisSign");
@@ -145,7 +148,9 @@ impl FbxScene {
                         id,
                         name: object_name(&a[1]),
                         parent: None,
-                        translation: props.get("Lcl Translation").map_or(DVec3::ZERO, |v| vec3(v)),
+                        translation: props
+                            .get("Lcl Translation")
+                            .map_or(DVec3::ZERO, |v| vec3(v)),
                         rotation_deg: props.get("Lcl Rotation").map_or(DVec3::ZERO, |v| vec3(v)),
                     });
                 }
@@ -187,7 +192,9 @@ impl FbxScene {
         let mut node_target: HashMap<i64, (usize, String)> = HashMap::new();
         let mut curve_target: Vec<(i64, i64, String)> = Vec::new();
         let mut clusters = Vec::new();
-        let connections = root.first_child_by_name("Connections").expect("Connections");
+        let connections = root
+            .first_child_by_name("Connections")
+            .expect("Connections");
         for c in connections.children_by_name("C") {
             let a = c.attributes();
             let kind = attr_str(&a[0]).unwrap();
@@ -197,7 +204,8 @@ impl FbxScene {
                     if let (Some(&ci), Some(&pi)) = (bone_of.get(&child), bone_of.get(&parent)) {
                         bones[ci].parent = Some(pi);
                     }
-                    if let (Some(&bi), Some(&n)) = (bone_of.get(&child), cluster_sizes.get(&parent)) {
+                    if let (Some(&bi), Some(&n)) = (bone_of.get(&child), cluster_sizes.get(&parent))
+                    {
                         clusters.push((bones[bi].name.clone(), n));
                     }
                 }
@@ -216,7 +224,9 @@ impl FbxScene {
         }
         let mut curves = HashMap::new();
         for (curve, node, channel) in curve_target {
-            let Some((bone, prop)) = node_target.get(&node) else { continue };
+            let Some((bone, prop)) = node_target.get(&node) else {
+                continue;
+            };
             let axis = match channel.as_str() {
                 "d|X" => 0,
                 "d|Y" => 1,
@@ -243,7 +253,11 @@ impl FbxScene {
 
     /// Number of keys of the animation (the longest curve).
     pub fn key_count(&self) -> usize {
-        self.curves.values().map(|c| c.values.len()).max().unwrap_or(0)
+        self.curves
+            .values()
+            .map(|c| c.values.len())
+            .max()
+            .unwrap_or(0)
     }
 
     /// The value of `prop` on `bone` at key `k`, else `fallback`.

@@ -37,8 +37,14 @@ pub fn motion() -> (Skeleton, Clip) {
         set(JointId::Head, Quat::from_rotation_y(0.4 * s));
         set(JointId::LeftThigh, Quat::from_rotation_x(-0.6 * s));
         set(JointId::RightThigh, Quat::from_rotation_x(0.6 * s));
-        set(JointId::LeftShin, Quat::from_rotation_x(0.3 + 0.4 * s.max(0.0)));
-        set(JointId::RightShin, Quat::from_rotation_x(0.3 + 0.4 * (-s).max(0.0)));
+        set(
+            JointId::LeftShin,
+            Quat::from_rotation_x(0.3 + 0.4 * s.max(0.0)),
+        );
+        set(
+            JointId::RightShin,
+            Quat::from_rotation_x(0.3 + 0.4 * (-s).max(0.0)),
+        );
         set(JointId::LeftFoot, Quat::from_rotation_x(-0.3 * s));
         set(JointId::RightToe, Quat::from_rotation_x(0.5 * s));
         set(
