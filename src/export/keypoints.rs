@@ -254,3 +254,56 @@ impl KeypointsFile {
         Ok((skeleton, clip))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(frame: u64, pose: bool, world: Option<[Vec3; NUM_LANDMARKS]>) -> FrameRecord {
+        FrameRecord {
+            frame,
+            time_s: frame as f64 / 30.0,
+            pose,
+            landmarks: None,
+            world: world.map(|w| w.iter().map(|p| p.to_array()).collect()),
+            root: world.map(|_| [0.1 * frame as f32, 0.9, 0.0]),
+            foot_contact: None,
+        }
+    }
+
+    #[test]
+    fn motion_is_rebuilt_from_the_span_holding_through_gaps() {
+        let skel = Skeleton::default();
+        let w = skel.rest_landmarks_hip_centred();
+        let file = KeypointsFile {
+            format: FORMAT.into(),
+            format_version: 1,
+            fps: 30.0,
+            first_frame: 1,
+            last_frame: 3,
+            frames: vec![
+                record(0, false, None),
+                record(1, true, Some(w)),
+                // A version-1 file has no values through a loss.
+                record(2, false, None),
+                record(3, true, Some(w)),
+                record(4, false, None),
+            ],
+        };
+        let (s, clip) = file.motion().unwrap();
+        let want_skel = Skeleton::t_pose(&BodyMeasurements::from_world_frames(&[w, w]));
+        assert_eq!(s, want_skel);
+        let roots = [
+            Vec3::new(0.1, 0.9, 0.0),
+            Vec3::new(0.1, 0.9, 0.0),
+            Vec3::new(0.3, 0.9, 0.0),
+        ];
+        assert_eq!(clip, Clip::solve(&want_skel, 30.0, &roots, &[w, w, w]));
+
+        let nobody = KeypointsFile {
+            frames: vec![record(1, false, None)],
+            ..file
+        };
+        assert_eq!(nobody.motion().unwrap_err().code(), "export.empty_motion");
+    }
+}
