@@ -455,5 +455,26 @@ fn presets_have_published_names_hierarchy_and_a_t_pose_rest() {
             let o = offset(j).normalize();
             assert!(o.y < -0.999, "{preset}: {j} leg not vertical: {o}");
         }
+        // The FBX's default pose (what Unity's avatar and Unreal's
+        // reference pose read) is the same T-pose: rest offsets, no rotation.
+        for b in &fbx.bones {
+            assert_eq!(b.rotation_deg, DVec3::ZERO, "{preset}: {}", b.name);
+        }
+        for (j, axis) in [
+            (JointId::LeftForearm, DVec3::X),
+            (JointId::RightHand, -DVec3::X),
+            (JointId::LeftShin, -DVec3::Y),
+            (JointId::RightFoot, -DVec3::Y),
+        ] {
+            let bone = fbx
+                .bones
+                .iter()
+                .find(|b| b.name == preset.bone_name(j))
+                .unwrap();
+            assert!(
+                bone.translation.normalize().dot(axis) > 0.999,
+                "{preset}: {j}"
+            );
+        }
     }
 }

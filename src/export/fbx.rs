@@ -292,7 +292,7 @@ pub fn fbx_bytes(rig: &ExportRig, space: Space) -> Result<Vec<u8>, ExportError> 
     if rig.frames() == 0 {
         return Err(ExportError::EmptyMotion);
     }
-    if rig.bones.len() > 255 || rig.bones.iter().any(|b| b.name.contains('\0')) {
+    if rig.bones.iter().any(|b| b.name.contains('\0')) {
         return Err(ExportError::Invalid("unusable bone names".into()));
     }
     Ok(encode(&document(rig, space)))
@@ -334,9 +334,7 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
                 leaf("TypeFlags", s("Skeleton")),
             ]),
         );
-        let t = space.point(rig.translations[0][i]);
         let t_rest = space.point(bone.rest_translation);
-        let r = to_euler(space.rotation(rig.rotations[0][i]), FBX_XYZ, None);
         objects.push(
             Node::new(
                 "Model",
@@ -349,17 +347,11 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
             .with(vec![
                 leaf("Version", Prop::I32(232)),
                 Node::new("Properties70", vec![]).with(vec![
-                    // The first frame's pose; the rest pose lives in the
-                    // BindPose and the clusters.
-                    p_vec(
-                        "Lcl Translation",
-                        if rig.animated_translation[i] {
-                            v64(t)
-                        } else {
-                            v64(t_rest)
-                        },
-                    ),
-                    p_vec("Lcl Rotation", fbx_angles(r)),
+                    // The T-pose: what engines take as the default pose
+                    // (Unity's humanoid avatar, Unreal's reference pose);
+                    // the animation curves carry the motion.
+                    p_vec("Lcl Translation", v64(t_rest)),
+                    p_vec("Lcl Rotation", [0.0; 3]),
                     p_vec("Lcl Scaling", [1.0; 3]),
                     p_int("DefaultAttributeIndex", 0),
                     p("InheritType", "enum", "", "", vec![Prop::I32(1)]),
