@@ -6,6 +6,7 @@ pub mod bvh;
 pub mod csv;
 pub mod euler;
 pub mod fbx;
+pub mod fbx_binary;
 pub mod gltf;
 pub mod keypoints;
 pub mod rig;
