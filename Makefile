@@ -13,7 +13,7 @@ ORT_DYLIB_PATH ?= $(CURDIR)/.tools/onnxruntime/libonnxruntime.so
 CLIP ?= $(VIDMOCAP_MEDIA_DIR)/walk_outdoor.mp4
 export VIDMOCAP_MODELS_DIR VIDMOCAP_MEDIA_DIR ORT_DYLIB_PATH
 
-.PHONY: setup demo test bench lint
+.PHONY: setup demo test bench bench-mediapipe lint
 
 setup:
 	scripts/setup.sh
@@ -27,6 +27,10 @@ test: setup
 bench: setup
 	cargo run --release -- bench "$(CLIP)"
 	cargo bench --bench stages
+
+# MediaPipe's own PoseLandmarker on the same clip, for comparison.
+bench-mediapipe:
+	tools/mediapipe-bench/run.sh --clip "$(CLIP)"
 
 lint:
 	cargo fmt --check

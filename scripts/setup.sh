@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything vidmocap needs to build and test on a fresh Debian
 # machine: FFmpeg's libraries and CLI, clang (bindgen), the ONNX Runtime
-# library (from PyPI) and the glTF validator (from npm). Safe to re-run.
+# library (from PyPI), the glTF validator (from npm) and assimp (the tests
+# read FBX and BVH back with it). Safe to re-run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 packages=(pkg-config clang libclang-dev libavformat-dev libavcodec-dev libavutil-dev
-  libswscale-dev libavfilter-dev libavdevice-dev ffmpeg curl python3-pip nodejs npm)
+  libswscale-dev libavfilter-dev libavdevice-dev ffmpeg curl python3-pip nodejs npm
+  assimp-utils)
 missing=()
 for p in "${packages[@]}"; do
   # A tool already on PATH (node, npm, pip from another install) counts.

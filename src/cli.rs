@@ -1,4 +1,5 @@
-//! The `vidmocap` command line: `process`, `models check|fetch`, `bench`.
+//! The `vidmocap` command line: `process`, `convert`, `models check|fetch`,
+//! `bench`.
 //!
 //! Errors print as `error [code]: message` on stderr; the exit status is 2
 //! for problems with the user's input and 1 for everything else.
@@ -28,8 +29,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Turn a video of a person into motion.glb and keypoints.json.
+    /// Turn a video of a person into motion files (GLB, FBX, BVH, JSON, CSV).
     Process(ProcessArgs),
+    /// Re-export a past run's keypoints.json in other formats or rigs, without the models.
+    Convert(ConvertArgs),
     /// Check or download the model files.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -46,9 +49,55 @@ pub struct ProcessArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub export: ExportArgs,
     /// Print the run's report as JSON on stdout instead of a summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What to write and for which rig (`process` and `convert`).
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output formats, comma-separated: glb, fbx, bvh, json, csv.
+    #[arg(long, default_value = "glb,json")]
+    pub formats: String,
+    /// Bone names: generic, mixamo or ue5.
+    #[arg(long, default_value = "generic")]
+    pub rig: String,
+    /// Where root motion goes: `hips`, or `root` (a separate root bone on the floor).
+    #[arg(long, default_value = "hips")]
+    pub root_motion: String,
+    /// Length unit of FBX and BVH: cm or m (GLB is always metres).
+    #[arg(long, default_value = "cm")]
+    pub units: String,
+    /// Up axis of FBX and BVH: y or z (GLB is always Y up).
+    #[arg(long, default_value = "y")]
+    pub up: String,
+}
+
+impl ExportArgs {
+    /// The export options these flags ask for.
+    pub fn options(&self) -> Result<crate::export::ExportOptions, Error> {
+        Ok(crate::export::ExportOptions::parse(
+            &self.formats,
+            &self.rig,
+            &self.root_motion,
+            &self.units,
+            &self.up,
+        )?)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// A keypoints.json written by `vidmocap process`.
+    pub input: PathBuf,
+    /// Output folder (default: the folder of the input).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub export: ExportArgs,
 }
 
 /// Options shared by `process` and `bench`.
@@ -116,7 +165,11 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error [{}]: {e}", e.code());
-            if e.code().starts_with("video.") || e.code().starts_with("pipeline.no_person") {
+            let bad_request = matches!(&e, Error::Export(x) if x.is_bad_request());
+            if e.code().starts_with("video.")
+                || e.code().starts_with("pipeline.no_person")
+                || bad_request
+            {
                 2
             } else {
                 1
@@ -132,6 +185,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             apply_common(&mut config, &args.common)?;
             process(&config, &args)
         }
+        Command::Convert(args) => convert(&args),
         Command::Models(cmd) => models(&config, cmd),
         Command::Bench(args) => {
             apply_common(&mut config, &args.common)?;
@@ -158,6 +212,8 @@ fn apply_common(config: &mut Config, args: &CommonArgs) -> Result<(), Error> {
 }
 
 fn process(config: &Config, args: &ProcessArgs) -> Result<(), Error> {
+    // Refuse a bad request before the models load.
+    let export = args.export.options()?;
     let show_bar = !args.json && std::io::stderr().is_terminal();
     let bar = ProgressBar::new(0);
     if show_bar {
@@ -175,6 +231,7 @@ fn process(config: &Config, args: &ProcessArgs) -> Result<(), Error> {
     let cancel = AtomicBool::new(false);
     let opts = ProcessOptions {
         person: args.common.person,
+        export,
     };
     let mut on_progress = |p: &pipeline::Progress| {
         bar.set_length(p.frames_total);
@@ -241,6 +298,22 @@ pub fn print_summary(r: &Report) {
     for o in &r.outputs {
         println!("wrote {}", o.display());
     }
+}
+
+fn convert(args: &ConvertArgs) -> Result<(), Error> {
+    let opts = args.export.options()?;
+    let out_dir = match &args.output {
+        Some(dir) => dir.clone(),
+        None => args
+            .input
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(".")),
+    };
+    for path in crate::export::convert(&args.input, &out_dir, &opts)? {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn models(config: &Config, cmd: ModelsCommand) -> Result<(), Error> {

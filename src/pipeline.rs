@@ -3,8 +3,9 @@
 //! [`run`] is the single entry point for every front end (the CLI, the bench,
 //! later the job workers): probe → decode (own thread) → track every person
 //! with BlazePose → choose the subject → fill gaps, smooth, lift the root →
-//! solve the rig → lock planted feet → write `motion.glb` and
-//! `keypoints.json`. Each stage is timed; progress and cancellation are
+//! solve the rig → lock planted feet → write the requested formats
+//! (`motion.glb`, `motion.fbx`, `motion.bvh`, `keypoints.json`,
+//! `keypoints.csv`) with the requested rig preset. Each stage is timed; progress and cancellation are
 //! checked once per frame.
 
 use std::collections::BTreeMap;
@@ -60,6 +61,9 @@ impl std::str::FromStr for PersonChoice {
 #[derive(Clone, Debug, Default)]
 pub struct ProcessOptions {
     pub person: PersonChoice,
+    /// Which files to write, the rig preset, root motion, units and axes
+    /// (default: motion.glb and keypoints.json, generic rig).
+    pub export: export::ExportOptions,
 }
 
 /// Progress of a run, reported once per decoded frame and at each stage.
@@ -298,9 +302,20 @@ pub fn run(
 
     // Stage 4: write the files.
     let export_started = Instant::now();
-    let glb = out_dir.join("motion.glb");
-    export::gltf::write_glb(&glb, &motion.skeleton, &motion.clip)?;
-    let keypoints = out_dir.join("keypoints.json");
+    let records = export::keypoints::frame_records(frames, &motion);
+    let mut outputs = export::write_motion_files(
+        out_dir,
+        &opts.export,
+        &motion.skeleton,
+        &motion.clip,
+        &records,
+    )?;
+    let keypoints = out_dir.join(export::Format::Json.file_name());
+    let write_json = opts.export.formats.contains(&export::Format::Json);
+    if write_json {
+        outputs.push(keypoints.clone());
+        export::sort_outputs(&opts.export.formats, &mut outputs);
+    }
     let mut report = Report {
         video: info.clone(),
         frames,
@@ -317,7 +332,7 @@ pub fn run(
         timings: Vec::new(),
         total_seconds: 0.0,
         fps: 0.0,
-        outputs: vec![glb, keypoints.clone()],
+        outputs,
     };
     let t = &models.times();
     let mut timings = vec![
@@ -350,7 +365,9 @@ pub fn run(
     // here and added to the report after.
     report.timings = timings.clone();
     report.total_seconds = started.elapsed().as_secs_f64();
-    export::keypoints::write(&keypoints, &report, &Manifest::builtin()?, &motion)?;
+    if write_json {
+        export::keypoints::write(&keypoints, &report, &Manifest::builtin()?, &motion)?;
+    }
     timings.push(timing(
         "export",
         export_started.elapsed(),

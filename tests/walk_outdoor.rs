@@ -38,7 +38,10 @@ fn run(person: PersonChoice) -> Run {
         &media("walk_outdoor.mp4"),
         dir.path(),
         &config,
-        &ProcessOptions { person },
+        &ProcessOptions {
+            person,
+            ..ProcessOptions::default()
+        },
         &mut |_| {},
         &AtomicBool::new(false),
     )

@@ -5,21 +5,23 @@
 //! animation), and writing it directly keeps every detail the validator
 //! checks (alignment, targets, min/max, unit quaternions) visible here.
 //!
-//! Layout: nodes `0..J` are the joints (node index = [`JointId`] index,
-//! rest translations, identity rest rotations), node `J` is the body mesh at
-//! the scene root (a skinned mesh must not sit under a joint), the skin binds
-//! it to the joints, and the animation "capture" has a rotation channel per
-//! joint plus a translation channel on the hips. Frame `i` is at `i / fps`.
-//!
-//! [`JointId`]: crate::rig::JointId
+//! Layout: nodes `0..J` are the bones of an [`ExportRig`] (node index = bone
+//! index, named by its rig preset, rest translations, identity rest
+//! rotations), node `J` is the body mesh at the scene root (a skinned mesh
+//! must not sit under a joint), the skin binds it to the bones, and the
+//! animation "capture" has a rotation channel per bone plus a translation
+//! channel per bone whose translation moves (the hips, and the root bone
+//! when there is one). Frame `i` is at `i / fps`. glTF is always metres
+//! with Y up.
 
 use std::path::Path;
 
 use glam::{Quat, Vec3};
 use serde_json::{json, Map, Value};
 
-use super::ExportError;
-use crate::rig::{body_mesh, forward_kinematics, Clip, ClipProblem, Skeleton};
+use super::rig::{ExportRig, RootMotion};
+use super::{write_atomic, ExportError};
+use crate::rig::{Clip, RigPreset, Skeleton};
 
 /// Name of the single animation in every exported file.
 pub const ANIMATION_NAME: &str = "capture";
@@ -45,23 +47,7 @@ const CHUNK_BIN: u32 = 0x004E_4942;
 /// next to `path` first and renamed into place, so a failed export never
 /// leaves a truncated file where a good one is expected.
 pub fn write_glb(path: &Path, skel: &Skeleton, clip: &Clip) -> Result<(), ExportError> {
-    let bytes = glb_bytes(skel, clip)?;
-    let io = |reason: String| ExportError::Io {
-        path: path.display().to_string(),
-        reason,
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io("the path does not name a file".into()))?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    if let Err(e) = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, path)) {
-        // Best effort: the temporary may not exist if the write failed early.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e.to_string()));
-    }
-    Ok(())
+    write_atomic(path, &glb_bytes(skel, clip)?)
 }
 
 /// The GLB file for `clip` of `skel`, in memory.
@@ -70,28 +56,34 @@ pub fn write_glb(path: &Path, skel: &Skeleton, clip: &Clip) -> Result<(), Export
 /// [`ExportError::Invalid`] for a clip that does not fit the skeleton,
 /// holds non-finite values, or would exceed GLB's 4 GiB limit.
 pub fn glb_bytes(skel: &Skeleton, clip: &Clip) -> Result<Vec<u8>, ExportError> {
-    clip.check(skel).map_err(|p| match p {
-        ClipProblem::Empty => ExportError::EmptyMotion,
-        other => ExportError::Invalid(other.to_string()),
-    })?;
+    glb_bytes_rig(&ExportRig::new(
+        skel,
+        clip,
+        RigPreset::Generic,
+        RootMotion::Hips,
+    )?)
+}
 
+/// The GLB file for an export rig (any preset and root motion), in memory.
+pub fn glb_bytes_rig(rig: &ExportRig) -> Result<Vec<u8>, ExportError> {
+    if rig.frames() == 0 {
+        return Err(ExportError::EmptyMotion);
+    }
     let mut bin = Bin::default();
-    let mesh = mesh_primitive(&mut bin, skel);
-    let ibm = inverse_bind_matrices(&mut bin, skel);
-    let animation = animation(&mut bin, skel, clip);
+    let mesh = mesh_primitive(&mut bin, rig);
+    let ibm = inverse_bind_matrices(&mut bin, rig);
+    let animation = animation(&mut bin, rig);
 
-    let joint_count = skel.len();
-    let mut nodes: Vec<Value> = skel
-        .joints()
+    let joint_count = rig.bones.len();
+    let mut nodes: Vec<Value> = rig
+        .bones
         .iter()
         .enumerate()
-        .map(|(i, joint)| {
+        .map(|(i, bone)| {
             let mut node = Map::new();
-            node.insert("name".into(), json!(joint.id.name()));
-            node.insert("translation".into(), vec3(joint.rest_translation));
-            let children: Vec<usize> = (0..joint_count)
-                .filter(|&c| skel.joints()[c].parent == Some(i))
-                .collect();
+            node.insert("name".into(), json!(bone.name));
+            node.insert("translation".into(), vec3(bone.rest_translation));
+            let children: Vec<usize> = rig.children(i).collect();
             if !children.is_empty() {
                 node.insert("children".into(), json!(children));
             }
@@ -199,8 +191,8 @@ fn vec3(v: Vec3) -> Value {
 }
 
 /// The skinned body mesh primitive (attributes, indices, material).
-fn mesh_primitive(bin: &mut Bin, skel: &Skeleton) -> Value {
-    let mesh = body_mesh(skel);
+fn mesh_primitive(bin: &mut Bin, rig: &ExportRig) -> Value {
+    let mesh = &rig.mesh;
     let n = mesh.positions.len();
     let (lo, hi) = mesh.bounds();
 
@@ -222,7 +214,7 @@ fn mesh_primitive(bin: &mut Bin, skel: &Skeleton) -> Value {
     let normal = bin.accessor(normals, FLOAT, n, "VEC3", json!({}));
 
     // Rigid binding: one joint at full weight, the unused slots zero.
-    let (joint_bytes, joint_type) = if skel.len() <= 256 {
+    let (joint_bytes, joint_type) = if rig.bones.len() <= 256 {
         let bytes = mesh
             .joints
             .iter()
@@ -284,23 +276,20 @@ fn mesh_primitive(bin: &mut Bin, skel: &Skeleton) -> Value {
 
 /// Inverse global rest transforms, column-major, joint index order. Views
 /// holding inverse bind matrices take no target (they are not vertex data).
-fn inverse_bind_matrices(bin: &mut Bin, skel: &Skeleton) -> usize {
-    let rest = forward_kinematics(skel, skel.rest_root_translation(), &[]);
-    let bytes = f32_bytes(
-        rest.iter()
-            .flat_map(|t| t.to_mat4().inverse().to_cols_array()),
-    );
+fn inverse_bind_matrices(bin: &mut Bin, rig: &ExportRig) -> usize {
+    let rest = rig.rest_globals();
+    let bytes = f32_bytes(rest.iter().flat_map(|m| m.inverse().to_cols_array()));
     let view = bin.view(&bytes, None);
     bin.accessor(view, FLOAT, rest.len(), "MAT4", json!({}))
 }
 
 /// The "capture" animation: shared keyframe times, one rotation sampler
-/// per joint, one translation sampler for the hips.
-fn animation(bin: &mut Bin, skel: &Skeleton, clip: &Clip) -> Value {
-    let n = clip.len();
+/// per bone, one translation sampler per bone whose translation moves.
+fn animation(bin: &mut Bin, rig: &ExportRig) -> Value {
+    let n = rig.frames();
     // f64 division keeps long clips' times exact to f32 precision.
     let times: Vec<f32> = (0..n)
-        .map(|i| (i as f64 / f64::from(clip.fps)) as f32)
+        .map(|i| (i as f64 / f64::from(rig.fps)) as f32)
         .collect();
     let last = times.last().copied().unwrap_or(0.0);
     let time_view = bin.view(&f32_bytes(times), None);
@@ -312,13 +301,13 @@ fn animation(bin: &mut Bin, skel: &Skeleton, clip: &Clip) -> Value {
         json!({ "min": [0.0], "max": [f64::from(last)] }),
     );
 
-    let mut samplers = Vec::with_capacity(skel.len() + 1);
-    let mut channels = Vec::with_capacity(skel.len() + 1);
-    for joint in 0..skel.len() {
+    let mut samplers = Vec::with_capacity(rig.bones.len() + 2);
+    let mut channels = Vec::with_capacity(rig.bones.len() + 2);
+    for joint in 0..rig.bones.len() {
         // Normalised (glTF requires unit quaternions) and sign-continuous, so
         // players that interpolate component-wise take the short way too.
         let mut prev = Quat::IDENTITY;
-        let track: Vec<f32> = clip
+        let track: Vec<f32> = rig
             .rotations
             .iter()
             .flat_map(|frame| {
@@ -339,16 +328,18 @@ fn animation(bin: &mut Bin, skel: &Skeleton, clip: &Clip) -> Value {
         samplers.push(json!({ "input": input, "output": output, "interpolation": "LINEAR" }));
     }
 
-    let view = bin.view(
-        &f32_bytes(clip.root_translation.iter().flat_map(|t| t.to_array())),
-        None,
-    );
-    let output = bin.accessor(view, FLOAT, n, "VEC3", json!({}));
-    channels.push(json!({
-        "sampler": samplers.len(),
-        "target": { "node": 0, "path": "translation" },
-    }));
-    samplers.push(json!({ "input": input, "output": output, "interpolation": "LINEAR" }));
+    for bone in (0..rig.bones.len()).filter(|&b| rig.animated_translation[b]) {
+        let view = bin.view(
+            &f32_bytes(rig.translations.iter().flat_map(|t| t[bone].to_array())),
+            None,
+        );
+        let output = bin.accessor(view, FLOAT, n, "VEC3", json!({}));
+        channels.push(json!({
+            "sampler": samplers.len(),
+            "target": { "node": bone, "path": "translation" },
+        }));
+        samplers.push(json!({ "input": input, "output": output, "interpolation": "LINEAR" }));
+    }
 
     json!({ "name": ANIMATION_NAME, "samplers": samplers, "channels": channels })
 }

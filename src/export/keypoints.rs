@@ -6,23 +6,31 @@
 //! World landmarks and the root are in output space (metres, Y up, the
 //! subject facing +Z when facing the camera), the same frame as
 //! `motion.glb`: `world[i] + root` is landmark i's place in the scene.
+//!
+//! Since format version 2, `world`, `root` and `foot_contact` are written
+//! at full precision for every frame of the followed span (where `pose` is
+//! false they hold the values the rig used through the loss), so the file
+//! alone reproduces the solved motion: [`KeypointsFile::motion`] is what
+//! `vidmocap convert` exports from.
 
 use std::io::Write;
 use std::path::Path;
 
-use serde::Serialize;
+use glam::Vec3;
+use serde::{Deserialize, Serialize};
 
 use super::ExportError;
 use crate::infer::Manifest;
 use crate::pipeline::{Motion, Report, StageTiming};
 use crate::pose::lift::Pinhole;
 use crate::pose::track::TrackSummary;
-use crate::pose::LANDMARK_NAMES;
+use crate::pose::{LANDMARK_NAMES, NUM_LANDMARKS};
+use crate::rig::{BodyMeasurements, Clip, Skeleton};
 use crate::video::VideoInfo;
 
 /// Format name and version written in every file.
 pub const FORMAT: &str = "vidmocap.keypoints";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct ModelRef<'a> {
@@ -48,23 +56,40 @@ struct Header<'a> {
     frames_with_pose: u64,
     timings: &'a [StageTiming],
     landmark_names: &'a [&'static str],
-    frames: Vec<FrameOut>,
+    frames: Vec<FrameRecord>,
 }
 
-#[derive(Serialize)]
-struct FrameOut {
-    frame: u64,
-    time_s: f64,
+/// One video frame of keypoints.json (and one row of keypoints.csv).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    pub frame: u64,
+    pub time_s: f64,
     /// Whether the followed person has a pose in this frame.
-    pose: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    landmarks: Option<Vec<[f32; 4]>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    world: Option<Vec<[f32; 3]>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    root: Option<[f32; 3]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    foot_contact: Option<[bool; 2]>,
+    pub pose: bool,
+    /// Image landmarks: x, y, z (pixels), visibility; only with a pose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<Vec<[f32; 4]>>,
+    /// Hip-centred world landmarks the rig was solved from (metres,
+    /// output space); every frame of the followed span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world: Option<Vec<[f32; 3]>>,
+    /// The hips' position (metres, output space); every frame of the span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<[f32; 3]>,
+    /// Left/right foot planted; every frame of the span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foot_contact: Option<[bool; 2]>,
+}
+
+/// The part of keypoints.json that `convert` needs.
+#[derive(Clone, Debug, Deserialize)]
+pub struct KeypointsFile {
+    pub format: String,
+    pub format_version: u32,
+    pub fps: f32,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub frames: Vec<FrameRecord>,
 }
 
 fn round(v: f32, digits: i32) -> f32 {
@@ -79,51 +104,7 @@ pub fn write(
     manifest: &Manifest,
     motion: &Motion,
 ) -> Result<(), ExportError> {
-    let mut frames = Vec::with_capacity(report.frames as usize);
-    for frame in 0..report.frames {
-        let in_span = frame >= motion.first_frame
-            && ((frame - motion.first_frame) as usize) < motion.times.len();
-        let i = frame.saturating_sub(motion.first_frame) as usize;
-        let pose = if in_span {
-            motion.poses[i].as_ref()
-        } else {
-            None
-        };
-        let time_s = if in_span {
-            motion.times[i]
-        } else {
-            frame as f64 / motion.fps as f64
-        };
-        frames.push(FrameOut {
-            frame,
-            time_s: (time_s * 1e4).round() / 1e4,
-            pose: pose.is_some(),
-            landmarks: pose.map(|p| {
-                p.image
-                    .iter()
-                    .map(|l| {
-                        [
-                            round(l.x, 2),
-                            round(l.y, 2),
-                            round(l.z, 2),
-                            round(l.visibility, 3),
-                        ]
-                    })
-                    .collect()
-            }),
-            world: pose.map(|_| {
-                motion.world[i]
-                    .iter()
-                    .map(|w| [round(w.x, 4), round(w.y, 4), round(w.z, 4)])
-                    .collect()
-            }),
-            root: pose.map(|_| {
-                let r = motion.root[i];
-                [round(r.x, 4), round(r.y, 4), round(r.z, 4)]
-            }),
-            foot_contact: pose.map(|_| motion.contacts[i]),
-        });
-    }
+    let frames = frame_records(report.frames, motion);
     let header = Header {
         format: FORMAT,
         format_version: FORMAT_VERSION,
@@ -164,4 +145,165 @@ pub fn write(
     w.flush().map_err(io)?;
     drop(w);
     std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The per-frame records of a run with `frames` decoded frames.
+pub fn frame_records(frames: u64, motion: &Motion) -> Vec<FrameRecord> {
+    let mut out = Vec::with_capacity(frames as usize);
+    for frame in 0..frames {
+        let in_span = frame >= motion.first_frame
+            && ((frame - motion.first_frame) as usize) < motion.times.len();
+        let i = frame.saturating_sub(motion.first_frame) as usize;
+        let pose = if in_span {
+            motion.poses[i].as_ref()
+        } else {
+            None
+        };
+        let time_s = if in_span {
+            motion.times[i]
+        } else {
+            frame as f64 / motion.fps as f64
+        };
+        out.push(FrameRecord {
+            frame,
+            time_s: (time_s * 1e4).round() / 1e4,
+            pose: pose.is_some(),
+            landmarks: pose.map(|p| {
+                p.image
+                    .iter()
+                    .map(|l| {
+                        [
+                            round(l.x, 2),
+                            round(l.y, 2),
+                            round(l.z, 2),
+                            round(l.visibility, 3),
+                        ]
+                    })
+                    .collect()
+            }),
+            // Full precision: convert re-solves the rig from these.
+            world: in_span.then(|| motion.world[i].iter().map(|w| w.to_array()).collect()),
+            root: in_span.then(|| motion.root[i].to_array()),
+            foot_contact: in_span.then(|| motion.contacts[i]),
+        });
+    }
+    out
+}
+
+/// Reads a keypoints.json written by `process`.
+pub fn read(path: &Path) -> Result<KeypointsFile, ExportError> {
+    let bad = |reason: String| ExportError::BadKeypoints {
+        path: path.display().to_string(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let file: KeypointsFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    if file.format != FORMAT {
+        return Err(bad(format!("format is {:?}, not {FORMAT:?}", file.format)));
+    }
+    if file.format_version > FORMAT_VERSION {
+        return Err(bad(format!(
+            "format version {} is newer than this vidmocap reads ({FORMAT_VERSION})",
+            file.format_version
+        )));
+    }
+    if !(file.fps.is_finite() && file.fps > 0.0) {
+        return Err(bad(format!("frame rate {} is not usable", file.fps)));
+    }
+    Ok(file)
+}
+
+impl KeypointsFile {
+    /// The skeleton and clip `process` solved, rebuilt from the followed
+    /// span's world landmarks and root: the same measurements (from the
+    /// frames with a pose) and the same per-frame solve, so the result
+    /// equals the original up to float round-off. Version 1 files, which
+    /// lack values through losses, hold the last one.
+    pub fn motion(&self) -> Result<(Skeleton, Clip), ExportError> {
+        let mut world: Vec<[Vec3; NUM_LANDMARKS]> = Vec::new();
+        let mut root: Vec<Vec3> = Vec::new();
+        let mut seen: Vec<[Vec3; NUM_LANDMARKS]> = Vec::new();
+        let span = self
+            .frames
+            .iter()
+            .filter(|f| f.frame >= self.first_frame && f.frame <= self.last_frame);
+        for f in span {
+            let w = f.world.as_ref().and_then(|w| {
+                (w.len() == NUM_LANDMARKS).then(|| std::array::from_fn(|k| Vec3::from_array(w[k])))
+            });
+            match (w, world.last().copied()) {
+                (Some(w), _) => world.push(w),
+                (None, Some(held)) => world.push(held),
+                (None, None) => continue,
+            }
+            let r = f
+                .root
+                .map(Vec3::from_array)
+                .or_else(|| root.last().copied())
+                .unwrap_or(Vec3::ZERO);
+            root.push(r);
+            if f.pose {
+                seen.push(*world.last().unwrap_or(&[Vec3::ZERO; NUM_LANDMARKS]));
+            }
+        }
+        if seen.is_empty() {
+            return Err(ExportError::EmptyMotion);
+        }
+        let skeleton = Skeleton::t_pose(&BodyMeasurements::from_world_frames(&seen));
+        let clip = Clip::solve(&skeleton, self.fps, &root, &world);
+        Ok((skeleton, clip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(frame: u64, pose: bool, world: Option<[Vec3; NUM_LANDMARKS]>) -> FrameRecord {
+        FrameRecord {
+            frame,
+            time_s: frame as f64 / 30.0,
+            pose,
+            landmarks: None,
+            world: world.map(|w| w.iter().map(|p| p.to_array()).collect()),
+            root: world.map(|_| [0.1 * frame as f32, 0.9, 0.0]),
+            foot_contact: None,
+        }
+    }
+
+    #[test]
+    fn motion_is_rebuilt_from_the_span_holding_through_gaps() {
+        let skel = Skeleton::default();
+        let w = skel.rest_landmarks_hip_centred();
+        let file = KeypointsFile {
+            format: FORMAT.into(),
+            format_version: 1,
+            fps: 30.0,
+            first_frame: 1,
+            last_frame: 3,
+            frames: vec![
+                record(0, false, None),
+                record(1, true, Some(w)),
+                // A version-1 file has no values through a loss.
+                record(2, false, None),
+                record(3, true, Some(w)),
+                record(4, false, None),
+            ],
+        };
+        let (s, clip) = file.motion().unwrap();
+        let want_skel = Skeleton::t_pose(&BodyMeasurements::from_world_frames(&[w, w]));
+        assert_eq!(s, want_skel);
+        let roots = [
+            Vec3::new(0.1, 0.9, 0.0),
+            Vec3::new(0.1, 0.9, 0.0),
+            Vec3::new(0.3, 0.9, 0.0),
+        ];
+        assert_eq!(clip, Clip::solve(&want_skel, 30.0, &roots, &[w, w, w]));
+
+        let nobody = KeypointsFile {
+            frames: vec![record(1, false, None)],
+            ..file
+        };
+        assert_eq!(nobody.motion().unwrap_err().code(), "export.empty_motion");
+    }
 }

@@ -11,7 +11,8 @@
 //! Modules: [`joint`] (the joint set), [`measure`] (segment lengths),
 //! [`skeleton`] (rest pose and landmark bindings), [`solve`] (landmarks to
 //! rotations), [`fk`] (rotations to transforms), [`clip`] (motion),
-//! [`mesh`] (a visible body for exports).
+//! [`mesh`] (a visible body for exports), [`preset`] (bone names per
+//! target: generic, Mixamo, UE5).
 
 pub mod clip;
 pub mod fk;
@@ -19,6 +20,7 @@ pub mod joint;
 mod math;
 pub mod measure;
 pub mod mesh;
+pub mod preset;
 pub mod skeleton;
 pub mod solve;
 
@@ -27,5 +29,6 @@ pub use fk::{forward_kinematics, global_positions, pose_landmarks, JointTransfor
 pub use joint::JointId;
 pub use measure::BodyMeasurements;
 pub use mesh::{body_mesh, BodyMesh};
+pub use preset::RigPreset;
 pub use skeleton::{Joint, LandmarkBinding, Skeleton};
 pub use solve::{make_continuous, solve_frame};
