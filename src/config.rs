@@ -52,7 +52,9 @@ impl Default for ModelsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct PoseConfig {
     /// Run the person detector at least every this many frames to find people
-    /// who walk in; tracked people do not need it.
+    /// who walk in; tracked people do not need it. Looking back (a second of
+    /// frames) recovers the frames before a newcomer's detection, so this can
+    /// stay well under that second's frame count and still miss nothing.
     pub detect_interval: u32,
     /// Most people tracked at once.
     pub max_people: usize,
