@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything vidmocap needs to build and test on a fresh Debian
 # machine: FFmpeg's libraries and CLI, clang (bindgen), the ONNX Runtime
-# library (from PyPI), the glTF validator (from npm) and assimp (the tests
-# read FBX and BVH back with it). Safe to re-run.
+# library (from PyPI), the glTF validator (from npm), assimp (the tests read
+# FBX and BVH back with it) and s3s-fs, the S3 server the storage tests start
+# (from crates.io). Safe to re-run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -29,6 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 scripts/install-onnxruntime.sh
+scripts/install-s3s-fs.sh
 
 if [ ! -d tools/gltf-validator/node_modules/gltf-validator ]; then
   npm ci --prefix tools/gltf-validator --no-audit --no-fund --loglevel=error

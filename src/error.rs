@@ -18,6 +18,8 @@ pub enum Error {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl Error {
@@ -29,6 +31,7 @@ impl Error {
             Error::Export(e) => e.code(),
             Error::Config(e) => e.code(),
             Error::Pipeline(e) => e.code(),
+            Error::Store(e) => e.code(),
         }
     }
 }

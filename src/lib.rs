@@ -16,6 +16,7 @@ pub mod infer;
 pub mod pipeline;
 pub mod pose;
 pub mod rig;
+pub mod store;
 pub mod video;
 
 pub use error::Error;
