@@ -18,6 +18,8 @@ pub enum Error {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
 }
 
 impl Error {
@@ -29,6 +31,7 @@ impl Error {
             Error::Export(e) => e.code(),
             Error::Config(e) => e.code(),
             Error::Pipeline(e) => e.code(),
+            Error::Service(e) => e.code(),
         }
     }
 }
