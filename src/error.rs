@@ -20,6 +20,8 @@ pub enum Error {
     Pipeline(#[from] crate::pipeline::PipelineError),
     #[error(transparent)]
     Service(#[from] crate::service::ServiceError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl Error {
@@ -32,6 +34,7 @@ impl Error {
             Error::Config(e) => e.code(),
             Error::Pipeline(e) => e.code(),
             Error::Service(e) => e.code(),
+            Error::Store(e) => e.code(),
         }
     }
 }

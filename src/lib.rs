@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod pose;
 pub mod rig;
 pub mod service;
+pub mod store;
 pub mod video;
 
 pub use error::Error;
