@@ -665,3 +665,34 @@ async fn presigned_put_upload() {
         .unwrap();
     assert!(left.is_none(), "a refused video is deleted");
 }
+
+/// The retention sweeper deletes uploaded videos past their time (0 days
+/// here), and a job can no longer be made from them.
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_sweeper_deletes_old_uploads() {
+    let app = TestApp::start_with(Backend::Sqlite, 0, |s| s.upload_retention_days = 0).await;
+    let user = app.signup("old@example.com").await;
+    app.grant(&user.email, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let upload = user.upload_ok(&tiny_clip(dir.path(), "two.mp4", 2)).await;
+    let id = upload["id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let swept = vidmocap::service::privacy::sweep_once(app.state())
+        .await
+        .unwrap();
+    assert_eq!(swept, 1);
+    let key = format!("accounts/{}/uploads/{id}/input", user.id);
+    assert!(app.state().store.head(&key).await.unwrap().is_none());
+    let u: Value = user
+        .get(&format!("/v1/uploads/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(u["deleted_ms"].is_i64());
+    let (s, code) = error_code(user.create_job(id, None).await).await;
+    assert_eq!((s, code.as_str()), (StatusCode::GONE, "upload.deleted"));
+    assert_eq!(user.available().await, 100);
+}

@@ -116,7 +116,15 @@ async fn cancel_reaches_a_running_job() {
     let user = app.signup("stop@example.com").await;
     app.grant(&user.email, 100);
     let upload = user.upload_ok(&media("walk_outdoor.mp4")).await;
-    let r = user.create_job(upload["id"].as_str().unwrap(), None).await;
+    let upload_id = upload["id"].as_str().unwrap().to_string();
+    // keep_upload = false: the video goes once the job is over.
+    let r = user
+        .post("/v1/jobs")
+        .json(&serde_json::json!({"upload_id": upload_id, "keep_upload": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
     let job_id = r.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
@@ -142,4 +150,58 @@ async fn cancel_reaches_a_running_job() {
         .map(|e| e["kind"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(kinds, ["grant", "reserve", "release"]);
+
+    let start = Instant::now();
+    loop {
+        let u: Value = user
+            .get(&format!("/v1/uploads/{upload_id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !u["deleted_ms"].is_null() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "upload kept: {u}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let key = format!("accounts/{}/uploads/{upload_id}/input", user.id);
+    assert!(app.state().store.head(&key).await.unwrap().is_none());
+}
+
+/// Graceful shutdown stops the running job and hands it back to the queue
+/// without counting the attempt; its credits stay reserved for the rerun.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_hands_back_the_running_job() {
+    let mut app = TestApp::start(Backend::Sqlite, 1).await;
+    let user = app.signup("bye@example.com").await;
+    app.grant(&user.email, 100);
+    let upload = user.upload_ok(&media("walk_outdoor.mp4")).await;
+    let price = upload["price"].as_i64().unwrap();
+    let r = user.create_job(upload["id"].as_str().unwrap(), None).await;
+    let job_id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for(&user, &job_id, "progress", |j| {
+        j["state"] == "running" && j["progress"]["frames_done"].as_i64().unwrap_or(0) > 0
+    })
+    .await;
+    let state = app.state().clone();
+    let started = Instant::now();
+    app.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "shutdown is prompt"
+    );
+    let job = state.db.job(&user.id, &job_id).await.unwrap().unwrap();
+    assert_eq!(job.state, "queued");
+    assert_eq!(job.attempts, 0);
+    let account = state.db.account(&user.id).await.unwrap().unwrap();
+    assert_eq!((account.balance, account.reserved), (100, price));
 }
