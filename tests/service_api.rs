@@ -696,3 +696,57 @@ async fn retention_sweeper_deletes_old_uploads() {
     assert_eq!((s, code.as_str()), (StatusCode::GONE, "upload.deleted"));
     assert_eq!(user.available().await, 100);
 }
+
+/// `vidmocap serve` with no configuration at all: a SQLite file and the
+/// local store appear under ./data, the API answers, and SIGTERM stops it
+/// cleanly. `vidmocap migrate` then finds nothing to do.
+#[test]
+fn serve_needs_no_setup() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .env_remove("VIDMOCAP_STORE_DIR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("listening on http://")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+        })
+        .expect("serve prints its address");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+        assert_eq!(ready.status(), StatusCode::OK);
+    });
+    assert!(dir.path().join("data/vidmocap.db").is_file());
+    assert!(dir.path().join("data/blobs").is_dir());
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success(), "clean exit on SIGTERM");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
+        .arg("migrate")
+        .current_dir(dir.path())
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "database is up to date"
+    );
+}
