@@ -750,3 +750,146 @@ fn serve_needs_no_setup() {
         "database is up to date"
     );
 }
+
+/// The queue itself, through the service's database on both backends: a
+/// free account runs one job at a time, a pro account's job goes first,
+/// and a worker whose lease was taken over cannot finish the job (so the
+/// credits move only once).
+async fn queue_rules(backend: Backend) {
+    use vidmocap::db::jobs::Finish;
+    let app = TestApp::start(backend, 0).await;
+    let free = app.signup("free@example.com").await;
+    let pro = app.signup("pro@example.com").await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vidmocap"))
+        .args([
+            "admin",
+            "set-tier",
+            "--email",
+            "pro@example.com",
+            "--tier",
+            "pro",
+        ])
+        .env("VIDMOCAP_DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app.grant(&free.email, 100);
+    app.grant(&pro.email, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let clip = tiny_clip(dir.path(), "two.mp4", 2);
+    let job = |u: support::User, upload: String| async move {
+        let r = u.create_job(&upload, None).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let fu = free.upload_ok(&clip).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pu = pro.upload_ok(&clip).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let free1 = job(free.clone(), fu.clone()).await;
+    let free2 = job(free.clone(), fu.clone()).await;
+    let pro1 = job(pro.clone(), pu.clone()).await;
+
+    let db = &app.state().db;
+    let now = vidmocap::db::now_ms();
+    let first = db
+        .claim_job("w1", now, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.id, pro1, "pro's priority first, though queued last");
+    let second = db
+        .claim_job("w1", now, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.id, free1);
+    assert!(
+        db.claim_job("w1", now, now + 30_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "free runs one job at a time; {free2} waits"
+    );
+
+    // w1's lease on free1 runs out; it is requeued and w2 takes it over.
+    let later = now + 31_000;
+    let (requeued, _) = db.reap_stale(later).await.unwrap();
+    assert_eq!(requeued, 2);
+    let again = db
+        .claim_job("w2", later, later + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, pro1);
+    let again = db
+        .claim_job("w2", later, later + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.id.as_str(), again.attempts), (free1.as_str(), 2));
+    let done = Finish::Succeeded {
+        report_json: "{}".into(),
+        outputs_json: "[]".into(),
+    };
+    assert!(
+        !db.finish_job(&second, "w1", &done, later).await.unwrap(),
+        "stale owner"
+    );
+    assert!(db.finish_job(&again, "w2", &done, later).await.unwrap());
+    assert!(
+        !db.finish_job(&again, "w2", &done, later).await.unwrap(),
+        "only once"
+    );
+    let charges = free.ledger().await["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "charge")
+        .count();
+    assert_eq!(charges, 1);
+    assert_eq!(free.available().await, 100 - 2 * 5);
+    let account = free.account().await;
+    assert_eq!(account["credits"]["balance"], 95);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_rules_sqlite() {
+    queue_rules(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_rules_postgres() {
+    queue_rules(Backend::Postgres).await;
+}
+
+/// A session ends at its absolute maximum age even while in use.
+#[tokio::test(flavor = "multi_thread")]
+async fn session_absolute_maximum() {
+    let app = TestApp::start_with(Backend::Sqlite, 0, |s| s.session_max_secs = 2).await;
+    let user = app.signup("max@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(
+            user.get("/v1/account").send().await.unwrap().status(),
+            StatusCode::OK
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (s, code) = error_code(user.get("/v1/account").send().await.unwrap()).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "auth.required")
+    );
+}

@@ -217,6 +217,9 @@ pub async fn login(
     };
     let email = normalise_email(&body.email).map_err(|_| wrong())?;
     let Some(account) = state.db.account_by_email(&email).await? else {
+        // Same work as a wrong password, so timing does not tell which
+        // emails have accounts.
+        let _ = verify_password(body.password, dummy_hash().to_string()).await;
         return Err(wrong());
     };
     if !verify_password(body.password, account.password_hash.clone()).await? {
@@ -303,11 +306,14 @@ pub async fn revoke_key(
     }
 }
 
-/// Hashes a password the way sign-up does (for the admin CLI and tests).
-pub fn hash_password_blocking(password: &str) -> Result<String, String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+/// An argon2 hash of nothing in particular, made once per process.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"no such account", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
 }
