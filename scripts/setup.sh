@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything vidmocap needs to build and test on a fresh Debian
 # machine: FFmpeg's libraries and CLI, clang (bindgen), the ONNX Runtime
-# library (from PyPI) and the glTF validator (from npm). Safe to re-run.
+# library (from PyPI), the glTF validator (from npm) and s3s-fs, the S3 server
+# the storage tests start (from crates.io). Safe to re-run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -27,6 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 scripts/install-onnxruntime.sh
+scripts/install-s3s-fs.sh
 
 if [ ! -d tools/gltf-validator/node_modules/gltf-validator ]; then
   npm ci --prefix tools/gltf-validator --no-audit --no-fund --loglevel=error

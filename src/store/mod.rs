@@ -1,6 +1,6 @@
 //! Object storage for uploads and outputs: the [`Store`] trait, its
 //! configuration, and the two back ends — a local folder ([`local`], the
-//! default, needing no setup) and S3 or any S3-compatible server (`s3`).
+//! default, needing no setup) and S3 or any S3-compatible server ([`s3`]).
 //!
 //! Every key of an account lives under [`account_prefix`], so deleting or
 //! exporting an account is one prefix operation. Keys use a deliberately small
@@ -8,6 +8,7 @@
 //! paths or SigV4 canonical requests.
 
 pub mod local;
+pub mod s3;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -199,7 +200,7 @@ pub async fn open(cfg: &StoreConfig, public_base_url: &str) -> Result<Arc<dyn St
             cfg,
             public_base_url,
         )?)),
-        "s3" => Err(StoreError::Config("the S3 store is not built yet".into())),
+        "s3" => Ok(Arc::new(s3::S3Store::from_config(cfg).await?)),
         other => Err(StoreError::Config(format!(
             "store kind {other:?} is not known (use \"local\" or \"s3\")"
         ))),
