@@ -893,3 +893,31 @@ async fn session_absolute_maximum() {
         (StatusCode::UNAUTHORIZED, "auth.required")
     );
 }
+
+/// The per-account limit counts one account's requests, whatever address
+/// they come from, and leaves other accounts alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn per_account_rate_limit() {
+    let app = TestApp::start_with(Backend::Sqlite, 0, |s| {
+        s.rate_per_ip_per_min = 0;
+        s.rate_per_account_per_min = 5;
+    })
+    .await;
+    let a = app.signup("a@example.com").await;
+    let b = app.signup("b@example.com").await;
+    for _ in 0..5 {
+        assert_eq!(
+            a.get("/v1/account").send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let (s, code) = error_code(a.get("/v1/account").send().await.unwrap()).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate.limited")
+    );
+    assert_eq!(
+        b.get("/v1/account").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}

@@ -116,6 +116,12 @@ pub fn admin(config: Config, cmd: AdminCommand) -> Result<(), crate::Error> {
         let db = app::open_db(&config.service).await?;
         match cmd {
             AdminCommand::GrantCredits { email, credits } => {
+                if credits <= 0 {
+                    return Err(crate::config::ConfigError::Invalid(
+                        "--credits must be a positive number".into(),
+                    )
+                    .into());
+                }
                 let email = email.trim().to_lowercase();
                 let account = db
                     .account_by_email(&email)
