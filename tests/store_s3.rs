@@ -317,3 +317,21 @@ async fn presign_expiry_is_clamped_to_seven_days() {
         .unwrap();
     assert!(p.url.contains("X-Amz-Expires=900"), "{}", p.url);
 }
+
+#[tokio::test]
+async fn ensure_bucket_creates_a_missing_bucket_once() {
+    let server = S3Server::start();
+    let mut cfg = server.store_config();
+    cfg.bucket = "fresh-bucket".into();
+    let store = S3Store::from_config(&cfg).await.unwrap();
+    // Before: no such bucket, so listing fails at the server.
+    assert!(!server.root().join("fresh-bucket").exists());
+    assert_eq!(store.list("").await.unwrap_err().code(), "store.backend");
+    store.ensure_bucket().await.unwrap();
+    assert!(server.root().join("fresh-bucket").is_dir());
+    store.put_bytes("k", vec![1], "x/y").await.unwrap();
+    // Again: already there, still fine, contents kept.
+    store.ensure_bucket().await.unwrap();
+    assert_eq!(store.get_bytes("k").await.unwrap(), [1]);
+    assert_eq!(store.list("").await.unwrap().len(), 1);
+}

@@ -7,6 +7,10 @@
 //! request checksums are only sent where S3 demands them, which keeps the
 //! client compatible with self-hosted servers that do not know the newer
 //! flexible checksums.
+//!
+//! Objects go up in a single PUT, which S3 caps at 5 GB; nothing vidmocap
+//! stores comes near that (uploads are capped far lower), so there is no
+//! multipart path.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
