@@ -1,5 +1,6 @@
 //! The `vidmocap` command line: `process`, `convert`, `models check|fetch`,
-//! `bench`.
+//! `bench`, and the service's `serve`, `worker`, `migrate`, `admin` (see
+//! `service::cli`).
 //!
 //! Errors print as `error [code]: message` on stderr; the exit status is 2
 //! for problems with the user's input and 1 for everything else.
@@ -38,6 +39,15 @@ pub enum Command {
     Models(ModelsCommand),
     /// Measure the whole pipeline on a clip: fps per stage and peak memory.
     Bench(BenchArgs),
+    /// Run the HTTP API, with in-process workers unless --no-workers.
+    Serve(crate::service::cli::ServeArgs),
+    /// Run jobs from the shared database (no API).
+    Worker(crate::service::cli::WorkerArgs),
+    /// Apply pending database migrations.
+    Migrate,
+    /// Operator tasks on accounts.
+    #[command(subcommand)]
+    Admin(crate::service::cli::AdminCommand),
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +201,10 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             apply_common(&mut config, &args.common)?;
             crate::bench::run_cli(&config, &args)
         }
+        Command::Serve(args) => crate::service::cli::serve(config, args),
+        Command::Worker(args) => crate::service::cli::worker(config, args),
+        Command::Migrate => crate::service::cli::migrate(config),
+        Command::Admin(cmd) => crate::service::cli::admin(config, cmd),
     }
 }
 

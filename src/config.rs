@@ -18,6 +18,7 @@ pub struct Config {
     pub models: ModelsConfig,
     pub limits: Limits,
     pub pose: PoseConfig,
+    pub service: crate::service::ServiceConfig,
 }
 
 /// Where the model weights and the ONNX Runtime library are, and how to run them.
@@ -170,6 +171,7 @@ impl Config {
         if let Some(v) = get("VIDMOCAP_FOV_DEG") {
             self.pose.fov_deg = parse("VIDMOCAP_FOV_DEG", v)?;
         }
+        self.service.apply_env(&get)?;
         Ok(())
     }
 

@@ -19,6 +19,8 @@ pub enum Error {
     #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),
     #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
 
@@ -31,6 +33,7 @@ impl Error {
             Error::Export(e) => e.code(),
             Error::Config(e) => e.code(),
             Error::Pipeline(e) => e.code(),
+            Error::Service(e) => e.code(),
             Error::Store(e) => e.code(),
         }
     }

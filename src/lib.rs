@@ -10,12 +10,14 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod error;
 pub mod export;
 pub mod infer;
 pub mod pipeline;
 pub mod pose;
 pub mod rig;
+pub mod service;
 pub mod store;
 pub mod video;
 

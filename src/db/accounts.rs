@@ -1,0 +1,272 @@
+//! Accounts, login sessions and API keys.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{Db, DbError};
+
+/// One customer account. The password hash never leaves this crate's
+/// service layer (it is skipped when serialised).
+#[derive(Clone, Debug, Serialize)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub tier: String,
+    /// Credits owned (grants and top-ups minus charges).
+    pub balance: i64,
+    /// Credits held for accepted jobs that have not finished.
+    pub reserved: i64,
+    pub created_ms: i64,
+}
+
+impl Account {
+    fn from_row(r: &AnyRow) -> Result<Account, sqlx::Error> {
+        Ok(Account {
+            id: r.try_get("id")?,
+            email: r.try_get("email")?,
+            password_hash: r.try_get("password_hash")?,
+            tier: r.try_get("tier")?,
+            balance: r.try_get("balance")?,
+            reserved: r.try_get("reserved")?,
+            created_ms: r.try_get("created_ms")?,
+        })
+    }
+}
+
+/// An API key as listed (never its secret).
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key, so a user can tell keys apart.
+    pub prefix: String,
+    pub created_ms: i64,
+    pub last_used_ms: Option<i64>,
+    pub revoked_ms: Option<i64>,
+}
+
+const ACCOUNT_COLS: &str = "id, email, password_hash, tier, balance, reserved, created_ms";
+
+impl Db {
+    /// Creates an account; `None` when the email is taken.
+    pub async fn create_account(
+        &self,
+        id: &str,
+        email: &str,
+        password_hash: &str,
+        tier: &str,
+        now: i64,
+    ) -> Result<Option<Account>, DbError> {
+        let done = sqlx::query(
+            "INSERT INTO accounts (id, email, password_hash, tier, balance, reserved, created_ms)
+             VALUES ($1, $2, $3, $4, 0, 0, $5) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(password_hash)
+        .bind(tier)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.account(id).await
+    }
+
+    pub async fn account(&self, id: &str) -> Result<Option<Account>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(Account::from_row).transpose()?)
+    }
+
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(Account::from_row).transpose()?)
+    }
+
+    pub async fn set_tier(&self, account_id: &str, tier: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE accounts SET tier = $1 WHERE id = $2")
+            .bind(tier)
+            .bind(account_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes an account and, through the foreign keys, every row it owns.
+    pub async fn delete_account(&self, account_id: &str) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["sessions", "api_keys", "ledger", "jobs", "uploads"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
+                .bind(account_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM payment_events WHERE account_id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        account_id: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, account_id, created_ms, last_seen_ms) VALUES ($1, $2, $3, $3)",
+        )
+        .bind(token_hash)
+        .bind(account_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The account of a live session, sliding its idle expiry forward.
+    /// A session idle since before `idle_cutoff` or created before
+    /// `absolute_cutoff` is dead (and removed).
+    pub async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: i64,
+        idle_cutoff: i64,
+        absolute_cutoff: i64,
+    ) -> Result<Option<String>, DbError> {
+        let row = sqlx::query(
+            "UPDATE sessions SET last_seen_ms = $1
+             WHERE token_hash = $2 AND last_seen_ms >= $3 AND created_ms >= $4
+             RETURNING account_id",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(idle_cutoff)
+        .bind(absolute_cutoff)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => Ok(Some(r.try_get("account_id")?)),
+            None => {
+                self.delete_session(token_hash).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn create_api_key(
+        &self,
+        id: &str,
+        account_id: &str,
+        name: &str,
+        prefix: &str,
+        key_hash: &str,
+        now: i64,
+    ) -> Result<ApiKey, DbError> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(name)
+        .bind(prefix)
+        .bind(key_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(ApiKey {
+            id: id.into(),
+            name: name.into(),
+            prefix: prefix.into(),
+            created_ms: now,
+            last_used_ms: None,
+            revoked_ms: None,
+        })
+    }
+
+    pub async fn list_api_keys(&self, account_id: &str) -> Result<Vec<ApiKey>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, name, prefix, created_ms, last_used_ms, revoked_ms FROM api_keys
+             WHERE account_id = $1 ORDER BY created_ms, id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| -> Result<ApiKey, DbError> {
+                Ok(ApiKey {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    prefix: r.try_get("prefix")?,
+                    created_ms: r.try_get("created_ms")?,
+                    last_used_ms: r.try_get("last_used_ms")?,
+                    revoked_ms: r.try_get("revoked_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes one of the account's keys; false when it has no such key.
+    pub async fn revoke_api_key(
+        &self,
+        account_id: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_ms = $1 WHERE id = $2 AND account_id = $3 AND revoked_ms IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The account owning an unrevoked key with this hash.
+    pub async fn account_for_key(
+        &self,
+        key_hash: &str,
+        now: i64,
+    ) -> Result<Option<String>, DbError> {
+        let row = sqlx::query(
+            "UPDATE api_keys SET last_used_ms = $1 WHERE key_hash = $2 AND revoked_ms IS NULL
+             RETURNING account_id",
+        )
+        .bind(now)
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get("account_id")).transpose()?)
+    }
+}

@@ -1,0 +1,501 @@
+//! Jobs and the queue: create with a credit hold, list, cancel, delete,
+//! claim with a lease, heartbeat, stale-lease requeue and the one final
+//! transaction that records the outcome and moves the credits.
+//!
+//! Every statement that finishes a claimed job names the lease owner and the
+//! attempt in its WHERE clause: a worker whose lease was taken over can
+//! never finish the job a second time, so credits move exactly once.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{ledger, Backend, Db, DbError};
+
+/// States a job can be in; the last three are final.
+pub const QUEUED: &str = "queued";
+pub const RUNNING: &str = "running";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+pub const CANCELED: &str = "canceled";
+
+/// One job row.
+#[derive(Clone, Debug, Serialize)]
+pub struct Job {
+    pub id: String,
+    #[serde(skip)]
+    pub account_id: String,
+    pub upload_id: String,
+    pub idempotency_key: Option<String>,
+    #[serde(skip)]
+    pub request_hash: String,
+    pub state: String,
+    pub options_json: String,
+    pub price: i64,
+    pub priority: i64,
+    #[serde(skip)]
+    pub max_running: i64,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    #[serde(skip)]
+    pub lease_owner: Option<String>,
+    #[serde(skip)]
+    pub lease_until_ms: Option<i64>,
+    pub cancel_requested: i64,
+    pub stage: String,
+    pub frames_done: i64,
+    pub frames_total: i64,
+    pub report_json: Option<String>,
+    pub outputs_json: String,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_ms: i64,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+}
+
+const COLS: &str = "id, account_id, upload_id, idempotency_key, request_hash, state, options_json, price, priority, max_running, attempts, max_attempts, lease_owner, lease_until_ms, cancel_requested, stage, frames_done, frames_total, report_json, outputs_json, error_code, error_message, created_ms, started_ms, finished_ms";
+
+impl Job {
+    fn from_row(r: &AnyRow) -> Result<Job, sqlx::Error> {
+        Ok(Job {
+            id: r.try_get("id")?,
+            account_id: r.try_get("account_id")?,
+            upload_id: r.try_get("upload_id")?,
+            idempotency_key: r.try_get("idempotency_key")?,
+            request_hash: r.try_get("request_hash")?,
+            state: r.try_get("state")?,
+            options_json: r.try_get("options_json")?,
+            price: r.try_get("price")?,
+            priority: r.try_get("priority")?,
+            max_running: r.try_get("max_running")?,
+            attempts: r.try_get("attempts")?,
+            max_attempts: r.try_get("max_attempts")?,
+            lease_owner: r.try_get("lease_owner")?,
+            lease_until_ms: r.try_get("lease_until_ms")?,
+            cancel_requested: r.try_get("cancel_requested")?,
+            stage: r.try_get("stage")?,
+            frames_done: r.try_get("frames_done")?,
+            frames_total: r.try_get("frames_total")?,
+            report_json: r.try_get("report_json")?,
+            outputs_json: r.try_get("outputs_json")?,
+            error_code: r.try_get("error_code")?,
+            error_message: r.try_get("error_message")?,
+            created_ms: r.try_get("created_ms")?,
+            started_ms: r.try_get("started_ms")?,
+            finished_ms: r.try_get("finished_ms")?,
+        })
+    }
+
+    /// Whether the job has reached a final state.
+    pub fn is_final(&self) -> bool {
+        matches!(self.state.as_str(), SUCCEEDED | FAILED | CANCELED)
+    }
+}
+
+/// What a new job is made of.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub id: String,
+    pub account_id: String,
+    pub upload_id: String,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    pub options_json: String,
+    pub price: i64,
+    pub priority: i64,
+    pub max_running: i64,
+    pub max_attempts: i64,
+    pub now: i64,
+}
+
+/// The result of asking for a job.
+#[derive(Debug)]
+pub enum CreateOutcome {
+    /// Accepted and its price reserved.
+    Created(Job),
+    /// The idempotency key was used before with the same request.
+    Existing(Job),
+    /// The idempotency key was used before with a different request.
+    KeyReused,
+    /// The account cannot afford it; nothing was written.
+    Insufficient,
+}
+
+/// The result of a cancel request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was queued and is now canceled, its credits released.
+    Canceled,
+    /// It is running; the worker will stop it.
+    Requested,
+    /// It had already finished.
+    AlreadyFinal,
+    NotFound,
+}
+
+/// How a claimed job ended.
+#[derive(Clone, Debug)]
+pub enum Finish {
+    Succeeded {
+        report_json: String,
+        outputs_json: String,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
+    Canceled,
+}
+
+impl Db {
+    /// Creates a job and reserves its price in one transaction.
+    pub async fn create_job(&self, new: &NewJob) -> Result<CreateOutcome, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (id, account_id, upload_id, idempotency_key, request_hash, state, options_json,
+                 price, priority, max_running, attempts, max_attempts, created_ms)
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, 0, $10, $11)
+             ON CONFLICT (account_id, idempotency_key) DO NOTHING",
+        )
+        .bind(&new.id)
+        .bind(&new.account_id)
+        .bind(&new.upload_id)
+        .bind(new.idempotency_key.clone())
+        .bind(&new.request_hash)
+        .bind(&new.options_json)
+        .bind(new.price)
+        .bind(new.priority)
+        .bind(new.max_running)
+        .bind(new.max_attempts)
+        .bind(new.now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            // Only an idempotency key can conflict: hand back the first job.
+            let row = sqlx::query(&format!(
+                "SELECT {COLS} FROM jobs WHERE account_id = $1 AND idempotency_key = $2"
+            ))
+            .bind(&new.account_id)
+            .bind(new.idempotency_key.clone())
+            .fetch_one(&mut *tx)
+            .await?;
+            let job = Job::from_row(&row)?;
+            return Ok(if job.request_hash == new.request_hash {
+                CreateOutcome::Existing(job)
+            } else {
+                CreateOutcome::KeyReused
+            });
+        }
+        if !ledger::reserve(&mut tx, &new.account_id, new.price, &new.id).await? {
+            tx.rollback().await?;
+            return Ok(CreateOutcome::Insufficient);
+        }
+        let row = sqlx::query(&format!("SELECT {COLS} FROM jobs WHERE id = $1"))
+            .bind(&new.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let job = Job::from_row(&row)?;
+        tx.commit().await?;
+        Ok(CreateOutcome::Created(job))
+    }
+
+    /// One of the account's jobs (another account's id finds nothing).
+    pub async fn job(&self, account_id: &str, id: &str) -> Result<Option<Job>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLS} FROM jobs WHERE id = $1 AND account_id = $2"
+        ))
+        .bind(id)
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(Job::from_row).transpose()?)
+    }
+
+    /// A page of the account's jobs, newest first, starting after the
+    /// `(created_ms, id)` cursor when given.
+    pub async fn list_jobs(
+        &self,
+        account_id: &str,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<Job>, DbError> {
+        let (ms, id) = after.unwrap_or((i64::MAX, String::new()));
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM jobs WHERE account_id = $1
+               AND (created_ms < $2 OR (created_ms = $2 AND id < $3) OR $3 = '')
+             ORDER BY created_ms DESC, id DESC LIMIT $4"
+        ))
+        .bind(account_id)
+        .bind(ms)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Job::from_row(r).map_err(DbError::from))
+            .collect()
+    }
+
+    /// All of the account's jobs, for the data export.
+    pub async fn all_jobs(&self, account_id: &str) -> Result<Vec<Job>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM jobs WHERE account_id = $1 ORDER BY created_ms, id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Job::from_row(r).map_err(DbError::from))
+            .collect()
+    }
+
+    /// Cancels a queued job at once (releasing its credits in the same
+    /// transaction) or flags a running one for its worker.
+    pub async fn cancel_job(
+        &self,
+        account_id: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<CancelOutcome, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'canceled', stage = 'canceled', finished_ms = $1,
+                 error_code = 'job.canceled', error_message = 'canceled by the user'
+             WHERE id = $2 AND account_id = $3 AND state = 'queued'
+             RETURNING price",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(account_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = done {
+            let price: i64 = row.try_get("price")?;
+            ledger::release(&mut tx, account_id, price, id).await?;
+            tx.commit().await?;
+            return Ok(CancelOutcome::Canceled);
+        }
+        let flagged = sqlx::query(
+            "UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND account_id = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+        if flagged.rows_affected() == 1 {
+            tx.commit().await?;
+            return Ok(CancelOutcome::Requested);
+        }
+        let exists = sqlx::query("SELECT id FROM jobs WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(if exists.is_some() {
+            CancelOutcome::AlreadyFinal
+        } else {
+            CancelOutcome::NotFound
+        })
+    }
+
+    /// Deletes a finished job's row; false when it is missing or not final.
+    pub async fn delete_job(&self, account_id: &str, id: &str) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE id = $1 AND account_id = $2
+               AND state IN ('succeeded', 'failed', 'canceled')",
+        )
+        .bind(id)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Claims the next runnable job: highest priority, then oldest, skipping
+    /// accounts already running their tier's number of jobs. The lease runs
+    /// until `lease_until`; the attempt count goes up by one.
+    pub async fn claim_job(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<Job>, DbError> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            // One connection: the claim is already serialised.
+            Backend::Sqlite => "",
+        };
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until_ms = $2,
+                 attempts = attempts + 1, started_ms = COALESCE(started_ms, $3), stage = 'starting'
+             WHERE id = (
+                 SELECT j.id FROM jobs j
+                 WHERE j.state = 'queued'
+                   AND (SELECT COUNT(*) FROM jobs r WHERE r.account_id = j.account_id AND r.state = 'running') < j.max_running
+                 ORDER BY j.priority DESC, j.created_ms, j.id
+                 LIMIT 1 {lock})
+             RETURNING {COLS}"
+        ))
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(Job::from_row).transpose()?)
+    }
+
+    /// Extends a lease and records progress. `None` when the lease is no
+    /// longer this worker's; otherwise whether a cancel was requested.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn heartbeat(
+        &self,
+        id: &str,
+        owner: &str,
+        attempt: i64,
+        lease_until: i64,
+        stage: &str,
+        frames_done: i64,
+        frames_total: i64,
+    ) -> Result<Option<bool>, DbError> {
+        let row = sqlx::query(
+            "UPDATE jobs SET lease_until_ms = $1, stage = $2, frames_done = $3, frames_total = $4
+             WHERE id = $5 AND lease_owner = $6 AND attempts = $7 AND state = 'running'
+             RETURNING cancel_requested",
+        )
+        .bind(lease_until)
+        .bind(stage)
+        .bind(frames_done)
+        .bind(frames_total)
+        .bind(id)
+        .bind(owner)
+        .bind(attempt)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<i64, _>("cancel_requested"))
+            .transpose()?
+            .map(|c| c != 0))
+    }
+
+    /// Records how a claimed job ended and moves its credits (charge on
+    /// success, release otherwise) in one transaction. False when this
+    /// worker no longer holds the lease, in which case nothing changed.
+    pub async fn finish_job(
+        &self,
+        job: &Job,
+        owner: &str,
+        finish: &Finish,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let (state, report, outputs, code, message) = match finish {
+            Finish::Succeeded {
+                report_json,
+                outputs_json,
+            } => (
+                SUCCEEDED,
+                Some(report_json.clone()),
+                outputs_json.clone(),
+                None,
+                None,
+            ),
+            Finish::Failed { code, message } => (
+                FAILED,
+                None,
+                "[]".to_string(),
+                Some(code.clone()),
+                Some(message.clone()),
+            ),
+            Finish::Canceled => (
+                CANCELED,
+                None,
+                "[]".to_string(),
+                Some("job.canceled".to_string()),
+                Some("canceled by the user".to_string()),
+            ),
+        };
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, stage = $1, report_json = $2, outputs_json = $3, error_code = $4,
+                 error_message = $5, finished_ms = $6, lease_owner = NULL, lease_until_ms = NULL
+             WHERE id = $7 AND lease_owner = $8 AND attempts = $9 AND state = 'running'",
+        )
+        .bind(state)
+        .bind(report)
+        .bind(outputs)
+        .bind(code)
+        .bind(message)
+        .bind(now)
+        .bind(&job.id)
+        .bind(owner)
+        .bind(job.attempts)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if state == SUCCEEDED {
+            ledger::charge(&mut tx, &job.account_id, job.price, &job.id).await?;
+        } else {
+            ledger::release(&mut tx, &job.account_id, job.price, &job.id).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Gives a claimed job back to the queue without counting the attempt
+    /// (graceful shutdown).
+    pub async fn hand_back(&self, job: &Job, owner: &str) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', stage = 'queued', lease_owner = NULL, lease_until_ms = NULL,
+                 attempts = attempts - 1
+             WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND state = 'running'",
+        )
+        .bind(&job.id)
+        .bind(owner)
+        .bind(job.attempts)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Requeues running jobs whose lease ran out (their worker died) and
+    /// fails, with credits released, those out of attempts or asked to
+    /// cancel. Returns `(requeued, ended)`.
+    pub async fn reap_stale(&self, now: i64) -> Result<(u64, u64), DbError> {
+        let requeued = sqlx::query(
+            "UPDATE jobs SET state = 'queued', stage = 'queued', lease_owner = NULL, lease_until_ms = NULL
+             WHERE state = 'running' AND lease_until_ms < $1 AND attempts < max_attempts
+               AND cancel_requested = 0",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM jobs WHERE state = 'running' AND lease_until_ms < $1"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut ended = 0;
+        for row in &rows {
+            let job = Job::from_row(row)?;
+            let owner = job.lease_owner.clone().unwrap_or_default();
+            let finish = if job.cancel_requested != 0 {
+                Finish::Canceled
+            } else {
+                Finish::Failed {
+                    code: "job.attempts_exhausted".into(),
+                    message: format!("the job's worker stopped {} times", job.attempts),
+                }
+            };
+            if self.finish_job(&job, &owner, &finish, now).await? {
+                ended += 1;
+            }
+        }
+        Ok((requeued, ended))
+    }
+}

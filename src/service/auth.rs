@@ -1,0 +1,319 @@
+//! Sign-up, log-in and log-out with email and password (argon2), the
+//! session cookie, API keys, and the [`Caller`] extractor every protected
+//! route takes.
+//!
+//! Session tokens and API keys are 256-bit random strings; only their
+//! SHA-256 is stored (argon2 guards low-entropy passwords; a random key
+//! needs no stretching). A session dies 30 minutes after its last use or
+//! at its absolute maximum age, whichever comes first.
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::app::AppState;
+use super::error::{ApiError, ApiResult};
+use super::{random_hex, sha256_hex};
+use crate::db::accounts::Account;
+use crate::db::now_ms;
+
+pub const SESSION_COOKIE: &str = "vidmocap_session";
+const KEY_PREFIX: &str = "vmk_";
+
+/// The authenticated account of a request.
+pub struct Caller {
+    pub account: Account,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let now = now_ms();
+        let account_id = if let Some(key) = bearer(&parts.headers) {
+            state.db.account_for_key(&sha256_hex(&key), now).await?
+        } else if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
+            let cfg = &state.cfg;
+            state
+                .db
+                .touch_session(
+                    &sha256_hex(&token),
+                    now,
+                    now - cfg.session_idle_secs * 1000,
+                    now - cfg.session_max_secs * 1000,
+                )
+                .await?
+        } else {
+            None
+        };
+        let Some(account_id) = account_id else {
+            return Err(ApiError::unauthorized());
+        };
+        state.limiter.check_account(&account_id)?;
+        let account = state
+            .db
+            .account(&account_id)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Caller { account })
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let token = v.strip_prefix("Bearer ")?.trim();
+    (!token.is_empty()).then(|| token.to_string())
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Account fields a client sees.
+pub fn account_json(a: &Account) -> Value {
+    json!({
+        "id": a.id,
+        "email": a.email,
+        "tier": a.tier,
+        "credits": {"balance": a.balance, "reserved": a.reserved, "available": a.balance - a.reserved},
+        "created_ms": a.created_ms,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+fn normalise_email(email: &str) -> ApiResult<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'));
+    if !valid {
+        return Err(ApiError::bad_request(
+            "auth.bad_email",
+            "that is not an email address",
+        ));
+    }
+    Ok(email)
+}
+
+async fn hash_password(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)
+}
+
+async fn verify_password(password: String, hash: String) -> ApiResult<bool> {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)
+}
+
+/// A fresh session for `account` and the cookie that carries it.
+async fn new_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    account: &Account,
+) -> ApiResult<HeaderValue> {
+    let token = random_hex(32);
+    state
+        .db
+        .create_session(&sha256_hex(&token), &account.id, now_ms())
+        .await?;
+    let secure = state.cfg.cookie_secure
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        state.cfg.session_max_secs,
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&cookie).map_err(ApiError::internal)
+}
+
+/// `POST /v1/auth/signup {email, password}`: creates the account and logs in.
+pub async fn signup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<Credentials>,
+) -> ApiResult<Response> {
+    let email = normalise_email(&body.email)?;
+    if body.password.chars().count() < 8 || body.password.len() > 1024 {
+        return Err(ApiError::bad_request(
+            "auth.weak_password",
+            "the password must have at least 8 characters",
+        ));
+    }
+    let hash = hash_password(body.password).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let Some(account) = state
+        .db
+        .create_account(&id, &email, &hash, &state.cfg.default_tier, now_ms())
+        .await?
+    else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "auth.email_taken",
+            "an account with that email exists",
+        ));
+    };
+    tracing::info!(account = %account.id, "account created");
+    let cookie = new_session(&state, &headers, &account).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(SET_COOKIE, cookie)],
+        Json(account_json(&account)),
+    )
+        .into_response())
+}
+
+/// `POST /v1/auth/login {email, password}`.
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<Credentials>,
+) -> ApiResult<Response> {
+    let wrong = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "auth.invalid_credentials",
+            "wrong email or password",
+        )
+    };
+    let email = normalise_email(&body.email).map_err(|_| wrong())?;
+    let Some(account) = state.db.account_by_email(&email).await? else {
+        // Same work as a wrong password, so timing does not tell which
+        // emails have accounts.
+        let _ = verify_password(body.password, dummy_hash().to_string()).await;
+        return Err(wrong());
+    };
+    if !verify_password(body.password, account.password_hash.clone()).await? {
+        return Err(wrong());
+    }
+    let cookie = new_session(&state, &headers, &account).await?;
+    Ok(([(SET_COOKIE, cookie)], Json(account_json(&account))).into_response())
+}
+
+/// `POST /v1/auth/logout`: ends the session of the cookie sent.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        state.db.delete_session(&sha256_hex(&token)).await?;
+    }
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(
+            SET_COOKIE,
+            HeaderValue::from_str(&clear).map_err(ApiError::internal)?,
+        )],
+    )
+        .into_response())
+}
+
+/// `GET /v1/account`.
+pub async fn me(caller: Caller) -> Json<Value> {
+    Json(account_json(&caller.account))
+}
+
+#[derive(Deserialize)]
+pub struct NewKey {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// `POST /v1/api-keys {name}`: the key is in this answer and nowhere else.
+pub async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NewKey>,
+) -> ApiResult<Response> {
+    let secret = format!("{KEY_PREFIX}{}", random_hex(32));
+    let id = uuid::Uuid::new_v4().to_string();
+    let name: String = body.name.chars().take(100).collect();
+    let key = state
+        .db
+        .create_api_key(
+            &id,
+            &caller.account.id,
+            &name,
+            &secret[..KEY_PREFIX.len() + 8],
+            &sha256_hex(&secret),
+            now_ms(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"key": secret, "api_key": key})),
+    )
+        .into_response())
+}
+
+/// `GET /v1/api-keys`.
+pub async fn list_keys(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let keys = state.db.list_api_keys(&caller.account.id).await?;
+    Ok(Json(json!({ "api_keys": keys })))
+}
+
+/// `DELETE /v1/api-keys/{id}`.
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if state
+        .db
+        .revoke_api_key(&caller.account.id, &id, now_ms())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("API key"))
+    }
+}
+
+/// An argon2 hash of nothing in particular, made once per process.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"no such account", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}

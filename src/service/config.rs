@@ -1,0 +1,189 @@
+//! The service's settings: `[service]` in `vidmocap.toml`, then
+//! `VIDMOCAP_*` variables. Secrets get a redacting `Debug`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+use crate::store::StoreConfig;
+
+/// Limits and queue position bought with a subscription tier.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Longest clip accepted, seconds.
+    pub max_clip_s: f64,
+    /// Jobs of one account running at the same time; more wait in the queue.
+    pub max_running: i64,
+    /// Higher runs first.
+    pub priority: i64,
+}
+
+/// Everything `vidmocap serve` and `vidmocap worker` are told.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Address the API listens on.
+    pub bind: String,
+    /// `sqlite://path` (embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// How clients reach this server; presigned local-store links start with it.
+    pub public_base_url: String,
+    /// Mark cookies `Secure`. Also set per request when a proxy says
+    /// `X-Forwarded-Proto: https`.
+    pub cookie_secure: bool,
+    pub session_idle_secs: i64,
+    pub session_max_secs: i64,
+    /// Credits per second of video, rounded up per job.
+    pub credits_per_second: f64,
+    pub min_job_credits: i64,
+    /// Tier new accounts get.
+    pub default_tier: String,
+    pub tiers: BTreeMap<String, Tier>,
+    /// Shared secret of the payment provider's webhook signatures.
+    pub webhook_secret: String,
+    /// Oldest webhook timestamp accepted, seconds.
+    pub webhook_tolerance_secs: i64,
+    /// Largest request body (an upload), bytes.
+    pub max_upload_bytes: u64,
+    /// In-process workers `serve` starts (0 = none).
+    pub workers: usize,
+    pub lease_secs: i64,
+    pub max_attempts: i64,
+    /// How often an idle worker looks for work, milliseconds.
+    pub poll_ms: u64,
+    /// Uploads are deleted this many days after they arrive.
+    pub upload_retention_days: i64,
+    /// Requests per minute per client address and per account (0 = no limit).
+    pub rate_per_ip_per_min: u32,
+    pub rate_per_account_per_min: u32,
+    pub store: StoreConfig,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        let mut tiers = BTreeMap::new();
+        tiers.insert(
+            "free".into(),
+            Tier {
+                max_clip_s: 60.0,
+                max_running: 1,
+                priority: 0,
+            },
+        );
+        tiers.insert(
+            "pro".into(),
+            Tier {
+                max_clip_s: 600.0,
+                max_running: 4,
+                priority: 10,
+            },
+        );
+        ServiceConfig {
+            bind: "127.0.0.1:8080".into(),
+            database_url: "sqlite://data/vidmocap.db".into(),
+            public_base_url: "http://127.0.0.1:8080".into(),
+            cookie_secure: false,
+            session_idle_secs: 30 * 60,
+            session_max_secs: 12 * 3600,
+            credits_per_second: 1.0,
+            min_job_credits: 5,
+            default_tier: "free".into(),
+            tiers,
+            webhook_secret: String::new(),
+            webhook_tolerance_secs: 300,
+            max_upload_bytes: 512 * 1024 * 1024,
+            workers: 1,
+            lease_secs: 30,
+            max_attempts: 3,
+            poll_ms: 500,
+            upload_retention_days: 30,
+            rate_per_ip_per_min: 600,
+            rate_per_account_per_min: 600,
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+impl fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The database URL may carry a password; the webhook secret is one.
+        f.debug_struct("ServiceConfig")
+            .field("bind", &self.bind)
+            .field("database", &self.database_url.split('@').next_back())
+            .field("public_base_url", &self.public_base_url)
+            .field("tiers", &self.tiers)
+            .field("workers", &self.workers)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceConfig {
+    /// Applies `VIDMOCAP_*` variables for the service.
+    pub fn apply_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &str, value: String) -> Result<T, ConfigError> {
+            value.trim().parse().map_err(|_| ConfigError::Env {
+                name: name.to_string(),
+                value,
+            })
+        }
+        if let Some(v) = get("VIDMOCAP_BIND") {
+            self.bind = v;
+        }
+        if let Some(v) = get("VIDMOCAP_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("VIDMOCAP_PUBLIC_BASE_URL") {
+            self.public_base_url = v;
+        }
+        if let Some(v) = get("VIDMOCAP_WEBHOOK_SECRET") {
+            self.webhook_secret = v;
+        }
+        if let Some(v) = get("VIDMOCAP_WORKERS") {
+            self.workers = parse("VIDMOCAP_WORKERS", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_LEASE_SECS") {
+            self.lease_secs = parse("VIDMOCAP_LEASE_SECS", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_STORE_DIR") {
+            self.store.local_dir = v.into();
+        }
+        if let Some(v) = get("VIDMOCAP_STORE_SIGNING_SECRET") {
+            self.store.signing_secret = v;
+        }
+        Ok(())
+    }
+
+    /// The tier's settings, falling back to the default tier for a name the
+    /// configuration no longer has.
+    pub fn tier(&self, name: &str) -> Tier {
+        self.tiers
+            .get(name)
+            .or_else(|| self.tiers.get(&self.default_tier))
+            .cloned()
+            .unwrap_or(Tier {
+                max_clip_s: 60.0,
+                max_running: 1,
+                priority: 0,
+            })
+    }
+
+    /// Rejects settings the service cannot run with.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.tiers.contains_key(&self.default_tier) {
+            return Err(ConfigError::Invalid(format!(
+                "service.default_tier {:?} is not one of service.tiers",
+                self.default_tier
+            )));
+        }
+        if self.lease_secs < 2 || self.max_attempts < 1 || self.credits_per_second < 0.0 {
+            return Err(ConfigError::Invalid(
+                "service.lease_secs must be at least 2, max_attempts at least 1, credits_per_second not negative".into(),
+            ));
+        }
+        Ok(())
+    }
+}

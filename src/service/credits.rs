@@ -1,0 +1,187 @@
+//! Pricing, the ledger view and the payment webhook.
+//!
+//! The webhook follows Stripe's scheme: `Stripe-Signature: t=<unix>,v1=<hex
+//! HMAC-SHA256(secret, "<t>.<raw body>")>`; a timestamp outside the
+//! tolerance window is refused (replay), and each event id is applied once
+//! (the database records it in the same transaction as the top-up).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use super::app::AppState;
+use super::auth::Caller;
+use super::config::ServiceConfig;
+use super::error::{ApiError, ApiResult};
+
+/// Credits a clip of `duration_s` seconds costs: the per-second price,
+/// rounded up, never below the per-job minimum.
+pub fn price(cfg: &ServiceConfig, duration_s: f64) -> i64 {
+    let raw = (duration_s.max(0.0) * cfg.credits_per_second).ceil() as i64;
+    raw.max(cfg.min_job_credits)
+}
+
+/// `GET /v1/account/ledger`.
+pub async fn ledger(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let entries = state.db.ledger(&caller.account.id).await?;
+    let a = &caller.account;
+    Ok(Json(json!({
+        "balance": a.balance,
+        "reserved": a.reserved,
+        "available": a.balance - a.reserved,
+        "entries": entries,
+    })))
+}
+
+/// Checks a `Stripe-Signature` header against the raw body.
+pub fn verify_signature(
+    secret: &str,
+    header: &str,
+    body: &[u8],
+    now_unix: i64,
+    tolerance_secs: i64,
+) -> Result<(), &'static str> {
+    let mut t = None;
+    let mut sigs = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => sigs.push(v.to_string()),
+            _ => {}
+        }
+    }
+    let t = t.ok_or("webhook.bad_signature")?;
+    if (now_unix - t).abs() > tolerance_secs {
+        return Err("webhook.stale");
+    }
+    for sig in sigs {
+        let Ok(sig) = hex::decode(sig) else { continue };
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+            .map_err(|_| "webhook.bad_signature")?;
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        // verify_slice compares in constant time.
+        if mac.verify_slice(&sig).is_ok() {
+            return Ok(());
+        }
+    }
+    Err("webhook.bad_signature")
+}
+
+/// Signs a payload the way the payment provider does (for tests and tools).
+pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// `POST /v1/webhooks/payment`: a completed checkout tops up the account
+/// named in `data.object.client_reference_id` by `data.object.metadata.credits`.
+pub async fn payment_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let secret = &state.cfg.webhook_secret;
+    if secret.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "webhook.disabled",
+            "payments are not configured",
+        ));
+    }
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let now = crate::db::now_ms() / 1000;
+    verify_signature(secret, header, &body, now, state.cfg.webhook_tolerance_secs).map_err(
+        |code| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                code,
+                "the signature does not verify",
+            )
+        },
+    )?;
+    let event: Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("webhook.bad_event", "the event is not JSON"))?;
+    let id = event["id"].as_str().unwrap_or_default();
+    if event["type"] != "checkout.session.completed" {
+        // Other event types are acknowledged and ignored, as providers expect.
+        return Ok(Json(json!({"received": true, "applied": false})));
+    }
+    let object = &event["data"]["object"];
+    let account = object["client_reference_id"].as_str().unwrap_or_default();
+    let credits = object["metadata"]["credits"]
+        .as_i64()
+        .or_else(|| {
+            object["metadata"]["credits"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+        })
+        .unwrap_or(0);
+    if id.is_empty() || account.is_empty() || credits <= 0 {
+        return Err(ApiError::bad_request(
+            "webhook.bad_event",
+            "the event lacks an id, an account or a positive credit amount",
+        ));
+    }
+    match state.db.apply_payment(id, account, credits).await? {
+        None => Err(ApiError::bad_request(
+            "webhook.unknown_account",
+            "no such account",
+        )),
+        Some(applied) => {
+            tracing::info!(event = id, account, credits, applied, "payment event");
+            Ok(Json(json!({"received": true, "applied": applied})))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn price_rounds_up_and_has_a_floor() {
+        let cfg = ServiceConfig {
+            credits_per_second: 2.0,
+            min_job_credits: 5,
+            ..ServiceConfig::default()
+        };
+        assert_eq!(price(&cfg, 7.01), 15);
+        assert_eq!(price(&cfg, 1.0), 5);
+        assert_eq!(price(&cfg, 0.0), 5);
+    }
+
+    #[test]
+    fn signatures_verify_and_reject() {
+        let body = br#"{"id":"evt_1"}"#;
+        let header = sign("whsec", 1000, body);
+        assert_eq!(verify_signature("whsec", &header, body, 1100, 300), Ok(()));
+        assert_eq!(
+            verify_signature("other", &header, body, 1100, 300),
+            Err("webhook.bad_signature")
+        );
+        assert_eq!(
+            verify_signature("whsec", &header, b"{}", 1100, 300),
+            Err("webhook.bad_signature")
+        );
+        assert_eq!(
+            verify_signature("whsec", &header, body, 2000, 300),
+            Err("webhook.stale")
+        );
+        assert_eq!(
+            verify_signature("whsec", "v1=00", body, 1000, 300),
+            Err("webhook.bad_signature")
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! The API's one error type: a stable code, an HTTP status and a message a
+//! client may see. Internal failures (database, storage, bugs) are logged
+//! with their detail here and reach the client only as `internal`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::db::DbError;
+use crate::store::StoreError;
+use crate::video::VideoError;
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "auth.required",
+            "sign in or send an API key",
+        )
+    }
+
+    /// Missing, or owned by another account: the same answer, so ids
+    /// cannot be probed.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such {what}"),
+        )
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// Logs `detail` and answers a generic 500.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; it has been logged",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        tracing::error!(code = e.code(), error = %e, "database error");
+        ApiError::internal(e.code())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) | StoreError::InvalidKey { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, e.code(), "no such object")
+            }
+            StoreError::BadSignature => {
+                ApiError::new(StatusCode::FORBIDDEN, e.code(), e.to_string())
+            }
+            StoreError::Expired => ApiError::new(StatusCode::FORBIDDEN, e.code(), e.to_string()),
+            other => {
+                tracing::error!(code = other.code(), error = %other, "storage error");
+                ApiError::internal(other.code())
+            }
+        }
+    }
+}
+
+impl From<VideoError> for ApiError {
+    /// A bad video is the client's input: 4xx with the video code. An
+    /// i/o failure reading our own temp file is ours.
+    fn from(e: VideoError) -> Self {
+        match e {
+            VideoError::Io { .. } => ApiError::internal(e),
+            VideoError::FileTooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.code(), e.to_string())
+            }
+            other => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                other.code(),
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

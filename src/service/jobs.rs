@@ -1,0 +1,450 @@
+//! Jobs over HTTP: create (reserving credits; `Idempotency-Key` makes a
+//! retried request return the first job), list (paged), get, cancel,
+//! delete, outputs as presigned links and progress as Server-Sent Events.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use crate::export::{ExportError, ExportOptions, Format};
+use crate::rig::RigPreset;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::app::AppState;
+use super::auth::Caller;
+use super::credits::price;
+use super::error::{ApiError, ApiResult};
+use super::sha256_hex;
+use crate::db::jobs::{CancelOutcome, CreateOutcome, Job, NewJob};
+use crate::db::now_ms;
+use crate::store::account_prefix;
+
+/// What a client asks a job to do; kept as JSON on the job row and handed
+/// to the pipeline by the worker.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobOptions {
+    /// Output formats wanted (for example `glb`, `keypoints`); empty means
+    /// the pipeline's defaults.
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// Rig naming (for example `generic`, `mixamo`); empty means the default.
+    #[serde(default)]
+    pub rig: String,
+    /// `auto` or a track id.
+    #[serde(default = "auto")]
+    pub person: String,
+    /// Keep the uploaded video after the job (default true).
+    #[serde(default = "yes")]
+    pub keep_upload: bool,
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl JobOptions {
+    /// The export choices these options ask for; empty fields keep the
+    /// pipeline's defaults (GLB and keypoints.json, generic rig).
+    pub fn export_options(&self) -> Result<ExportOptions, ExportError> {
+        let mut opts = ExportOptions::default();
+        if !self.outputs.is_empty() {
+            // `keypoints` is the service's older name for keypoints.json.
+            let words: Vec<&str> = self
+                .outputs
+                .iter()
+                .map(|o| if o == "keypoints" { "json" } else { o.as_str() })
+                .collect();
+            opts.formats = Format::parse_list(&words.join(","))?;
+        }
+        if !self.rig.is_empty() {
+            opts.rig = RigPreset::from_id(&self.rig)
+                .ok_or_else(|| ExportError::UnknownRig(self.rig.clone()))?;
+        }
+        Ok(opts)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CreateJob {
+    pub upload_id: String,
+    #[serde(flatten)]
+    pub options: JobOptions,
+}
+
+/// One stored output file of a job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OutputFile {
+    pub name: String,
+    pub key: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+/// Prefix of every object a job writes.
+pub fn job_prefix(account_id: &str, job_id: &str) -> String {
+    format!("{}jobs/{job_id}/", account_prefix(account_id))
+}
+
+/// The job as a client sees it.
+pub fn job_json(job: &Job) -> Value {
+    let report: Value = job
+        .report_json
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null);
+    let outputs: Vec<OutputFile> = serde_json::from_str(&job.outputs_json).unwrap_or_default();
+    let options: Value = serde_json::from_str(&job.options_json).unwrap_or(Value::Null);
+    json!({
+        "id": job.id,
+        "upload_id": job.upload_id,
+        "state": job.state,
+        "stage": job.stage,
+        "progress": {"frames_done": job.frames_done, "frames_total": job.frames_total},
+        "options": options,
+        "price": job.price,
+        "priority": job.priority,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "cancel_requested": job.cancel_requested != 0,
+        "idempotency_key": job.idempotency_key,
+        "metadata": report,
+        "outputs": outputs.iter().map(|o| json!({"name": o.name, "size": o.size})).collect::<Vec<_>>(),
+        "error": job.error_code.as_ref().map(|c| json!({"code": c, "message": job.error_message})),
+        "created_ms": job.created_ms,
+        "started_ms": job.started_ms,
+        "finished_ms": job.finished_ms,
+    })
+}
+
+fn check_options(o: &JobOptions) -> ApiResult<()> {
+    let short_word = |s: &str| {
+        s.len() <= 32
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if o.outputs.len() > 16 || !o.outputs.iter().all(|s| !s.is_empty() && short_word(s)) {
+        return Err(ApiError::bad_request(
+            "job.bad_options",
+            "outputs must be format names",
+        ));
+    }
+    if !short_word(&o.rig) {
+        return Err(ApiError::bad_request(
+            "job.bad_options",
+            "rig must be a rig name",
+        ));
+    }
+    if let Err(e) = o.export_options() {
+        return Err(ApiError::bad_request(e.code(), e.to_string()));
+    }
+    if o.person.parse::<crate::pipeline::PersonChoice>().is_err() {
+        return Err(ApiError::bad_request(
+            "job.bad_options",
+            "person must be `auto` or a track id",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/jobs {upload_id, outputs, rig, person, keep_upload}`.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<CreateJob>,
+) -> ApiResult<Response> {
+    check_options(&body.options)?;
+    let idem = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if idem.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
+        return Err(ApiError::bad_request(
+            "job.bad_idempotency_key",
+            "Idempotency-Key must be 1 to 200 characters",
+        ));
+    }
+    let account = &caller.account;
+    let upload = state
+        .db
+        .upload(&account.id, &body.upload_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("upload"))?;
+    if upload.deleted_ms.is_some() {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "upload.deleted",
+            "the upload's video has been deleted",
+        ));
+    }
+    let tier = state.cfg.tier(&account.tier);
+    if upload.duration_s > tier.max_clip_s {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "video.too_long",
+            format!(
+                "the video is {:.1} s long; your plan allows {:.0} s",
+                upload.duration_s, tier.max_clip_s
+            ),
+        ));
+    }
+    let options_json = serde_json::to_string(&body.options).map_err(ApiError::internal)?;
+    let new = NewJob {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: account.id.clone(),
+        upload_id: upload.id.clone(),
+        idempotency_key: idem,
+        request_hash: sha256_hex(&format!("{}\n{options_json}", upload.id)),
+        options_json,
+        price: price(&state.cfg, upload.duration_s),
+        priority: tier.priority,
+        max_running: tier.max_running,
+        max_attempts: state.cfg.max_attempts,
+        now: now_ms(),
+    };
+    match state.db.create_job(&new).await? {
+        CreateOutcome::Created(job) => {
+            tracing::info!(job = %job.id, account = %account.id, price = job.price, "job accepted");
+            Ok((StatusCode::CREATED, Json(job_json(&job))).into_response())
+        }
+        CreateOutcome::Existing(job) => Ok((StatusCode::OK, Json(job_json(&job))).into_response()),
+        CreateOutcome::KeyReused => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "job.idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        )),
+        CreateOutcome::Insufficient => Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "credits.insufficient",
+            format!(
+                "this job costs {} credits; not enough are available",
+                new.price
+            ),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/jobs?limit=&cursor=`: newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(20).clamp(1, 100);
+    let after = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => {
+            let (ms, id) = c
+                .split_once('_')
+                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_string())))
+                .ok_or_else(|| ApiError::bad_request("job.bad_cursor", "unknown cursor"))?;
+            Some((ms, id))
+        }
+    };
+    let jobs = state.db.list_jobs(&caller.account.id, after, limit).await?;
+    let next = (jobs.len() as i64 == limit)
+        .then(|| jobs.last().map(|j| format!("{}_{}", j.created_ms, j.id)))
+        .flatten();
+    Ok(Json(json!({
+        "jobs": jobs.iter().map(job_json).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}
+
+async fn own_job(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Job> {
+    state
+        .db
+        .job(&caller.account.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))
+}
+
+/// `GET /v1/jobs/{id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(job_json(&own_job(&state, &caller, &id).await?)))
+}
+
+/// `POST /v1/jobs/{id}/cancel`: 200 when canceled now, 202 when the
+/// running worker was asked to stop.
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let outcome = state
+        .db
+        .cancel_job(&caller.account.id, &id, now_ms())
+        .await?;
+    let status = match outcome {
+        CancelOutcome::Canceled => StatusCode::OK,
+        CancelOutcome::Requested => StatusCode::ACCEPTED,
+        CancelOutcome::AlreadyFinal => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "job.finished",
+                "the job has already finished",
+            ))
+        }
+        CancelOutcome::NotFound => return Err(ApiError::not_found("job")),
+    };
+    let job = own_job(&state, &caller, &id).await?;
+    Ok((status, Json(job_json(&job))).into_response())
+}
+
+/// `DELETE /v1/jobs/{id}`: a queued job is canceled first; a running one
+/// must be canceled and finish before it can be deleted.
+pub async fn delete_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let job = own_job(&state, &caller, &id).await?;
+    let running = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "job.running",
+            "the job is running; cancel it and wait for it to stop",
+        )
+    };
+    if job.state == crate::db::jobs::RUNNING {
+        return Err(running());
+    }
+    if job.state == crate::db::jobs::QUEUED {
+        state
+            .db
+            .cancel_job(&caller.account.id, &id, now_ms())
+            .await?;
+    }
+    if !state.db.delete_job(&caller.account.id, &id).await? {
+        return Err(running());
+    }
+    state
+        .store
+        .delete_prefix(&job_prefix(&caller.account.id, &id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct OutputsQuery {
+    pub expires_secs: Option<u64>,
+}
+
+/// `GET /v1/jobs/{id}/outputs`: each output with a presigned download link.
+pub async fn outputs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<OutputsQuery>,
+) -> ApiResult<Json<Value>> {
+    let job = own_job(&state, &caller, &id).await?;
+    let files: Vec<OutputFile> = serde_json::from_str(&job.outputs_json).unwrap_or_default();
+    let expires = Duration::from_secs(
+        q.expires_secs
+            .unwrap_or(state.cfg.store.presign_default_secs),
+    );
+    let mut items = Vec::new();
+    for f in &files {
+        let link = state
+            .store
+            .presign_get(&f.key, expires, Some(&f.name))
+            .await?;
+        items.push(json!({
+            "name": f.name,
+            "size": f.size,
+            "content_type": f.content_type,
+            "url": link.url,
+            "expires_unix": link.expires_unix,
+        }));
+    }
+    Ok(Json(
+        json!({"job_id": job.id, "state": job.state, "outputs": items}),
+    ))
+}
+
+/// `GET /v1/jobs/{id}/events`: `progress` events while the job changes,
+/// then one `done` event with the final job, then the stream ends.
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let first = own_job(&state, &caller, &id).await?;
+    let account_id = caller.account.id.clone();
+    struct Poll {
+        state: AppState,
+        account_id: String,
+        id: String,
+        last: Option<(String, String, i64)>,
+        pending: Option<Job>,
+        ended: bool,
+    }
+    let start = Poll {
+        state,
+        account_id,
+        id,
+        last: None,
+        pending: Some(first),
+        ended: false,
+    };
+    let stream = futures_util::stream::unfold(start, |mut p| async move {
+        loop {
+            if p.ended {
+                return None;
+            }
+            let job = match p.pending.take() {
+                Some(j) => Some(j),
+                None => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    match p.state.db.job(&p.account_id, &p.id).await {
+                        Ok(j) => j,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "progress poll failed");
+                            continue;
+                        }
+                    }
+                }
+            };
+            let Some(job) = job else {
+                // Deleted while watched.
+                p.ended = true;
+                let ev = Event::default().event("gone").data("{}");
+                return Some((Ok(ev), p));
+            };
+            let key = (job.state.clone(), job.stage.clone(), job.frames_done);
+            if p.last.as_ref() == Some(&key) {
+                continue;
+            }
+            p.last = Some(key);
+            let data = job_json(&job).to_string();
+            if job.is_final() {
+                p.ended = true;
+                return Some((Ok(Event::default().event("done").data(data)), p));
+            }
+            return Some((Ok(Event::default().event("progress").data(data)), p));
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

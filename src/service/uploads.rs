@@ -1,0 +1,330 @@
+//! Uploads: a video sent as the raw request body or as the `file` field of
+//! a multipart form. The bytes are streamed to a temporary file (never
+//! held in memory), counted against the size limit, probed and fully
+//! decoded against the account tier's limits, and only then stored and
+//! recorded. Nothing about credits happens here, so bad input costs nothing.
+
+use std::path::{Path, PathBuf};
+
+use axum::extract::{FromRequest, Multipart, Path as UrlPath, Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use super::app::AppState;
+use super::auth::Caller;
+use super::credits::price;
+use super::error::{ApiError, ApiResult};
+use crate::db::now_ms;
+use crate::db::uploads::Upload;
+use crate::store::account_prefix;
+use crate::video::{self, Decoder, Limits, VideoError, VideoInfo};
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "upload.too_large",
+        format!("the upload is larger than the {limit}-byte limit"),
+    )
+}
+
+/// Object key of an upload's bytes.
+pub fn upload_key(account_id: &str, upload_id: &str) -> String {
+    format!("{}uploads/{upload_id}/input", account_prefix(account_id))
+}
+
+/// Past the limit the rest of a body is read and dropped up to this much, so
+/// the client (still sending) reliably gets the 413 instead of a reset
+/// connection; bigger bodies are cut off.
+const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Writes a stream of body chunks to `dest`, refusing more than `limit` bytes.
+async fn spool<S, E>(mut stream: S, dest: &Path, limit: u64) -> ApiResult<u64>
+where
+    S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut file = tokio::fs::File::create(dest)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut total = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            tracing::debug!(error = %e, "upload body stream failed");
+            ApiError::bad_request("upload.interrupted", "the upload did not arrive whole")
+        })?;
+        total += chunk.len() as u64;
+        if total > limit {
+            while total < limit + DRAIN_BYTES {
+                match stream.next().await {
+                    Some(Ok(c)) => total += c.len() as u64,
+                    _ => break,
+                }
+            }
+            return Err(too_large(limit));
+        }
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    file.flush().await.map_err(ApiError::internal)?;
+    Ok(total)
+}
+
+fn clean_filename(name: Option<&str>) -> String {
+    let name: String = name
+        .unwrap_or("upload")
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+        .take(200)
+        .collect();
+    if name.is_empty() {
+        "upload".into()
+    } else {
+        name
+    }
+}
+
+/// Probes the file and decodes every frame, so a truncated or corrupt video
+/// is refused at upload rather than failing a paid job later.
+pub fn validate_video(path: &Path, limits: &Limits) -> Result<VideoInfo, VideoError> {
+    let info = video::probe(path, limits)?;
+    let mut decoder = Decoder::start(path, &info, limits, 4)?;
+    for frame in decoder.by_ref() {
+        frame?;
+    }
+    decoder.finish()?;
+    Ok(info)
+}
+
+/// `POST /v1/uploads`: raw body or multipart `file` field.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    request: Request,
+) -> ApiResult<Response> {
+    let limit = state.cfg.max_upload_bytes;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit + DRAIN_BYTES) {
+        return Err(too_large(limit));
+    }
+    let dir = tempfile::tempdir().map_err(ApiError::internal)?;
+    let path: PathBuf = dir.path().join("input");
+    let is_multipart = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (size, filename) = if is_multipart {
+        let mut form = Multipart::from_request(request, &state)
+            .await
+            .map_err(|e| ApiError::bad_request("upload.bad_form", e.body_text()))?;
+        let mut found = None;
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request("upload.bad_form", e.body_text()))?
+        {
+            if field.name() == Some("file") {
+                let name = clean_filename(field.file_name());
+                let size = spool(Box::pin(field), &path, limit).await?;
+                found = Some((size, name));
+                break;
+            }
+        }
+        found.ok_or_else(|| {
+            ApiError::bad_request("upload.no_file", "the form has no `file` field")
+        })?
+    } else {
+        let name = clean_filename(headers.get("x-filename").and_then(|v| v.to_str().ok()));
+        let stream = request.into_body().into_data_stream();
+        (spool(stream, &path, limit).await?, name)
+    };
+    if size == 0 {
+        return Err(VideoError::Empty.into());
+    }
+
+    let tier = state.cfg.tier(&caller.account.tier);
+    let mut limits = state.pipeline.limits.clone();
+    limits.max_duration_s = limits.max_duration_s.min(tier.max_clip_s);
+    limits.max_file_bytes = limits.max_file_bytes.min(limit);
+    let probe_path = path.clone();
+    let info = tokio::task::spawn_blocking(move || validate_video(&probe_path, &limits))
+        .await
+        .map_err(ApiError::internal)?
+        .inspect_err(
+            |e| tracing::info!(code = e.code(), account = %caller.account.id, "upload refused"),
+        )?;
+
+    let id = uuid::Uuid::new_v4().to_string();
+    let key = upload_key(&caller.account.id, &id);
+    state
+        .store
+        .put_file(&key, &path, "application/octet-stream")
+        .await?;
+    let upload = Upload {
+        id,
+        account_id: caller.account.id.clone(),
+        object_key: key,
+        filename,
+        size_bytes: size as i64,
+        duration_s: info.duration_s,
+        fps: info.fps,
+        width: i64::from(info.upright_width),
+        height: i64::from(info.upright_height),
+        codec: info.codec.clone(),
+        created_ms: now_ms(),
+        deleted_ms: None,
+    };
+    state.db.insert_upload(&upload).await?;
+    state
+        .metrics
+        .uploads
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(upload = %upload.id, account = %upload.account_id, size, "upload stored");
+    Ok((StatusCode::CREATED, Json(upload_json(&state, &upload))).into_response())
+}
+
+fn upload_json(state: &AppState, u: &Upload) -> Value {
+    let mut v = serde_json::to_value(u).unwrap_or_default();
+    v["price"] = json!(price(&state.cfg, u.duration_s));
+    v
+}
+
+/// `GET /v1/uploads`.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let uploads = state.db.list_uploads(&caller.account.id).await?;
+    let items: Vec<Value> = uploads.iter().map(|u| upload_json(&state, u)).collect();
+    Ok(Json(json!({ "uploads": items })))
+}
+
+/// `GET /v1/uploads/{id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Json<Value>> {
+    let u = state
+        .db
+        .upload(&caller.account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("upload"))?;
+    Ok(Json(upload_json(&state, &u)))
+}
+
+/// `DELETE /v1/uploads/{id}`: removes the bytes; the row stays as the
+/// record jobs point at.
+pub async fn delete_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<StatusCode> {
+    let u = state
+        .db
+        .upload(&caller.account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("upload"))?;
+    state.store.delete(&u.object_key).await?;
+    state
+        .db
+        .mark_upload_deleted(&caller.account.id, &id, now_ms())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct PresignRequest {
+    #[serde(default)]
+    pub filename: Option<String>,
+}
+
+/// `POST /v1/uploads/presign`: a link to PUT a large video straight into
+/// storage (S3 or the local store), then `POST /v1/uploads/{id}/complete`.
+pub async fn presign(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let key = upload_key(&caller.account.id, &id);
+    let expires = std::time::Duration::from_secs(state.cfg.store.presign_default_secs);
+    let put = state
+        .store
+        .presign_put(&key, expires, "application/octet-stream")
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "upload_id": id,
+            "put": put,
+            "max_bytes": state.cfg.max_upload_bytes,
+            "complete": format!("/v1/uploads/{id}/complete"),
+        })),
+    ))
+}
+
+/// `POST /v1/uploads/{id}/complete {filename}`: validates what was PUT
+/// through a presigned link and records it; a bad video is deleted.
+pub async fn complete(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+    body: Option<Json<PresignRequest>>,
+) -> ApiResult<Response> {
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(ApiError::not_found("upload"));
+    }
+    if let Some(u) = state.db.upload(&caller.account.id, &id).await? {
+        return Ok((StatusCode::OK, Json(upload_json(&state, &u))).into_response());
+    }
+    // The key is derived from the caller's own account: nobody completes
+    // another account's object.
+    let key = upload_key(&caller.account.id, &id);
+    let Some(meta) = state.store.head(&key).await? else {
+        return Err(ApiError::not_found("upload"));
+    };
+    let limit = state.cfg.max_upload_bytes;
+    if meta.size > limit {
+        state.store.delete(&key).await?;
+        return Err(too_large(limit));
+    }
+    let dir = tempfile::tempdir().map_err(ApiError::internal)?;
+    let path = dir.path().join("input");
+    state.store.get_to_file(&key, &path).await?;
+    let tier = state.cfg.tier(&caller.account.tier);
+    let mut limits = state.pipeline.limits.clone();
+    limits.max_duration_s = limits.max_duration_s.min(tier.max_clip_s);
+    limits.max_file_bytes = limits.max_file_bytes.min(limit);
+    let probe_path = path.clone();
+    let checked = tokio::task::spawn_blocking(move || validate_video(&probe_path, &limits))
+        .await
+        .map_err(ApiError::internal)?;
+    let info = match checked {
+        Ok(info) => info,
+        Err(e) => {
+            state.store.delete(&key).await?;
+            return Err(e.into());
+        }
+    };
+    let filename = clean_filename(body.as_ref().and_then(|b| b.filename.as_deref()));
+    let upload = Upload {
+        id,
+        account_id: caller.account.id.clone(),
+        object_key: key,
+        filename,
+        size_bytes: meta.size as i64,
+        duration_s: info.duration_s,
+        fps: info.fps,
+        width: i64::from(info.upright_width),
+        height: i64::from(info.upright_height),
+        codec: info.codec.clone(),
+        created_ms: now_ms(),
+        deleted_ms: None,
+    };
+    state.db.insert_upload(&upload).await?;
+    Ok((StatusCode::CREATED, Json(upload_json(&state, &upload))).into_response())
+}

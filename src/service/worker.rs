@@ -1,0 +1,320 @@
+//! A worker: claim a job with a lease, run the capture pipeline on a
+//! blocking thread while a heartbeat extends the lease and relays progress
+//! and cancel requests, store the outputs, then commit the outcome and the
+//! credit movement in one transaction guarded by the lease.
+//!
+//! Every loop also requeues jobs whose lease ran out, so a crashed worker's
+//! job is picked up by any surviving one. On shutdown a running job is
+//! stopped and handed back to the queue without counting the attempt.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use super::app::AppState;
+use super::jobs::{job_prefix, JobOptions, OutputFile};
+use crate::config::Config;
+use crate::db::jobs::{Finish, Job};
+use crate::db::now_ms;
+use crate::pipeline::{self, PersonChoice, ProcessOptions, Progress, Report};
+
+/// Runs until `stop` turns true.
+pub async fn run(state: AppState, n: usize, mut stop: watch::Receiver<bool>) {
+    let owner = format!(
+        "{}-{n}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    tracing::info!(%owner, "worker started");
+    let lease_ms = state.cfg.lease_secs * 1000;
+    while !*stop.borrow() {
+        let now = now_ms();
+        match state.db.reap_stale(now).await {
+            Ok((0, 0)) => {}
+            Ok((requeued, ended)) => tracing::warn!(requeued, ended, "stale leases reaped"),
+            Err(e) => tracing::error!(error = %e, "reaping stale leases failed"),
+        }
+        match state.db.claim_job(&owner, now, now + lease_ms).await {
+            Ok(Some(job)) => {
+                let span = tracing::info_span!("job", job = %job.id, attempt = job.attempts);
+                run_job(&state, &owner, job, &stop).instrument(span).await;
+            }
+            Ok(None) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(state.cfg.poll_ms)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "claiming a job failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    tracing::info!(%owner, "worker stopped");
+}
+
+/// How the heartbeat ended the run early.
+#[derive(Default)]
+struct Flags {
+    cancel: AtomicBool,
+    lease_lost: AtomicBool,
+    shutdown: AtomicBool,
+}
+
+async fn run_job(state: &AppState, owner: &str, job: Job, stop: &watch::Receiver<bool>) {
+    tracing::info!("job claimed");
+    let flags = Arc::new(Flags::default());
+    let progress = Arc::new(Mutex::new(("starting", 0u64, 0u64)));
+    let heartbeat = tokio::spawn(heartbeat(
+        state.clone(),
+        owner.to_string(),
+        job.clone(),
+        flags.clone(),
+        progress.clone(),
+        stop.clone(),
+    ));
+    let result = execute(state, &job, &flags, &progress).await;
+    heartbeat.abort();
+
+    if flags.lease_lost.load(Ordering::SeqCst) {
+        tracing::warn!("lease lost; another worker owns the job now");
+        return;
+    }
+    if flags.shutdown.load(Ordering::SeqCst) {
+        match state.db.hand_back(&job, owner).await {
+            Ok(true) => tracing::info!("job handed back to the queue"),
+            Ok(false) => tracing::warn!("could not hand the job back: lease gone"),
+            Err(e) => tracing::error!(error = %e, "handing the job back failed"),
+        }
+        return;
+    }
+    let finish = match result {
+        Ok(done) => done,
+        Err(f) => f,
+    };
+    match state.db.finish_job(&job, owner, &finish, now_ms()).await {
+        Ok(true) => {
+            let outcome = match &finish {
+                Finish::Succeeded { .. } => "succeeded",
+                Finish::Failed { .. } => "failed",
+                Finish::Canceled => "canceled",
+            };
+            state.metrics.job_finished(outcome);
+            tracing::info!(outcome, "job finished");
+        }
+        Ok(false) => tracing::warn!("job outcome discarded: lease no longer ours"),
+        Err(e) => tracing::error!(error = %e, "recording the job outcome failed"),
+    }
+    let opts: JobOptions = serde_json::from_str(&job.options_json).unwrap_or_default();
+    if !opts.keep_upload {
+        if let Ok(Some(upload)) = state.db.upload(&job.account_id, &job.upload_id).await {
+            if let Err(e) = state.store.delete(&upload.object_key).await {
+                tracing::error!(error = %e, "deleting the processed upload failed");
+            } else {
+                let _ = state
+                    .db
+                    .mark_upload_deleted(&job.account_id, &upload.id, now_ms())
+                    .await;
+            }
+        }
+    }
+}
+
+/// Extends the lease and records progress until aborted; turns a cancel
+/// request, a lost lease or shutdown into the pipeline's cancel flag.
+async fn heartbeat(
+    state: AppState,
+    owner: String,
+    job: Job,
+    flags: Arc<Flags>,
+    progress: Arc<Mutex<(&'static str, u64, u64)>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let lease_ms = state.cfg.lease_secs * 1000;
+    // Often enough for live progress, and well inside the lease.
+    let every = Duration::from_millis((lease_ms as u64 / 3).clamp(200, 1000));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            flags.shutdown.store(true, Ordering::SeqCst);
+            flags.cancel.store(true, Ordering::SeqCst);
+        }
+        let (stage, done, total) = *progress.lock().unwrap_or_else(|p| p.into_inner());
+        let now = now_ms();
+        match state
+            .db
+            .heartbeat(
+                &job.id,
+                &owner,
+                job.attempts,
+                now + lease_ms,
+                stage,
+                done as i64,
+                total as i64,
+            )
+            .await
+        {
+            Ok(Some(cancel)) => {
+                if cancel {
+                    flags.cancel.store(true, Ordering::SeqCst);
+                }
+            }
+            Ok(None) => {
+                flags.lease_lost.store(true, Ordering::SeqCst);
+                flags.cancel.store(true, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+        }
+    }
+}
+
+fn failed(code: &str, message: impl Into<String>) -> Finish {
+    Finish::Failed {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// Fetches the input, runs the pipeline and stores the outputs.
+async fn execute(
+    state: &AppState,
+    job: &Job,
+    flags: &Arc<Flags>,
+    progress: &Arc<Mutex<(&'static str, u64, u64)>>,
+) -> Result<Finish, Finish> {
+    let internal = |what: &str, e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "{what}");
+        failed(
+            "job.internal",
+            "the job failed on our side; it has been logged",
+        )
+    };
+    let opts: JobOptions =
+        serde_json::from_str(&job.options_json).map_err(|e| internal("bad stored options", &e))?;
+    let upload = match state.db.upload(&job.account_id, &job.upload_id).await {
+        Ok(Some(u)) if u.deleted_ms.is_none() => u,
+        Ok(_) => return Err(failed("upload.deleted", "the upload's video was deleted")),
+        Err(e) => return Err(internal("loading the upload failed", &e)),
+    };
+    let dir = tempfile::tempdir().map_err(|e| internal("temp dir", &e))?;
+    let input = dir.path().join("input");
+    let out_dir = dir.path().join("out");
+    state
+        .store
+        .get_to_file(&upload.object_key, &input)
+        .await
+        .map_err(|e| internal("fetching the upload failed", &e))?;
+
+    let config = state.pipeline.clone();
+    let run_flags = flags.clone();
+    let run_progress = progress.clone();
+    let (input2, out2) = (input.clone(), out_dir.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        let mut on_progress = |p: &Progress| {
+            *run_progress.lock().unwrap_or_else(|e| e.into_inner()) =
+                (p.stage, p.frames_done, p.frames_total);
+        };
+        run_pipeline(
+            &input2,
+            &out2,
+            &config,
+            &opts,
+            &mut on_progress,
+            &run_flags.cancel,
+        )
+    })
+    .await
+    .map_err(|e| internal("the pipeline thread panicked", &e))?;
+
+    let report = match result {
+        Ok(r) => r,
+        Err(e) if e.code() == "pipeline.canceled" => return Err(Finish::Canceled),
+        Err(e) if e.code().starts_with("video.") || e.code().starts_with("pipeline.") => {
+            tracing::info!(code = e.code(), error = %e, "job failed on its input");
+            return Err(failed(e.code(), e.to_string()));
+        }
+        Err(e) => return Err(internal("the pipeline failed", &e)),
+    };
+
+    let prefix = job_prefix(&job.account_id, &job.id);
+    let mut files = Vec::new();
+    for path in &report.outputs {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let key = format!("{prefix}outputs/{name}");
+        let content_type = content_type(name);
+        let size = state
+            .store
+            .put_file(&key, path, content_type)
+            .await
+            .map_err(|e| internal("storing an output failed", &e))?;
+        files.push(OutputFile {
+            name: name.to_string(),
+            key,
+            size,
+            content_type: content_type.to_string(),
+        });
+    }
+    let metadata = serde_json::json!({
+        "input": {
+            "duration_s": report.video.duration_s,
+            "size_bytes": report.video.file_bytes,
+            "fps": report.video.fps,
+            "width": report.video.upright_width,
+            "height": report.video.upright_height,
+            "codec": report.video.codec,
+        },
+        "frames": report.frames,
+        "corrupt_frames": report.corrupt_frames,
+        "frames_with_pose": report.frames_with_pose,
+        "frames_filled": report.frames_filled,
+        "followed_track": report.followed_track,
+        "tracks": report.tracks.len(),
+        "timings": report.timings,
+        "total_seconds": report.total_seconds,
+    });
+    Ok(Finish::Succeeded {
+        report_json: metadata.to_string(),
+        outputs_json: serde_json::to_string(&files).unwrap_or_else(|_| "[]".into()),
+    })
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("glb") => "model/gltf-binary",
+        Some("gltf") => "model/gltf+json",
+        Some("json") => "application/json",
+        Some("csv") => "text/csv",
+        Some("bvh") => "text/plain",
+        Some("mp4") => "video/mp4",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The one place the service calls the pipeline, with the job's person,
+/// outputs and rig (checked when the job was created).
+pub fn run_pipeline(
+    input: &Path,
+    out_dir: &Path,
+    config: &Config,
+    options: &JobOptions,
+    progress: &mut dyn FnMut(&Progress),
+    cancel: &AtomicBool,
+) -> Result<Report, crate::Error> {
+    let person = options.person.parse().unwrap_or(PersonChoice::Auto);
+    let opts = ProcessOptions {
+        person,
+        export: options.export_options()?,
+    };
+    pipeline::run(input, out_dir, config, &opts, progress, cancel)
+}

@@ -1,0 +1,948 @@
+//! The job service's HTTP API against the real app on port 0, a fresh
+//! database per test (SQLite file or a new PostgreSQL database), the local
+//! store, and real ffmpeg for the clips: accounts and sessions, API keys,
+//! the authorisation matrix, bad input costing nothing, idempotency,
+//! cancel, the payment webhook, concurrency against PostgreSQL and the
+//! operations endpoints.
+
+#[path = "support/service.rs"]
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::{error_code, media, tiny_clip, Backend, TestApp};
+use vidmocap::service::credits::sign;
+
+fn cookie_attrs(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("vidmocap_session="))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_sessions_and_api_keys() {
+    let app = TestApp::start_with(Backend::Sqlite, 0, |s| s.session_idle_secs = 2).await;
+    let http = &app.http;
+    let creds = json!({"email": "Ann@Example.com", "password": "correct horse battery"});
+    let r = http
+        .post(app.url("/v1/auth/signup"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let attrs = cookie_attrs(&r);
+    assert!(
+        attrs.contains("HttpOnly") && attrs.contains("SameSite=Lax"),
+        "{attrs}"
+    );
+    assert!(
+        !attrs.contains("Secure"),
+        "plain HTTP must not get Secure: {attrs}"
+    );
+    let (s, code) = error_code(
+        http.post(app.url("/v1/auth/signup"))
+            .json(&creds)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::CONFLICT, "auth.email_taken")
+    );
+    let (s, code) = error_code(
+        http.post(app.url("/v1/auth/signup"))
+            .json(&json!({"email": "b@example.com", "password": "short"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::BAD_REQUEST, "auth.weak_password")
+    );
+
+    // Wrong password, then the right one (email case does not matter);
+    // behind an HTTPS proxy the cookie is Secure.
+    let (s, code) = error_code(
+        http.post(app.url("/v1/auth/login"))
+            .json(&json!({"email": "ann@example.com", "password": "wrong password"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "auth.invalid_credentials")
+    );
+    let r = http
+        .post(app.url("/v1/auth/login"))
+        .header("x-forwarded-proto", "https")
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(cookie_attrs(&r).contains("; Secure"));
+    let cookie = support::session_cookie(&r).unwrap();
+    let me = |c: String| {
+        let http = http.clone();
+        let url = app.url("/v1/account");
+        async move {
+            http.get(url)
+                .header("cookie", format!("vidmocap_session={c}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(cookie.clone()).await, StatusCode::OK);
+    assert_eq!(me("forged".into()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        http.get(app.url("/v1/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Activity keeps the session alive; 2 s idle (this test's setting) ends it.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert_eq!(me(cookie.clone()).await, StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert_eq!(me(cookie.clone()).await, StatusCode::UNAUTHORIZED);
+
+    // Log out ends a session.
+    let user = app.signup("carl@example.com").await;
+    let r = user.post("/v1/auth/logout").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(user.cookie.clone()).await, StatusCode::UNAUTHORIZED);
+
+    // API keys: shown once, listed without the secret, revocable.
+    let user = app.signup("dora@example.com").await;
+    let r = user
+        .post("/v1/api-keys")
+        .json(&json!({"name": "ci"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let key = created["key"].as_str().unwrap().to_string();
+    let key_id = created["api_key"]["id"].as_str().unwrap().to_string();
+    let by_key = || {
+        http.get(app.url("/v1/account"))
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+    };
+    let r = by_key().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["email"],
+        "dora@example.com"
+    );
+    let listed = user
+        .get("/v1/api-keys")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listed.contains(&key_id) && !listed.contains(&key),
+        "{listed}"
+    );
+    // Another account cannot revoke it.
+    let eve = app.signup("eve@example.com").await;
+    let r = eve
+        .delete(&format!("/v1/api-keys/{key_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = user
+        .delete(&format!("/v1/api-keys/{key_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(by_key().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn bad_input_costs_nothing(backend: Backend) {
+    let app = TestApp::start_with(backend, 0, |s| {
+        s.max_upload_bytes = 2 * 1024 * 1024;
+        s.tiers.get_mut("free").unwrap().max_clip_s = 12.0;
+    })
+    .await;
+    let user = app.signup("bad@example.com").await;
+    app.grant(&user.email, 1000);
+    let before = user.ledger().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "this is not a video at all\n".repeat(100)).unwrap();
+    let (s, code) = error_code(user.upload_raw(&text).await).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "video.not_a_video")
+    );
+
+    // walk_outdoor.mp4 cut to 40%: its index is up front, so it opens and
+    // ends early (found by decoding the whole file at upload).
+    let bytes = std::fs::read(media("walk_outdoor.mp4")).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 5]).unwrap();
+    let (s, code) = error_code(user.upload_raw(&cut).await).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "video.truncated")
+    );
+
+    // Longer than the free tier's 12 s (this test's setting).
+    let long = tiny_clip(dir.path(), "long.mp4", 15);
+    let (s, code) = error_code(user.upload_raw(&long).await).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "video.too_long")
+    );
+
+    // Over the 2 MiB body limit, raw and as a form.
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![7u8; 3 * 1024 * 1024]).unwrap();
+    let (s, code) = error_code(user.upload_raw(&big).await).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "upload.too_large")
+    );
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(vec![7u8; 3 * 1024 * 1024]).file_name("big.mp4"),
+    );
+    let (s, code) = error_code(
+        user.post("/v1/uploads")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "upload.too_large")
+    );
+
+    // Empty body, and a job for an upload that does not exist.
+    let empty = dir.path().join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    let (s, code) = error_code(user.upload_raw(&empty).await).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "video.empty")
+    );
+    let (s, code) = error_code(user.create_job("no-such-upload", None).await).await;
+    assert_eq!((s, code.as_str()), (StatusCode::NOT_FOUND, "not_found"));
+
+    assert_eq!(
+        user.ledger().await,
+        before,
+        "bad input must not move credits"
+    );
+    assert_eq!(user.available().await, 1000);
+    let uploads: Value = user
+        .get("/v1/uploads")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(uploads["uploads"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_costs_nothing_sqlite() {
+    bad_input_costs_nothing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_costs_nothing_postgres() {
+    bad_input_costs_nothing(Backend::Postgres).await;
+}
+
+/// 50 simultaneous submissions from one account that can afford 10: exactly
+/// 10 are accepted with their credits reserved, 40 get 402, nothing overdraws.
+async fn concurrent_submissions(backend: Backend) {
+    let app = TestApp::start(backend, 0).await;
+    let user = app.signup("busy@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let upload = user.upload_ok(&tiny_clip(dir.path(), "two.mp4", 2)).await;
+    let price = upload["price"].as_i64().unwrap();
+    assert_eq!(
+        price, app.svc.min_job_credits,
+        "a 2 s clip costs the minimum"
+    );
+    app.grant(&user.email, price * 10 + price - 1);
+    let upload_id = upload["id"].as_str().unwrap().to_string();
+
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let user = user.clone();
+            let upload_id = upload_id.clone();
+            tokio::spawn(async move { error_code(user.create_job(&upload_id, None).await).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (StatusCode::CREATED, _) => accepted += 1,
+            (StatusCode::PAYMENT_REQUIRED, code) => assert_eq!(code, "credits.insufficient"),
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(accepted, 10);
+    let account = user.account().await;
+    assert_eq!(account["credits"]["reserved"], price * 10);
+    assert_eq!(account["credits"]["available"], price - 1);
+    let ledger = user.ledger().await;
+    let reserves = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "reserve")
+        .count();
+    assert_eq!(reserves, 10);
+    let jobs: Value = user
+        .get("/v1/jobs?limit=100")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_submissions_never_overdraw_postgres() {
+    concurrent_submissions(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_submissions_never_overdraw_sqlite() {
+    concurrent_submissions(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idempotency_paging_and_cancel() {
+    let app = TestApp::start(Backend::Sqlite, 0).await;
+    let user = app.signup("idem@example.com").await;
+    app.grant(&user.email, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let upload = user.upload_ok(&tiny_clip(dir.path(), "two.mp4", 2)).await;
+    let id = upload["id"].as_str().unwrap();
+
+    let first = user.create_job(id, Some("key-1")).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again = user.create_job(id, Some("key-1")).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
+    let other = user
+        .post("/v1/jobs")
+        .header("idempotency-key", "key-1")
+        .json(&json!({"upload_id": id, "person": "3"}))
+        .send()
+        .await
+        .unwrap();
+    let (s, code) = error_code(other).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "job.idempotency_key_reused"
+        )
+    );
+    assert_eq!(
+        user.available().await,
+        100 - 5,
+        "one reservation for one key"
+    );
+
+    // Export choices are checked before any credit moves.
+    for (options, want) in [
+        (
+            json!({"upload_id": id, "outputs": ["glb", "obj"]}),
+            "export.unknown_format",
+        ),
+        (json!({"upload_id": id, "rig": "daz"}), "export.unknown_rig"),
+    ] {
+        let r = user.post("/v1/jobs").json(&options).send().await.unwrap();
+        let (s, code) = error_code(r).await;
+        assert_eq!((s, code.as_str()), (StatusCode::BAD_REQUEST, want));
+    }
+    let fbx = user
+        .post("/v1/jobs")
+        .json(&json!({"upload_id": id, "outputs": ["fbx", "keypoints"], "rig": "mixamo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fbx.status(), StatusCode::CREATED);
+    assert_eq!(
+        user.available().await,
+        100 - 10,
+        "bad requests cost nothing"
+    );
+
+    // Paging: two more jobs (four with the FBX one), two per page.
+    for _ in 0..2 {
+        assert_eq!(
+            user.create_job(id, None).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = user
+            .get(&format!("/v1/jobs?limit=2&cursor={cursor}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for j in page["jobs"].as_array().unwrap() {
+            seen.push(j["id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 4);
+
+    // Cancel a queued job: its credits come back at once; twice is a conflict.
+    let job_id = first["id"].as_str().unwrap();
+    let r = user
+        .post(&format!("/v1/jobs/{job_id}/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["state"], "canceled");
+    assert_eq!(user.available().await, 100 - 15);
+    let (s, code) = error_code(
+        user.post(&format!("/v1/jobs/{job_id}/cancel"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (StatusCode::CONFLICT, "job.finished"));
+    let kinds: Vec<String> = user.ledger().await["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["grant", "reserve", "reserve", "reserve", "reserve", "release"]
+    );
+
+    // Deleting a queued job cancels it and releases its hold.
+    let page: Value = user
+        .get("/v1/jobs?limit=1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let newest = page["jobs"][0]["id"].as_str().unwrap().to_string();
+    let r = user
+        .delete(&format!("/v1/jobs/{newest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(user.available().await, 100 - 10);
+    let r = user
+        .get(&format!("/v1/jobs/{newest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payment_webhook_tops_up_once() {
+    let app = TestApp::start(Backend::Sqlite, 0).await;
+    let user = app.signup("payer@example.com").await;
+    let event = json!({
+        "id": "evt_1", "type": "checkout.session.completed",
+        "data": {"object": {"client_reference_id": user.id, "metadata": {"credits": "250"}}}
+    })
+    .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let send = |sig: String, body: String| {
+        app.http
+            .post(app.url("/v1/webhooks/payment"))
+            .header("stripe-signature", sig)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = send(
+        sign(support::WEBHOOK_SECRET, now, event.as_bytes()),
+        event.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["applied"], true);
+    let r = send(
+        sign(support::WEBHOOK_SECRET, now, event.as_bytes()),
+        event.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["applied"],
+        false,
+        "redelivery"
+    );
+    assert_eq!(user.available().await, 250);
+
+    let forged = sign("not the secret", now, event.as_bytes());
+    let (s, code) = error_code(send(forged, event.clone()).await.unwrap()).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::BAD_REQUEST, "webhook.bad_signature")
+    );
+    let stale = sign(support::WEBHOOK_SECRET, now - 3600, event.as_bytes());
+    let (s, code) = error_code(send(stale, event.clone()).await.unwrap()).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::BAD_REQUEST, "webhook.stale")
+    );
+    let tampered = event.replace("250", "25000");
+    let sig = sign(support::WEBHOOK_SECRET, now, event.as_bytes());
+    let (s, code) = error_code(send(sig, tampered).await.unwrap()).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::BAD_REQUEST, "webhook.bad_signature")
+    );
+    assert_eq!(user.available().await, 250);
+    let topups = user.ledger().await["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "topup")
+        .count();
+    assert_eq!(topups, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operations_endpoints() {
+    let app = TestApp::start_with(Backend::Sqlite, 0, |s| s.rate_per_ip_per_min = 40).await;
+    let get = |p: &str| app.http.get(app.url(p)).send();
+    assert_eq!(get("/healthz").await.unwrap().text().await.unwrap(), "ok");
+    assert_eq!(get("/readyz").await.unwrap().status(), StatusCode::OK);
+    let r = get("/metrics").await.unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("# TYPE vidmocap_http_requests_total counter"),
+        "{text}"
+    );
+    let doc: Value = get("/v1/openapi.json").await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/jobs/{id}/events"].is_object());
+    // The per-IP limit (40 a minute here) answers 429 with a code.
+    let mut limited = None;
+    for _ in 0..45 {
+        let r = get("/healthz").await.unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(error_code(r).await.1);
+            break;
+        }
+    }
+    assert_eq!(limited.as_deref(), Some("rate.limited"));
+}
+
+/// Large inputs skip the API: a presigned PUT link, then `complete`, which
+/// validates the video like a direct upload; a bad one is deleted, and
+/// another account cannot complete it.
+#[tokio::test(flavor = "multi_thread")]
+async fn presigned_put_upload() {
+    let app = TestApp::start(Backend::Sqlite, 0).await;
+    let user = app.signup("big@example.com").await;
+    let other = app.signup("other@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(tiny_clip(dir.path(), "two.mp4", 2)).unwrap();
+
+    let ticket: Value = user
+        .post("/v1/uploads/presign")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = ticket["upload_id"].as_str().unwrap();
+    let url = ticket["put"]["url"].as_str().unwrap();
+    assert_eq!(ticket["put"]["method"], "PUT");
+    let tampered = url.replace("exp=", "exp=9");
+    let (s, code) = error_code(
+        app.http
+            .put(&tampered)
+            .body(clip.clone())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::FORBIDDEN, "store.bad_signature")
+    );
+    let r = app.http.put(url).body(clip.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (s, _) = error_code(
+        other
+            .post(&format!("/v1/uploads/{id}/complete"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "another account cannot complete it"
+    );
+    let r = user
+        .post(&format!("/v1/uploads/{id}/complete"))
+        .json(&json!({"filename": "two.mp4"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let upload: Value = r.json().await.unwrap();
+    assert_eq!(upload["size_bytes"], clip.len() as i64);
+    assert_eq!(upload["width"], 160);
+
+    let ticket: Value = user
+        .post("/v1/uploads/presign")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = ticket["upload_id"].as_str().unwrap();
+    let r = app
+        .http
+        .put(ticket["put"]["url"].as_str().unwrap())
+        .body("not a video")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (s, code) = error_code(
+        user.post(&format!("/v1/uploads/{id}/complete"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "video.not_a_video")
+    );
+    let left = app
+        .state()
+        .store
+        .head(&format!("accounts/{}/uploads/{id}/input", user.id))
+        .await
+        .unwrap();
+    assert!(left.is_none(), "a refused video is deleted");
+}
+
+/// The retention sweeper deletes uploaded videos past their time (0 days
+/// here), and a job can no longer be made from them.
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_sweeper_deletes_old_uploads() {
+    let app = TestApp::start_with(Backend::Sqlite, 0, |s| s.upload_retention_days = 0).await;
+    let user = app.signup("old@example.com").await;
+    app.grant(&user.email, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let upload = user.upload_ok(&tiny_clip(dir.path(), "two.mp4", 2)).await;
+    let id = upload["id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let swept = vidmocap::service::privacy::sweep_once(app.state())
+        .await
+        .unwrap();
+    assert_eq!(swept, 1);
+    let key = format!("accounts/{}/uploads/{id}/input", user.id);
+    assert!(app.state().store.head(&key).await.unwrap().is_none());
+    let u: Value = user
+        .get(&format!("/v1/uploads/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(u["deleted_ms"].is_i64());
+    let (s, code) = error_code(user.create_job(id, None).await).await;
+    assert_eq!((s, code.as_str()), (StatusCode::GONE, "upload.deleted"));
+    assert_eq!(user.available().await, 100);
+}
+
+/// `vidmocap serve` with no configuration at all: a SQLite file and the
+/// local store appear under ./data, the API answers, and SIGTERM stops it
+/// cleanly. `vidmocap migrate` then finds nothing to do.
+#[test]
+fn serve_needs_no_setup() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .env_remove("VIDMOCAP_STORE_DIR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("listening on http://")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+        })
+        .expect("serve prints its address");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+        assert_eq!(ready.status(), StatusCode::OK);
+    });
+    assert!(dir.path().join("data/vidmocap.db").is_file());
+    assert!(dir.path().join("data/blobs").is_dir());
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success(), "clean exit on SIGTERM");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
+        .arg("migrate")
+        .current_dir(dir.path())
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "database is up to date"
+    );
+}
+
+/// The queue itself, through the service's database on both backends: a
+/// free account runs one job at a time, a pro account's job goes first,
+/// and a worker whose lease was taken over cannot finish the job (so the
+/// credits move only once).
+async fn queue_rules(backend: Backend) {
+    use vidmocap::db::jobs::Finish;
+    let app = TestApp::start(backend, 0).await;
+    let free = app.signup("free@example.com").await;
+    let pro = app.signup("pro@example.com").await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vidmocap"))
+        .args([
+            "admin",
+            "set-tier",
+            "--email",
+            "pro@example.com",
+            "--tier",
+            "pro",
+        ])
+        .env("VIDMOCAP_DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app.grant(&free.email, 100);
+    app.grant(&pro.email, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let clip = tiny_clip(dir.path(), "two.mp4", 2);
+    let job = |u: support::User, upload: String| async move {
+        let r = u.create_job(&upload, None).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let fu = free.upload_ok(&clip).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pu = pro.upload_ok(&clip).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let free1 = job(free.clone(), fu.clone()).await;
+    let free2 = job(free.clone(), fu.clone()).await;
+    let pro1 = job(pro.clone(), pu.clone()).await;
+
+    let db = &app.state().db;
+    let now = vidmocap::db::now_ms();
+    let first = db
+        .claim_job("w1", now, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.id, pro1, "pro's priority first, though queued last");
+    let second = db
+        .claim_job("w1", now, now + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.id, free1);
+    assert!(
+        db.claim_job("w1", now, now + 30_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "free runs one job at a time; {free2} waits"
+    );
+
+    // w1's lease on free1 runs out; it is requeued and w2 takes it over.
+    let later = now + 31_000;
+    let (requeued, _) = db.reap_stale(later).await.unwrap();
+    assert_eq!(requeued, 2);
+    let again = db
+        .claim_job("w2", later, later + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, pro1);
+    let again = db
+        .claim_job("w2", later, later + 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.id.as_str(), again.attempts), (free1.as_str(), 2));
+    let done = Finish::Succeeded {
+        report_json: "{}".into(),
+        outputs_json: "[]".into(),
+    };
+    assert!(
+        !db.finish_job(&second, "w1", &done, later).await.unwrap(),
+        "stale owner"
+    );
+    assert!(db.finish_job(&again, "w2", &done, later).await.unwrap());
+    assert!(
+        !db.finish_job(&again, "w2", &done, later).await.unwrap(),
+        "only once"
+    );
+    let charges = free.ledger().await["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "charge")
+        .count();
+    assert_eq!(charges, 1);
+    assert_eq!(free.available().await, 100 - 2 * 5);
+    let account = free.account().await;
+    assert_eq!(account["credits"]["balance"], 95);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_rules_sqlite() {
+    queue_rules(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_rules_postgres() {
+    queue_rules(Backend::Postgres).await;
+}
+
+/// A session ends at its absolute maximum age even while in use.
+#[tokio::test(flavor = "multi_thread")]
+async fn session_absolute_maximum() {
+    let app = TestApp::start_with(Backend::Sqlite, 0, |s| s.session_max_secs = 2).await;
+    let user = app.signup("max@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(
+            user.get("/v1/account").send().await.unwrap().status(),
+            StatusCode::OK
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (s, code) = error_code(user.get("/v1/account").send().await.unwrap()).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "auth.required")
+    );
+}
+
+/// The per-account limit counts one account's requests, whatever address
+/// they come from, and leaves other accounts alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn per_account_rate_limit() {
+    let app = TestApp::start_with(Backend::Sqlite, 0, |s| {
+        s.rate_per_ip_per_min = 0;
+        s.rate_per_account_per_min = 5;
+    })
+    .await;
+    let a = app.signup("a@example.com").await;
+    let b = app.signup("b@example.com").await;
+    for _ in 0..5 {
+        assert_eq!(
+            a.get("/v1/account").send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let (s, code) = error_code(a.get("/v1/account").send().await.unwrap()).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate.limited")
+    );
+    assert_eq!(
+        b.get("/v1/account").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}

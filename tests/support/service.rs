@@ -1,0 +1,354 @@
+//! Starting the real service for a test: a fresh database per test (a
+//! SQLite file in a temp folder, or a uniquely named PostgreSQL database on
+//! 127.0.0.1:5432 dropped afterwards), the local store in the same temp
+//! folder, the API on port 0, and an HTTP client that keeps the session
+//! cookie by hand.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use vidmocap::config::Config;
+use vidmocap::service::{self, Running, ServiceConfig, StartOptions, Tier};
+
+pub const WEBHOOK_SECRET: &str = "whsec_test";
+
+/// Which database a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database that disappears with the test.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+}
+
+const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+impl TestDb {
+    pub async fn new(backend: Backend, dir: &Path) -> TestDb {
+        match backend {
+            Backend::Sqlite => TestDb {
+                url: format!("sqlite://{}", dir.join("db/vidmocap.db").display()),
+                pg_name: None,
+            },
+            Backend::Postgres => {
+                let name = format!("vidmocap_test_{}", uuid::Uuid::new_v4().simple());
+                let mut c = sqlx::PgConnection::connect(PG_ADMIN)
+                    .await
+                    .expect("PostgreSQL must run on 127.0.0.1:5432 (user postgres, trust auth)");
+                sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut c)
+                    .await
+                    .expect("create test database");
+                TestDb {
+                    url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Drop runs outside any runtime; a short-lived one does the work.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(mut c) = sqlx::PgConnection::connect(PG_ADMIN).await {
+                        let _ =
+                            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut c)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// The service configuration every test starts from.
+pub fn service_config(db_url: &str, dir: &Path) -> ServiceConfig {
+    let mut svc = ServiceConfig {
+        bind: "127.0.0.1:0".into(),
+        database_url: db_url.into(),
+        public_base_url: String::new(),
+        webhook_secret: WEBHOOK_SECRET.into(),
+        lease_secs: 30,
+        poll_ms: 100,
+        max_upload_bytes: 20 * 1024 * 1024,
+        ..ServiceConfig::default()
+    };
+    svc.store.local_dir = dir.join("blobs");
+    svc.store.signing_secret = "test-signing-secret".into();
+    svc.tiers.insert(
+        "pro".into(),
+        Tier {
+            max_clip_s: 600.0,
+            max_running: 4,
+            priority: 10,
+        },
+    );
+    svc
+}
+
+/// The pipeline configuration: defaults plus the environment (models, ORT).
+pub fn pipeline_config() -> Config {
+    Config::load(None).expect("configuration from the environment")
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub running: Option<Running>,
+    pub db: TestDb,
+    pub svc: ServiceConfig,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts the API with `workers` in-process workers.
+    pub async fn start(backend: Backend, workers: usize) -> TestApp {
+        Self::start_with(backend, workers, |_| {}).await
+    }
+
+    pub async fn start_with(
+        backend: Backend,
+        workers: usize,
+        tweak: impl FnOnce(&mut ServiceConfig),
+    ) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(backend, dir.path()).await;
+        let mut svc = service_config(&db.url, dir.path());
+        tweak(&mut svc);
+        let running = service::start(
+            pipeline_config(),
+            svc.clone(),
+            StartOptions { api: true, workers },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("service start failed [{}]: {e}", e.code()));
+        let base = format!("http://{}", running.addr.unwrap());
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            running: Some(running),
+            db,
+            svc,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+
+    /// Signs up a new account and returns a client for it.
+    pub async fn signup(&self, email: &str) -> User {
+        let resp = self
+            .http
+            .post(self.url("/v1/auth/signup"))
+            .json(&json!({"email": email, "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED, "signup {email}");
+        let cookie = session_cookie(&resp).expect("signup sets the session cookie");
+        let body: Value = resp.json().await.unwrap();
+        User {
+            id: body["id"].as_str().unwrap().to_string(),
+            email: email.to_string(),
+            cookie,
+            base: self.base.clone(),
+            http: self.http.clone(),
+        }
+    }
+
+    /// Grants credits with the real `vidmocap admin grant-credits` command.
+    pub fn grant(&self, email: &str, credits: i64) {
+        let out = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
+            .args(["admin", "grant-credits", "--email", email, "--credits"])
+            .arg(credits.to_string())
+            .env("VIDMOCAP_DATABASE_URL", &self.db.url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "grant-credits failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The app's database handle, for assertions on rows.
+    pub fn state(&self) -> &vidmocap::service::app::AppState {
+        &self.running.as_ref().unwrap().state
+    }
+}
+
+/// The `vidmocap_session` value from a response's Set-Cookie.
+pub fn session_cookie(resp: &Response) -> Option<String> {
+    resp.headers().get_all(SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        let first = v.split(';').next()?;
+        let (k, val) = first.split_once('=')?;
+        (k == "vidmocap_session" && !val.is_empty()).then(|| val.to_string())
+    })
+}
+
+/// A signed-in account.
+#[derive(Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub cookie: String,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl User {
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, format!("vidmocap_session={}", self.cookie))
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, format!("vidmocap_session={}", self.cookie))
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .delete(format!("{}{path}", self.base))
+            .header(COOKIE, format!("vidmocap_session={}", self.cookie))
+    }
+
+    pub async fn account(&self) -> Value {
+        let r = self.get("/v1/account").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    pub async fn available(&self) -> i64 {
+        self.account().await["credits"]["available"]
+            .as_i64()
+            .unwrap()
+    }
+
+    pub async fn ledger(&self) -> Value {
+        let r = self.get("/v1/account/ledger").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    /// Uploads a file as the raw body; returns the response.
+    pub async fn upload_raw(&self, path: &Path) -> Response {
+        let bytes = std::fs::read(path).unwrap();
+        self.post("/v1/uploads")
+            .header("content-type", "application/octet-stream")
+            .header("x-filename", path.file_name().unwrap().to_str().unwrap())
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads a file and expects it accepted; returns the upload JSON.
+    pub async fn upload_ok(&self, path: &Path) -> Value {
+        let r = self.upload_raw(path).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "upload refused: {body}");
+        body
+    }
+
+    pub async fn create_job(&self, upload_id: &str, idem: Option<&str>) -> Response {
+        let mut req = self
+            .post("/v1/jobs")
+            .json(&json!({"upload_id": upload_id, "outputs": ["glb", "keypoints"]}));
+        if let Some(k) = idem {
+            req = req.header("idempotency-key", k);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Polls until the job is final; returns its JSON.
+    pub async fn wait_job(&self, id: &str, limit: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let job: Value = self
+                .get(&format!("/v1/jobs/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if matches!(
+                job["state"].as_str(),
+                Some("succeeded" | "failed" | "canceled")
+            ) {
+                return job;
+            }
+            assert!(start.elapsed() < limit, "job {id} not finished: {job}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The shared clips, found through `VIDMOCAP_MEDIA_DIR`.
+pub fn media(name: &str) -> PathBuf {
+    let dir = std::env::var_os("VIDMOCAP_MEDIA_DIR")
+        .expect("VIDMOCAP_MEDIA_DIR must point at the shared clips (make test sets it)");
+    PathBuf::from(dir).join(name)
+}
+
+/// A small generated clip (no person in it), `seconds` long.
+pub fn tiny_clip(dir: &Path, name: &str, seconds: u32) -> PathBuf {
+    let path = dir.join(name);
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t"])
+        .arg(seconds.to_string())
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&path)
+        .output()
+        .expect("the ffmpeg program must be installed to make test clips");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+/// Error code of a JSON error response.
+pub async fn error_code(resp: Response) -> (StatusCode, String) {
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or("").to_string(),
+    )
+}
