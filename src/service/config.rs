@@ -29,7 +29,8 @@ pub struct ServiceConfig {
     pub bind: String,
     /// `sqlite://path` (embedded default) or `postgres://…`.
     pub database_url: String,
-    /// How clients reach this server; presigned local-store links start with it.
+    /// How clients reach this server; presigned local-store links start with
+    /// it. Empty (the default): `http://` and the address the API listens on.
     pub public_base_url: String,
     /// Mark cookies `Secure`. Also set per request when a proxy says
     /// `X-Forwarded-Proto: https`.
@@ -84,7 +85,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             bind: "127.0.0.1:8080".into(),
             database_url: "sqlite://data/vidmocap.db".into(),
-            public_base_url: "http://127.0.0.1:8080".into(),
+            public_base_url: String::new(),
             cookie_secure: false,
             session_idle_secs: 30 * 60,
             session_max_secs: 12 * 3600,
