@@ -44,6 +44,19 @@ pub enum AdminCommand {
     },
 }
 
+/// The account an operator names by email (case and spaces ignored).
+async fn account_by_email(
+    db: &crate::db::Db,
+    email: &str,
+) -> Result<(String, crate::db::accounts::Account), ServiceError> {
+    let email = email.trim().to_lowercase();
+    let account = db
+        .account_by_email(&email)
+        .await?
+        .ok_or_else(|| ServiceError::NoSuchAccount(email.clone()))?;
+    Ok((email, account))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ServiceError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -122,12 +135,7 @@ pub fn admin(config: Config, cmd: AdminCommand) -> Result<(), crate::Error> {
                     )
                     .into());
                 }
-                let email = email.trim().to_lowercase();
-                let account = db
-                    .account_by_email(&email)
-                    .await
-                    .map_err(ServiceError::from)?
-                    .ok_or_else(|| ServiceError::NoSuchAccount(email.clone()))?;
+                let (email, account) = account_by_email(&db, &email).await?;
                 db.add_credits(&account.id, credits, "grant", Some("admin"))
                     .await
                     .map_err(ServiceError::from)?;
@@ -144,12 +152,7 @@ pub fn admin(config: Config, cmd: AdminCommand) -> Result<(), crate::Error> {
                     ))
                     .into());
                 }
-                let email = email.trim().to_lowercase();
-                let account = db
-                    .account_by_email(&email)
-                    .await
-                    .map_err(ServiceError::from)?
-                    .ok_or_else(|| ServiceError::NoSuchAccount(email.clone()))?;
+                let (email, account) = account_by_email(&db, &email).await?;
                 db.set_tier(&account.id, &tier)
                     .await
                     .map_err(ServiceError::from)?;

@@ -167,10 +167,29 @@ pub async fn create(
         .store
         .put_file(&key, &path, "application/octet-stream")
         .await?;
-    let upload = Upload {
+    let upload = new_upload(id, &caller, key, filename, size, &info);
+    state.db.insert_upload(&upload).await?;
+    state
+        .metrics
+        .uploads
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(upload = %upload.id, account = %upload.account_id, size, "upload stored");
+    Ok((StatusCode::CREATED, Json(upload_json(&state, &upload))).into_response())
+}
+
+/// The row for a stored, validated upload.
+fn new_upload(
+    id: String,
+    caller: &Caller,
+    object_key: String,
+    filename: String,
+    size: u64,
+    info: &VideoInfo,
+) -> Upload {
+    Upload {
         id,
         account_id: caller.account.id.clone(),
-        object_key: key,
+        object_key,
         filename,
         size_bytes: size as i64,
         duration_s: info.duration_s,
@@ -180,14 +199,7 @@ pub async fn create(
         codec: info.codec.clone(),
         created_ms: now_ms(),
         deleted_ms: None,
-    };
-    state.db.insert_upload(&upload).await?;
-    state
-        .metrics
-        .uploads
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(upload = %upload.id, account = %upload.account_id, size, "upload stored");
-    Ok((StatusCode::CREATED, Json(upload_json(&state, &upload))).into_response())
+    }
 }
 
 fn upload_json(state: &AppState, u: &Upload) -> Value {
@@ -311,20 +323,7 @@ pub async fn complete(
         }
     };
     let filename = clean_filename(body.as_ref().and_then(|b| b.filename.as_deref()));
-    let upload = Upload {
-        id,
-        account_id: caller.account.id.clone(),
-        object_key: key,
-        filename,
-        size_bytes: meta.size as i64,
-        duration_s: info.duration_s,
-        fps: info.fps,
-        width: i64::from(info.upright_width),
-        height: i64::from(info.upright_height),
-        codec: info.codec.clone(),
-        created_ms: now_ms(),
-        deleted_ms: None,
-    };
+    let upload = new_upload(id, &caller, key, filename, meta.size, &info);
     state.db.insert_upload(&upload).await?;
     Ok((StatusCode::CREATED, Json(upload_json(&state, &upload))).into_response())
 }
