@@ -9,7 +9,7 @@
 //! Needs what scripts/setup.sh installs (chromium, node, `npm ci` and the
 //! portal build in web/) and VIDMOCAP_MEDIA_DIR / VIDMOCAP_MODELS_DIR.
 //! Screenshots go to $VIDMOCAP_PORTAL_SCREENSHOTS, by default
-//! target/portal-screenshots.
+//! portal-screenshots/ in the target directory.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -34,9 +34,13 @@ impl Drop for Server {
 }
 
 fn screenshot_dir(root: &Path) -> PathBuf {
-    std::env::var_os("VIDMOCAP_PORTAL_SCREENSHOTS")
+    if let Some(dir) = std::env::var_os("VIDMOCAP_PORTAL_SCREENSHOTS") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/portal-screenshots"))
+        .unwrap_or_else(|| root.join("target"))
+        .join("portal-screenshots")
 }
 
 #[test]
@@ -100,7 +104,14 @@ fn portal_in_a_real_browser() {
         status.success(),
         "the browser run failed (see its output above)"
     );
-    for page in ["signup", "upload-chosen", "jobs-done", "viewer", "account"] {
+    for page in [
+        "signup",
+        "upload-chosen",
+        "jobs-done",
+        "viewer",
+        "account",
+        "phone-jobs",
+    ] {
         assert!(
             shots.join(format!("{page}.png")).is_file(),
             "screenshot {page}.png saved"

@@ -54,6 +54,11 @@ try {
   await page.waitForSelector('#drop');
   check(true, 'signed up and reached the upload view');
 
+  // What the API would refuse is refused before sending, in its words.
+  await page.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a video') });
+  await page.waitForFunction(() => document.querySelector('#clip-error').textContent.length > 0);
+  check(/not a video/.test(await page.textContent('#clip-error')), 'a text file is refused before upload');
+
   // Credits, from the operator's command.
   execFileSync(grant[0], [...grant.slice(1), email], { stdio: 'inherit' });
 
@@ -134,6 +139,28 @@ try {
   check(Number(await page.textContent('#balance')) >= 0, 'the account shows a balance');
   await page.waitForSelector('#ledger tr');
   await shot('account');
+  // API keys: created (shown once), listed, revoked.
+  await page.fill('#key-name', 'e2e');
+  await page.click('#key-form button[type=submit]');
+  await page.waitForSelector('#new-key code.key');
+  check((await page.textContent('#new-key code.key')).length > 20, 'a new API key is shown once');
+  await page.waitForSelector('#keys button[data-revoke]');
+  await shot('account-key');
+  await page.click('#keys button[data-revoke]');
+  await page.waitForFunction(() => !document.querySelector('#keys button[data-revoke]'));
+  check(true, 'the key was revoked and left the list');
+
+  // Phone-sized screen: the jobs list and the account still fit.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/#/jobs`);
+  await page.waitForSelector('#jobs tr');
+  await shot('phone-jobs');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `the jobs page fits a phone's width (overflow ${overflow}px)`);
+  await page.setViewportSize({ width: 1200, height: 900 });
+  await page.goto(`${base}/#/account`);
+  await page.waitForSelector('#balance');
+
   const cookies = await context.cookies();
   await page.click('#delete-start');
   await page.fill('#delete-email', email);

@@ -362,7 +362,7 @@ async function accountView() {
     el('acct-summary').innerHTML = `${esc(acct.email)} · tier <strong id="tier">${esc(acct.tier)}</strong> · balance <strong id="balance">${acct.credits.balance}</strong> credits (${acct.credits.available} available)`;
     el('acct-limits').textContent = `Your tier allows clips up to ${limits.max_clip_s} s, ${limits.max_running} job(s) at once, files up to ${fmtBytes(limits.max_upload_bytes)}; ${limits.credits_per_second} credit(s) per second of video, at least ${limits.min_job_credits} per job.`;
     el('ledger').innerHTML = ledger.entries
-      .map((e) => `<tr><td>${new Date(e.created_ms).toLocaleString()}</td><td>${e.amount > 0 ? '+' : ''}${esc(e.amount)}</td><td>${esc(e.kind)}</td></tr>`)
+      .map((e) => `<tr><td>${new Date(e.created_ms).toLocaleString()}</td><td>${ledgerChange(e)}</td><td>${esc(LEDGER_WORDS[e.kind] || e.kind)}</td></tr>`)
       .join('') || '<tr><td colspan="3" class="muted">nothing yet</td></tr>';
     renderKeys(keys);
   } catch (err) {
@@ -406,6 +406,18 @@ async function accountView() {
       showError(el('delete-error'), err);
     }
   });
+}
+
+// Reservations hold credits without spending them; only charges spend.
+const LEDGER_WORDS = {
+  grant: 'credits added', payment: 'credits bought', reserve: 'held for a job',
+  charge: 'spent on a job', release: 'hold released',
+};
+function ledgerChange(e) {
+  const n = Math.abs(e.amount);
+  if (e.kind === 'charge') return `−${n}`;
+  if (e.kind === 'reserve' || e.kind === 'release') return `(${n})`;
+  return `+${n}`;
 }
 
 function renderKeys(keys) {
