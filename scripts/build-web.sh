@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../web"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  # Not `npm ci`: it rejects a lockfile without rollup's binaries for other
+  # platforms, which the registry here does not offer. `install --no-save`
+  # takes the lockfile's pinned versions and leaves the file untouched.
+  npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 stamp=dist/index.html
 if [ -f "$stamp" ] && [ -z "$(find index.html vite.config.js src package-lock.json -newer "$stamp" -print -quit)" ]; then
