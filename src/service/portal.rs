@@ -18,6 +18,9 @@ use super::error::{ApiError, ApiResult};
 /// How long the viewer's link to a source video stays valid.
 const VIDEO_LINK_SECS: u64 = 600;
 
+/// Uploads at least this large use a presigned PUT even on the local store.
+const DIRECT_FROM_BYTES: u64 = 64 * 1024 * 1024;
+
 /// `GET /v1/account/limits`: what the caller's tier allows and what a clip
 /// costs, so the portal can refuse and price a file before sending it.
 pub async fn limits(State(state): State<AppState>, caller: Caller) -> Json<Value> {
@@ -31,6 +34,9 @@ pub async fn limits(State(state): State<AppState>, caller: Caller) -> Json<Value
         "max_upload_bytes": cfg.max_upload_bytes,
         "credits_per_second": cfg.credits_per_second,
         "min_job_credits": cfg.min_job_credits,
+        // On S3 every upload goes straight to the bucket; the local store
+        // takes small files through the API and large ones by its links.
+        "direct_upload_from_bytes": if cfg.store.kind == "local" { DIRECT_FROM_BYTES } else { 0 },
     }))
 }
 

@@ -74,6 +74,18 @@ try {
   check(Number(await page.getAttribute('#bar', 'value')) === 100, 'the upload progress bar reached 100%');
   await shot('upload-done');
 
+  // The same clip again by a presigned PUT and /complete (the path large
+  // files and S3 take); this second upload is left unused.
+  await page.evaluate(() => { localStorage.vidmocapDirectUpload = '1'; });
+  await page.goto(`${base}/#/jobs`);
+  await page.goto(`${base}/#/upload`);
+  await page.setInputFiles('#file', videoPath);
+  await page.waitForSelector('#clip-cost');
+  await page.click('#start');
+  await page.waitForSelector('#job-form:not([hidden])', { timeout: 120000 });
+  check(/uploaded/.test(await page.textContent('#speed')), 'a presigned upload completed');
+  await page.evaluate(() => { localStorage.removeItem('vidmocapDirectUpload'); });
+
   // Create the job and watch it over SSE.
   await page.click('#create button[type=submit]');
   await page.waitForSelector('#jobs tr');

@@ -47,12 +47,15 @@ export async function api(path, { method = 'GET', body, raw = false } = {}) {
 }
 
 /**
- * Uploads a file as the raw request body, reporting progress; resolves to
- * the upload's JSON. `abort()` on the returned handle cancels it.
+ * Uploads a file, reporting progress; resolves to the upload's JSON.
+ * `direct` sends it by a presigned PUT straight to storage, then completes
+ * it through the API; otherwise it is the raw body of POST /v1/uploads.
+ * `abort()` on the returned handle cancels it.
  */
-export function uploadFile(file, onProgress) {
+export function uploadFile(file, onProgress, direct = false) {
   const xhr = new XMLHttpRequest();
-  const done = new Promise((resolve, reject) => {
+  let aborted = false;
+  const send = (method, url, headers) => new Promise((resolve, reject) => {
     const started = performance.now();
     xhr.upload.onprogress = (e) => {
       if (!e.lengthComputable) return;
@@ -64,17 +67,26 @@ export function uploadFile(file, onProgress) {
         onUnauthorized();
         reject(new ApiError(401, 'auth.required', 'your session has ended; please log in again'));
       } else if (xhr.status >= 200 && xhr.status < 300) {
-        resolve(JSON.parse(xhr.responseText));
+        resolve(xhr.responseText);
       } else {
         reject(await errorFrom(xhr.status, xhr.responseText));
       }
     };
     xhr.onerror = () => reject(new ApiError(0, 'network', 'the upload failed; check the connection'));
     xhr.onabort = () => reject(new ApiError(0, 'cancelled', 'upload cancelled'));
-    xhr.open('POST', '/v1/uploads');
-    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
-    xhr.setRequestHeader('X-Filename', file.name);
+    xhr.open(method, url);
+    for (const [k, v] of headers) xhr.setRequestHeader(k, v);
     xhr.send(file);
   });
-  return { done, abort: () => xhr.abort() };
+  const done = (async () => {
+    if (!direct) {
+      const body = await send('POST', '/v1/uploads', [['Content-Type', 'application/octet-stream'], ['X-Filename', file.name]]);
+      return JSON.parse(body);
+    }
+    const p = await api('/v1/uploads/presign', { method: 'POST', body: { filename: file.name } });
+    if (aborted) throw new ApiError(0, 'cancelled', 'upload cancelled');
+    await send(p.put.method, p.put.url, p.put.headers);
+    return api(p.complete, { method: 'POST', body: { filename: file.name } });
+  })();
+  return { done, abort: () => { aborted = true; xhr.abort(); } };
 }

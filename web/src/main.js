@@ -22,7 +22,12 @@ function showError(target, err) {
   target.textContent = err.message || String(err);
 }
 
+// Views render after awaits; a view the user has left must not write.
+let viewGen = 0;
+const current = (gen) => gen === viewGen;
+
 function view(html) {
+  viewGen += 1;
   cleanup();
   cleanup = () => {};
   main.innerHTML = html;
@@ -112,13 +117,15 @@ async function uploadView() {
       <p id="create-error" class="error" role="alert"></p>
     </form>
   </section>`);
+  const gen = viewGen;
   let limits;
   try {
     limits = await api('/v1/account/limits');
   } catch (err) {
-    showError(el('clip-error'), err);
+    if (current(gen)) showError(el('clip-error'), err);
     return;
   }
+  if (!current(gen)) return;
   let file = null;
   let upload = null;
   let pending = null;
@@ -138,6 +145,7 @@ async function uploadView() {
       return;
     }
     const d = await clipDuration(f);
+    if (!current(gen)) return;
     if (d === null) {
       el('clip-info').textContent = `${f.name}, ${fmtBytes(f.size)}: the browser cannot read its length; the server will check it`;
     } else {
@@ -165,11 +173,14 @@ async function uploadView() {
     el('cancel-upload').hidden = false;
     el('bar').hidden = false;
     el('clip-error').textContent = '';
+    // localStorage.vidmocapDirectUpload lets the browser test take the
+    // presigned path with a small clip.
+    const direct = file.size >= limits.direct_upload_from_bytes || localStorage.vidmocapDirectUpload === '1';
     pending = uploadFile(file, (p) => {
       const pct = Math.round((100 * p.loaded) / p.total);
       el('bar').value = pct;
       el('speed').textContent = `${pct}% · ${fmtBytes(p.bytesPerSec)}/s`;
-    });
+    }, direct);
     try {
       upload = await pending.done;
       el('bar').value = 100;
@@ -239,13 +250,15 @@ async function jobsView() {
     <p id="jobs-empty" class="muted" hidden>No jobs yet. <a href="#/upload">Upload a video</a>.</p></section>`);
   const streams = [];
   cleanup = () => streams.forEach((s) => s.close());
+  const gen = viewGen;
   let list;
   try {
     list = await api('/v1/jobs?limit=50');
   } catch (err) {
-    showError(el('jobs-error'), err);
+    if (current(gen)) showError(el('jobs-error'), err);
     return;
   }
+  if (!current(gen)) return;
   const body = el('jobs');
   body.innerHTML = list.jobs.map(jobRow).join('');
   el('jobs-empty').hidden = list.jobs.length > 0;
@@ -300,9 +313,11 @@ async function jobView(id) {
       </select></label>
     </div></section>
     <section><h2>Downloads</h2><ul id="downloads"></ul></section>`);
+  const gen = viewGen;
   try {
     const job = await api(`/v1/jobs/${id}`);
     const outs = await api(`/v1/jobs/${id}/outputs`);
+    if (!current(gen)) return;
     el('downloads').innerHTML = outs.outputs
       .map((o) => `<li><a href="${esc(o.url)}" download="${esc(o.name)}">${esc(o.name)}</a> <span class="muted">${fmtBytes(o.size)}</span></li>`)
       .join('');
@@ -322,15 +337,17 @@ async function jobView(id) {
       videoUrl = URL.createObjectURL(await r.blob());
     } catch (err) {
       if (err.status === 401) return;
-      el('job-error').textContent = 'the source video is no longer kept; only the figure is shown';
+      if (current(gen)) el('job-error').textContent = 'the source video is no longer kept; only the figure is shown';
     }
+    if (!current(gen)) return;
     const viewer = await openViewer({
       stage: el('stage'), video: el('video'), overlay: el('overlay'), glbBytes, keypoints, videoUrl,
       controls: { play: el('play'), scrub: el('scrub'), time: el('time'), speed: el('speed-sel') },
     });
-    cleanup = () => { viewer.dispose(); if (videoUrl) URL.revokeObjectURL(videoUrl); };
+    const dispose = () => { viewer.dispose(); if (videoUrl) URL.revokeObjectURL(videoUrl); };
+    if (current(gen)) cleanup = dispose; else dispose();
   } catch (err) {
-    showError(el('job-error'), err);
+    if (current(gen)) showError(el('job-error'), err);
   }
 }
 
@@ -353,11 +370,13 @@ async function accountView() {
           <button id="delete-cancel" type="button" class="secondary">Keep my account</button></div>
         <p id="delete-error" class="error" role="alert"></p>
       </form></section>`);
+  const gen = viewGen;
   let me;
   try {
     const [acct, limits, ledger, keys] = await Promise.all([
       api('/v1/account'), api('/v1/account/limits'), api('/v1/account/ledger'), api('/v1/api-keys'),
     ]);
+    if (!current(gen)) return;
     me = acct;
     el('acct-summary').innerHTML = `${esc(acct.email)} · tier <strong id="tier">${esc(acct.tier)}</strong> · balance <strong id="balance">${acct.credits.balance}</strong> credits (${acct.credits.available} available)`;
     el('acct-limits').textContent = `Your tier allows clips up to ${limits.max_clip_s} s, ${limits.max_running} job(s) at once, files up to ${fmtBytes(limits.max_upload_bytes)}; ${limits.credits_per_second} credit(s) per second of video, at least ${limits.min_job_credits} per job.`;
@@ -366,7 +385,7 @@ async function accountView() {
       .join('') || '<tr><td colspan="3" class="muted">nothing yet</td></tr>';
     renderKeys(keys);
   } catch (err) {
-    showError(el('acct-error'), err);
+    if (current(gen)) showError(el('acct-error'), err);
     return;
   }
   el('key-form').addEventListener('submit', async (e) => {
