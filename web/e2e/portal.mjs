@@ -47,10 +47,14 @@ try {
   // Sign up.
   await page.goto(`${base}/#/signup`);
   const email = `e2e-${Date.now()}@example.com`;
-  await page.fill('#email', email);
-  await page.fill('#password', 'correct horse battery');
+  // By keyboard alone: the view focuses its main region, Tab reaches the fields.
+  await page.waitForSelector('#auth');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(email);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('correct horse battery');
   await shot('signup');
-  await page.click('button[type=submit]');
+  await page.keyboard.press('Enter');
   await page.waitForSelector('#drop');
   check(true, 'signed up and reached the upload view');
 
@@ -144,6 +148,23 @@ try {
   check(glb.readUInt32LE(16) === 0x4e4f534a, 'its first chunk is JSON');
   const gltf = JSON.parse(glb.subarray(20, 20 + jsonLen).toString('utf8'));
   check(gltf.asset && gltf.animations && gltf.animations.length > 0, 'its JSON parses and has an animation');
+
+  // Cancel and delete: a job for the second upload, canceled from the list.
+  const second = await page.evaluate(async () => {
+    const ups = (await (await fetch('/v1/uploads')).json()).uploads;
+    const jobs = (await (await fetch('/v1/jobs')).json()).jobs;
+    const used = new Set(jobs.map((j) => j.upload_id));
+    const u = ups.find((x) => !used.has(x.id));
+    const r = await fetch('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ upload_id: u.id }) });
+    return (await r.json()).id;
+  });
+  await page.goto(`${base}/#/jobs`);
+  await page.click(`#job-${second} button[data-cancel]`);
+  await page.waitForSelector(`#job-${second}[data-state=canceled]`, { timeout: 60000 });
+  check(true, 'a job canceled from the list shows as canceled');
+  await page.click(`#job-${second} button[data-delete]`);
+  await page.waitForSelector(`#job-${second}`, { state: 'detached' });
+  check(true, 'a deleted job left the list');
 
   // Account: credits, then delete with confirmation.
   await page.goto(`${base}/#/account`);

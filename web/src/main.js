@@ -216,7 +216,6 @@ async function uploadView() {
 const ERROR_WORDS = {
   'credits.insufficient': 'not enough credits for this clip',
   'pose.no_person': 'no person was found in the video',
-  cancelled: 'cancelled',
 };
 
 function jobStatus(j) {
@@ -233,7 +232,7 @@ function jobStatus(j) {
 }
 
 function jobRow(j) {
-  const finished = ['succeeded', 'failed', 'cancelled'].includes(j.state);
+  const finished = ['succeeded', 'failed', 'canceled'].includes(j.state);
   return `<tr id="job-${j.id}" data-state="${esc(j.state)}">
     <td><span class="hide-narrow">${new Date(j.created_ms).toLocaleString()}</span><br><span class="muted">${esc(j.id.slice(0, 8))} · ${j.price} credits</span></td>
     <td class="status">${jobStatus(j)}</td>
@@ -263,7 +262,7 @@ async function jobsView() {
   body.innerHTML = list.jobs.map(jobRow).join('');
   el('jobs-empty').hidden = list.jobs.length > 0;
   for (const j of list.jobs) {
-    if (['succeeded', 'failed', 'cancelled'].includes(j.state)) continue;
+    if (['succeeded', 'failed', 'canceled'].includes(j.state)) continue;
     const es = new EventSource(`/v1/jobs/${j.id}/events`);
     streams.push(es);
     const update = (e) => {
@@ -284,8 +283,10 @@ async function jobsView() {
     if (!id) return;
     try {
       if (e.target.dataset.cancel) {
-        await api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
-        toast('cancel requested');
+        const job = await api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
+        const row = el(`job-${id}`);
+        if (row) row.outerHTML = jobRow(job);
+        toast(job.state === 'canceled' ? 'job canceled' : 'cancel requested');
       } else {
         await api(`/v1/jobs/${id}`, { method: 'DELETE' });
         el(`job-${id}`).remove();
