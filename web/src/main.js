@@ -213,12 +213,21 @@ async function uploadView() {
 }
 
 // ---- jobs ------------------------------------------------------------------
+// Job failures as a user would put them; other codes show the API's message.
 const ERROR_WORDS = {
   'credits.insufficient': 'not enough credits for this clip',
-  'pose.no_person': 'no person was found in the video',
+  'pipeline.no_person': 'no person was found in the video; try a clip where one person is fully in view',
+  'pipeline.unknown_person': 'the chosen person is not in the video',
+  'pipeline.canceled': 'canceled',
+  'video.truncated': 'the video file is incomplete; upload it again',
+  'video.corrupt_frames': 'too much of the video is damaged to read',
+  'video.unsupported_codec': 'the video is in a format the service cannot read',
+  'export.empty_motion': 'no motion could be made from the video',
+  'job.internal': 'something went wrong on our side; the credits were not charged',
 };
 
 function jobStatus(j) {
+  if (j.state === 'canceled') return 'canceled';
   if (j.state === 'failed' || j.error) {
     const e = j.error || {};
     return `failed: ${esc(ERROR_WORDS[e.code] || e.message || 'the job could not finish')}`;
