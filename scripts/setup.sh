@@ -3,14 +3,15 @@
 # machine: FFmpeg's libraries and CLI, clang (bindgen), the ONNX Runtime
 # library (from PyPI), the glTF validator (from npm), assimp (the tests read
 # FBX and BVH back with it) and s3s-fs, the S3 server the storage tests start
-# (from crates.io). Safe to re-run.
+# (from crates.io), and builds the web portal (npm packages, Vite) with
+# Chromium for its browser test. Safe to re-run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 packages=(pkg-config clang libclang-dev libavformat-dev libavcodec-dev libavutil-dev
   libswscale-dev libavfilter-dev libavdevice-dev ffmpeg curl python3-pip nodejs npm
-  assimp-utils)
+  assimp-utils chromium)
 missing=()
 for p in "${packages[@]}"; do
   # A tool already on PATH (node, npm, pip from another install) counts.
@@ -35,3 +36,5 @@ scripts/install-s3s-fs.sh
 if [ ! -d tools/gltf-validator/node_modules/gltf-validator ]; then
   npm ci --prefix tools/gltf-validator --no-audit --no-fund --loglevel=error
 fi
+
+scripts/build-web.sh

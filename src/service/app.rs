@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::ops::{Metrics, RateLimiter};
 use super::{
-    auth, blobs, credits, jobs, ops, privacy, uploads, worker, ServiceConfig, ServiceError,
+    auth, blobs, credits, jobs, ops, portal, privacy, uploads, worker, ServiceConfig, ServiceError,
 };
 use crate::config::Config;
 use crate::db::Db;
@@ -203,6 +203,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/logout", post(auth::logout))
         .route("/v1/account", get(auth::me).delete(privacy::delete_account))
         .route("/v1/account/ledger", get(credits::ledger))
+        .route("/v1/account/limits", get(portal::limits))
         .route("/v1/account/export", get(privacy::export))
         .route("/v1/api-keys", get(auth::list_keys).post(auth::create_key))
         .route("/v1/api-keys/{id}", delete(auth::revoke_key))
@@ -215,6 +216,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/uploads/presign", post(uploads::presign))
         .route("/v1/uploads/{id}/complete", post(uploads::complete))
+        .route("/v1/uploads/{id}/video", get(portal::upload_video))
         .route(
             "/v1/uploads/{id}",
             get(uploads::get_one).delete(uploads::delete_one),
@@ -231,6 +233,7 @@ pub fn router(state: AppState) -> Router {
                 .put(blobs::put_blob)
                 .layer(DefaultBodyLimit::disable()),
         )
+        .fallback(portal::static_file)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::observe,

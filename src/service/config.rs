@@ -61,6 +61,8 @@ pub struct ServiceConfig {
     pub rate_per_ip_per_min: u32,
     pub rate_per_account_per_min: u32,
     pub store: StoreConfig,
+    /// The built web portal served at `/` (relative to the working directory).
+    pub web_dir: std::path::PathBuf,
 }
 
 impl Default for ServiceConfig {
@@ -104,6 +106,7 @@ impl Default for ServiceConfig {
             rate_per_ip_per_min: 600,
             rate_per_account_per_min: 600,
             store: StoreConfig::default(),
+            web_dir: "web/dist".into(),
         }
     }
 }
@@ -151,6 +154,9 @@ impl ServiceConfig {
         }
         if let Some(v) = get("VIDMOCAP_STORE_DIR") {
             self.store.local_dir = v.into();
+        }
+        if let Some(v) = get("VIDMOCAP_WEB_DIR") {
+            self.web_dir = v.into();
         }
         if let Some(v) = get("VIDMOCAP_STORE_SIGNING_SECRET") {
             self.store.signing_secret = v;

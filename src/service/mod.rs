@@ -15,6 +15,7 @@ pub mod credits;
 pub mod error;
 pub mod jobs;
 pub mod ops;
+pub mod portal;
 pub mod privacy;
 pub mod uploads;
 pub mod worker;

@@ -1,0 +1,120 @@
+//! The web portal end to end in a real browser: the `vidmocap serve`
+//! binary on a free port in a temp dir (SQLite, local store, one worker,
+//! the real models), driven by `web/e2e/portal.mjs` in Debian's headless
+//! Chromium through playwright-core. The script signs up, gets credits
+//! through `vidmocap admin grant-credits`, uploads walk_outdoor.mp4, follows
+//! the job over SSE to done, checks the viewer's figure moves, downloads and
+//! parses the GLB, deletes the account and sees the old session refused.
+//!
+//! Needs what scripts/setup.sh installs (chromium, node, `npm ci` and the
+//! portal build in web/) and VIDMOCAP_MEDIA_DIR / VIDMOCAP_MODELS_DIR.
+//! Screenshots go to $VIDMOCAP_PORTAL_SCREENSHOTS, by default
+//! portal-screenshots/ in the target directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn media(name: &str) -> PathBuf {
+    let dir = std::env::var_os("VIDMOCAP_MEDIA_DIR")
+        .expect("VIDMOCAP_MEDIA_DIR must point at the shared clips (make test sets it)");
+    PathBuf::from(dir).join(name)
+}
+
+/// Kills the server when the test ends, passed or not.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn screenshot_dir(root: &Path) -> PathBuf {
+    if let Some(dir) = std::env::var_os("VIDMOCAP_PORTAL_SCREENSHOTS") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("portal-screenshots")
+}
+
+#[test]
+fn portal_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = root.join("web/dist");
+    assert!(
+        web_dist.join("index.html").is_file(),
+        "the portal is not built; run scripts/setup.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("VIDMOCAP_WEB_DIR", &web_dist)
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .env_remove("VIDMOCAP_STORE_DIR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    // The log keeps flowing after the address line; draining it keeps the
+    // server from blocking on a full pipe, and echoes it for failures.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+            eprintln!("serve: {line}");
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("serve prints its address");
+
+    let shots = screenshot_dir(root);
+    // Old screenshots must not stand in for this run's.
+    let _ = std::fs::remove_dir_all(&shots);
+    let status = Command::new("node")
+        .arg(root.join("web/e2e/portal.mjs"))
+        .arg(format!("http://{addr}"))
+        .arg(media("walk_outdoor.mp4"))
+        .arg(&shots)
+        .args([
+            env!("CARGO_BIN_EXE_vidmocap"),
+            "admin",
+            "grant-credits",
+            "--credits",
+            "500",
+            "--email",
+        ])
+        // grant-credits finds the server's ./data from here.
+        .current_dir(dir.path())
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .status()
+        .expect("node runs (scripts/setup.sh installs it)");
+    drop(server);
+    assert!(
+        status.success(),
+        "the browser run failed (see its output above)"
+    );
+    for page in [
+        "signup",
+        "upload-chosen",
+        "jobs-done",
+        "viewer",
+        "account",
+        "phone-jobs",
+    ] {
+        assert!(
+            shots.join(format!("{page}.png")).is_file(),
+            "screenshot {page}.png saved"
+        );
+    }
+}
