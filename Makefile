@@ -3,6 +3,7 @@
 #
 #   make demo   runs the capture pipeline on a real clip into out/
 #   make test   runs the whole test suite
+#   (make serve starts the web portal and API on http://127.0.0.1:8080/)
 #
 # Models and clips come from ../shared unless these say otherwise.
 
@@ -13,7 +14,7 @@ ORT_DYLIB_PATH ?= $(CURDIR)/.tools/onnxruntime/libonnxruntime.so
 CLIP ?= $(VIDMOCAP_MEDIA_DIR)/walk_outdoor.mp4
 export VIDMOCAP_MODELS_DIR VIDMOCAP_MEDIA_DIR ORT_DYLIB_PATH
 
-.PHONY: setup demo test bench bench-mediapipe lint
+.PHONY: setup demo test serve bench bench-mediapipe lint
 
 setup:
 	scripts/setup.sh
@@ -23,6 +24,10 @@ demo: setup
 
 test: setup
 	cargo test --all-targets
+
+# The web portal and HTTP API with a worker, on http://127.0.0.1:8080/.
+serve: setup
+	cargo run --release -- serve
 
 bench: setup
 	cargo run --release -- bench "$(CLIP)"
