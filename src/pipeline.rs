@@ -156,8 +156,7 @@ pub struct Motion {
 
 /// The detector and one landmark session per worker, built in parallel
 /// (each parses, prunes and optimises its graph, a few tens of ms).
-fn load_sessions(config: &Config) -> Result<(Model, Vec<Model>), Error> {
-    let manifest = Manifest::builtin()?;
+fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec<Model>), Error> {
     let runtime = Runtime::load(config.models.ort_library.as_deref())?;
     let opts = SessionOptions {
         intra_threads: config.models.intra_threads,
@@ -218,7 +217,8 @@ pub fn run(
 
     // Decoding starts first so the queue fills while the sessions load.
     let mut decoder = Decoder::start(input, &info, &config.limits, DECODE_QUEUE)?;
-    let (detector, landmarkers) = load_sessions(config)?;
+    let manifest = Manifest::builtin()?;
+    let (detector, landmarkers) = load_sessions(config, &manifest)?;
     let mut models = BlazePose::new(detector, landmarkers, config.pose.min_detection_score);
     let setup = started.elapsed();
 
@@ -366,7 +366,7 @@ pub fn run(
     report.timings = timings.clone();
     report.total_seconds = started.elapsed().as_secs_f64();
     if write_json {
-        export::keypoints::write(&keypoints, &report, &Manifest::builtin()?, &motion)?;
+        export::keypoints::write(&keypoints, &report, &manifest, &motion)?;
     }
     timings.push(timing(
         "export",

@@ -241,12 +241,11 @@ impl Tracker {
             match (result, next) {
                 (Some(r), Some(next)) if self.plausible_move(&track, &next, now) => {
                     if track.hits == 0 && track.new_id {
-                        track.look_back_from =
-                            Roi::from_points(r.aux[0], r.aux[1]).map(|roi| LookBackStart {
-                                frame_index: frame.index,
-                                time: now,
-                                roi,
-                            });
+                        track.look_back_from = Some(LookBackStart {
+                            frame_index: frame.index,
+                            time: now,
+                            roi: next,
+                        });
                     }
                     if track.hits + 1 >= LOOK_BACK_AFTER_HITS {
                         if let Some(start) = track.look_back_from.take() {

@@ -41,6 +41,21 @@ pub struct S3Store {
 }
 
 impl S3Store {
+    /// Starts reading an object (the key checked first); the body streams.
+    async fn get_object(
+        &self,
+        key: &str,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
+        validate_key(key)?;
+        self.client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| not_found_or_backend(key, "get object", e))
+    }
+
     /// Builds the client from `cfg`; makes no request (a wrong endpoint or
     /// credentials show on first use).
     pub async fn from_config(cfg: &StoreConfig) -> Result<Self, StoreError> {
@@ -181,15 +196,7 @@ impl Store for S3Store {
     }
 
     async fn get_to_file(&self, key: &str, dest: &Path) -> Result<u64, StoreError> {
-        validate_key(key)?;
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| not_found_or_backend(key, "get object", e))?;
+        let out = self.get_object(key).await?;
         let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", dest.display()));
         let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
         let mut body = out.body;
@@ -207,15 +214,7 @@ impl Store for S3Store {
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError> {
-        validate_key(key)?;
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| not_found_or_backend(key, "get object", e))?;
+        let out = self.get_object(key).await?;
         let data = out
             .body
             .collect()

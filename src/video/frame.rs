@@ -53,6 +53,16 @@ pub enum ColorMatrix {
     Bt709,
 }
 
+impl ColorMatrix {
+    /// The red and blue luma weights (Kr, Kb) of the matrix.
+    pub fn kr_kb(self) -> (f32, f32) {
+        match self {
+            ColorMatrix::Bt601 => (0.299, 0.114),
+            ColorMatrix::Bt709 => (0.2126, 0.0722),
+        }
+    }
+}
+
 /// One decoded frame: YUV 4:2:0 planes as stored, plus where it sits in time.
 #[derive(Clone, Debug)]
 pub struct Frame {
@@ -99,7 +109,14 @@ impl Frame {
 
     /// Bilinear sample of one plane with replicated borders.
     #[inline]
-    fn sample_plane(plane: &[u8], stride: usize, pw: usize, ph: usize, x: f32, y: f32) -> f32 {
+    pub(crate) fn sample_plane(
+        plane: &[u8],
+        stride: usize,
+        pw: usize,
+        ph: usize,
+        x: f32,
+        y: f32,
+    ) -> f32 {
         let x = x.clamp(0.0, (pw - 1) as f32);
         let y = y.clamp(0.0, (ph - 1) as f32);
         let x0 = x as usize;
@@ -169,10 +186,7 @@ impl Frame {
 /// YUV (0…255 code values) to RGB (0…255, clamped).
 #[inline]
 pub fn yuv_to_rgb(y: f32, u: f32, v: f32, matrix: ColorMatrix, full_range: bool) -> [f32; 3] {
-    let (kr, kb) = match matrix {
-        ColorMatrix::Bt601 => (0.299f32, 0.114f32),
-        ColorMatrix::Bt709 => (0.2126f32, 0.0722f32),
-    };
+    let (kr, kb) = matrix.kr_kb();
     let kg = 1.0 - kr - kb;
     let (yy, pb, pr) = if full_range {
         (y, (u - 128.0), (v - 128.0))

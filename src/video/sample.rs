@@ -32,10 +32,7 @@ struct Coefficients {
 
 impl Coefficients {
     fn new(matrix: ColorMatrix, full_range: bool) -> Coefficients {
-        let (kr, kb) = match matrix {
-            ColorMatrix::Bt601 => (0.299f32, 0.114f32),
-            ColorMatrix::Bt709 => (0.2126f32, 0.0722f32),
-        };
+        let (kr, kb) = matrix.kr_kb();
         let kg = 1.0 - kr - kb;
         let (y_offset, y_gain, c_gain) = if full_range {
             (0.0, 1.0, 1.0)
@@ -66,33 +63,12 @@ struct Plane<'a> {
 }
 
 impl Plane<'_> {
-    #[inline(always)]
+    /// Bilinear tap with replicated borders, for the samples near the
+    /// picture's edge: the reference sampler's own arithmetic.
+    #[inline]
     fn tap(&self, x: f32, y: f32) -> f32 {
-        // Inside, no tap needs clamping; `x < max_x` keeps x0 + 1 in the row.
-        let (x, y, x1_step, y1_step) = if x >= 0.0 && y >= 0.0 && x < self.max_x && y < self.max_y {
-            (x, y, 1, self.stride)
-        } else {
-            let x = x.clamp(0.0, self.max_x);
-            let y = y.clamp(0.0, self.max_y);
-            (
-                x,
-                y,
-                usize::from(x < self.max_x),
-                if y < self.max_y { self.stride } else { 0 },
-            )
-        };
-        let x0 = x as usize;
-        let y0 = y as usize;
-        let fx = x - x0 as f32;
-        let fy = y - y0 as f32;
-        let i = y0 * self.stride + x0;
-        let a = self.data[i] as f32;
-        let b = self.data[i + x1_step] as f32;
-        let c = self.data[i + y1_step] as f32;
-        let d = self.data[i + y1_step + x1_step] as f32;
-        let top = a + (b - a) * fx;
-        let bot = c + (d - c) * fx;
-        top + (bot - top) * fy
+        let (pw, ph) = (self.max_x as usize + 1, self.max_y as usize + 1);
+        Frame::sample_plane(self.data, self.stride, pw, ph, x, y)
     }
 }
 
@@ -124,8 +100,6 @@ pub struct RowSampler<'a> {
     ax: Vec2,
     ay: Vec2,
     origin: Vec2,
-    width: f32,
-    height: f32,
 }
 
 impl<'a> RowSampler<'a> {
@@ -155,8 +129,6 @@ impl<'a> RowSampler<'a> {
             ax,
             ay,
             origin,
-            width: wf,
-            height: hf,
         }
     }
 
@@ -244,7 +216,7 @@ impl<'a> RowSampler<'a> {
 
     /// Rows touching the picture's edge: float taps with clamping.
     fn row_clamped(&self, mut p: Vec2, d: Vec2, outside: Option<f32>, out: &mut [f32]) {
-        let (max_x, max_y) = (self.width - 1.0, self.height - 1.0);
+        let (max_x, max_y) = (self.luma.max_x, self.luma.max_y);
         for px in out.chunks_exact_mut(3) {
             let inside = p.x >= 0.0 && p.y >= 0.0 && p.x <= max_x && p.y <= max_y;
             match outside {
