@@ -18,7 +18,116 @@ pub struct Config {
     pub models: ModelsConfig,
     pub limits: Limits,
     pub pose: PoseConfig,
+    pub gpu: GpuConfig,
     pub service: crate::service::ServiceConfig,
+}
+
+/// Where the per-frame work runs: CPU, or the GPU stages (wgpu
+/// preprocessing, ONNX Runtime's CUDA or TensorRT provider, NVDEC decode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// The GPU stages where a hardware GPU is present, each falling back to
+    /// the CPU with a logged reason; the CPU everywhere else.
+    #[default]
+    Auto,
+    /// Everything on the CPU.
+    Cpu,
+    /// The GPU stages, required: preprocessing fails without a wgpu adapter
+    /// (a software one such as lavapipe counts); inference and decode still
+    /// fall back, logged, when CUDA or NVDEC cannot load.
+    Gpu,
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "gpu" => Ok(Device::Gpu),
+            _ => Err(format!("expected auto, cpu or gpu, got {s:?}")),
+        }
+    }
+}
+
+/// ONNX Runtime execution provider.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionProvider {
+    /// CUDA unless `device = "cpu"`; the CPU when CUDA cannot load.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+    /// TensorRT first, then CUDA, then the CPU.
+    Tensorrt,
+}
+
+impl std::str::FromStr for ExecutionProvider {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(ExecutionProvider::Auto),
+            "cpu" => Ok(ExecutionProvider::Cpu),
+            "cuda" => Ok(ExecutionProvider::Cuda),
+            "tensorrt" => Ok(ExecutionProvider::Tensorrt),
+            _ => Err(format!("expected auto, cpu, cuda or tensorrt, got {s:?}")),
+        }
+    }
+}
+
+/// Video decoding on the GPU's decoder engines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HwDecode {
+    /// NVDEC unless `device = "cpu"`; software when it cannot open.
+    #[default]
+    Auto,
+    Off,
+    Nvdec,
+}
+
+impl std::str::FromStr for HwDecode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(HwDecode::Auto),
+            "off" => Ok(HwDecode::Off),
+            "nvdec" => Ok(HwDecode::Nvdec),
+            _ => Err(format!("expected auto, off or nvdec, got {s:?}")),
+        }
+    }
+}
+
+/// GPU settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GpuConfig {
+    pub device: Device,
+    pub execution_provider: ExecutionProvider,
+    pub hw_decode: HwDecode,
+    /// CUDA device ordinal for inference and decode.
+    pub device_id: u32,
+    /// Cap on each ONNX Runtime CUDA session's memory arena, MiB (0 = none).
+    pub session_memory_mib: u64,
+    /// Jobs one worker process runs at once on its GPU.
+    pub jobs_per_gpu: usize,
+}
+
+impl Default for GpuConfig {
+    fn default() -> Self {
+        GpuConfig {
+            device: Device::Auto,
+            execution_provider: ExecutionProvider::Auto,
+            hw_decode: HwDecode::Auto,
+            device_id: 0,
+            // The landmark model needs a few tens of MiB; the cap keeps a
+            // runaway arena from starving the other jobs on the card.
+            session_memory_mib: 1024,
+            jobs_per_gpu: 8,
+        }
+    }
 }
 
 /// Where the model weights and the ONNX Runtime library are, and how to run them.
@@ -171,6 +280,18 @@ impl Config {
         if let Some(v) = get("VIDMOCAP_FOV_DEG") {
             self.pose.fov_deg = parse("VIDMOCAP_FOV_DEG", v)?;
         }
+        if let Some(v) = get("VIDMOCAP_DEVICE") {
+            self.gpu.device = parse("VIDMOCAP_DEVICE", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_EXECUTION_PROVIDER") {
+            self.gpu.execution_provider = parse("VIDMOCAP_EXECUTION_PROVIDER", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_HW_DECODE") {
+            self.gpu.hw_decode = parse("VIDMOCAP_HW_DECODE", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_JOBS_PER_GPU") {
+            self.gpu.jobs_per_gpu = parse("VIDMOCAP_JOBS_PER_GPU", v)?;
+        }
         self.service.apply_env(&get)?;
         Ok(())
     }
@@ -187,6 +308,11 @@ impl Config {
         if p.detect_interval == 0 || p.max_people == 0 {
             return Err(ConfigError::Invalid(
                 "pose.detect_interval and pose.max_people must be at least 1".into(),
+            ));
+        }
+        if self.gpu.jobs_per_gpu == 0 {
+            return Err(ConfigError::Invalid(
+                "gpu.jobs_per_gpu must be at least 1".into(),
             ));
         }
         if !(0.0..=1.0).contains(&self.limits.max_corrupt_fraction) {
@@ -230,6 +356,22 @@ mod tests {
     fn file_with_unknown_key_is_rejected() {
         let err = toml::from_str::<Config>("[pose]\nfov = 3").unwrap_err();
         assert!(err.to_string().contains("fov"));
+    }
+
+    #[test]
+    fn gpu_settings_parse_from_file_and_env() {
+        let mut c: Config =
+            toml::from_str("[gpu]\ndevice = \"cpu\"\nexecution_provider = \"tensorrt\"").unwrap();
+        assert_eq!(c.gpu.device, Device::Cpu);
+        assert_eq!(c.gpu.execution_provider, ExecutionProvider::Tensorrt);
+        c.apply_env(|n| (n == "VIDMOCAP_DEVICE").then(|| "GPU".to_string()))
+            .unwrap();
+        assert_eq!(c.gpu.device, Device::Gpu);
+        let err = c
+            .apply_env(|n| (n == "VIDMOCAP_HW_DECODE").then(|| "vaapi".to_string()))
+            .unwrap_err();
+        assert_eq!(err.code(), "config.env");
+        assert!(toml::from_str::<Config>("[gpu]\ndevice = \"tpu\"").is_err());
     }
 
     #[test]
