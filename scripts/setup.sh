@@ -10,6 +10,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 packages=(pkg-config clang libclang-dev libavformat-dev libavcodec-dev libavutil-dev
+  mesa-vulkan-drivers libvulkan1
   libswscale-dev libavfilter-dev libavdevice-dev ffmpeg curl python3-pip nodejs npm
   assimp-utils chromium)
 missing=()

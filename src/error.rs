@@ -22,6 +22,8 @@ pub enum Error {
     Service(#[from] crate::service::ServiceError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
 }
 
 impl Error {
@@ -35,6 +37,7 @@ impl Error {
             Error::Pipeline(e) => e.code(),
             Error::Service(e) => e.code(),
             Error::Store(e) => e.code(),
+            Error::Gpu(e) => e.code(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod export;
+pub mod gpu;
 pub mod infer;
 pub mod pipeline;
 pub mod pose;

@@ -100,6 +100,11 @@ pub struct Report {
     pub detector_runs: u64,
     pub landmark_runs: u64,
     pub timings: Vec<StageTiming>,
+    /// Where the model inputs were sampled: "cpu" or the GPU adapter.
+    pub preprocess: String,
+    /// GPU buffers vidmocap held at the end of the run, MiB (all jobs of
+    /// the process share the device).
+    pub gpu_buffers_mib: f64,
     pub total_seconds: f64,
     /// Whole-job frames per second (decode to files on disk).
     pub fps: f64,
@@ -156,7 +161,7 @@ pub struct Motion {
 
 /// The detector and one landmark session per worker, built in parallel
 /// (each parses, prunes and optimises its graph, a few tens of ms).
-fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec<Model>), Error> {
+pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec<Model>), Error> {
     let runtime = Runtime::load(config.models.ort_library.as_deref())?;
     let opts = SessionOptions {
         intra_threads: config.models.intra_threads,
@@ -220,6 +225,10 @@ pub fn run(
     let manifest = Manifest::builtin()?;
     let (detector, landmarkers) = load_sessions(config, &manifest)?;
     let mut models = BlazePose::new(detector, landmarkers, config.pose.min_detection_score);
+    let gpu = crate::gpu::for_device(config.gpu.device)?;
+    if let Some(gpu) = &gpu {
+        models = models.with_gpu(gpu);
+    }
     let setup = started.elapsed();
 
     // Stage 1: decode and track everyone.
@@ -330,6 +339,14 @@ pub fn run(
         detector_runs: tracker.detector_runs,
         landmark_runs: tracker.landmark_runs,
         timings: Vec::new(),
+        preprocess: match &gpu {
+            Some(g) if models.uses_gpu() => g.adapter(),
+            Some(g) => format!("cpu (GPU {} failed during the run)", g.adapter()),
+            None => "cpu".into(),
+        },
+        gpu_buffers_mib: gpu
+            .as_ref()
+            .map_or(0.0, |g| g.allocated_bytes() as f64 / (1024.0 * 1024.0)),
         total_seconds: 0.0,
         fps: 0.0,
         outputs,

@@ -1,14 +1,20 @@
 //! The BlazePose models behind the tracker: detector and landmark sessions,
 //! their input buffers (allocated once), and time spent in each stage.
+//!
+//! Model inputs are sampled on the CPU or, with a GPU, by the crop kernel
+//! (one dispatch for all of a frame's people). A GPU that fails mid-run is
+//! dropped with a logged reason and the CPU takes over: a job never fails
+//! for its preprocessing device.
 
 use std::time::{Duration, Instant};
 
 use super::anchors::{pose_detector_anchors, Anchor, INPUT_SIZE as DETECTOR_SIZE};
-use super::crop::{crop_square, letterbox_square, Border, LANDMARK_RANGE};
+use super::crop::CropRequest;
 use super::detect::{self, Detection};
 use super::landmark::{self, LandmarkResult, INPUT_SIZE as LANDMARK_SIZE};
 use super::roi::Roi;
 use super::track::PoseModels;
+use crate::gpu::{GpuContext, GpuCrops};
 use crate::infer::runtime::Model;
 use crate::infer::ModelError;
 use crate::video::Frame;
@@ -46,18 +52,24 @@ impl LandmarkWorker {
         }
     }
 
-    fn run(&mut self, frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, ModelError> {
+    /// Landmarks for `roi`; `prepared` is its input when the GPU already
+    /// sampled it, else the crop is sampled here on the CPU.
+    fn run(
+        &mut self,
+        frame: &Frame,
+        roi: &Roi,
+        prepared: Option<&[f32]>,
+    ) -> Result<Option<LandmarkResult>, ModelError> {
         let t0 = Instant::now();
-        crop_square(
-            frame,
-            roi,
-            LANDMARK_SIZE,
-            Border::Replicate,
-            LANDMARK_RANGE,
-            &mut self.input,
-        );
+        let input = match prepared {
+            Some(input) => input,
+            None => {
+                CropRequest::landmark(roi, LANDMARK_SIZE).sample_cpu(frame, &mut self.input);
+                &self.input
+            }
+        };
         let t1 = Instant::now();
-        let out = self.model.run(&self.input, &landmark::OUTPUT_NAMES)?;
+        let out = self.model.run(input, &landmark::OUTPUT_NAMES)?;
         let t2 = Instant::now();
         let presence = out[1].first().copied().unwrap_or(0.0);
         let result = landmark::decode(&out[0], presence, &out[2], &out[3], roi);
@@ -68,6 +80,28 @@ impl LandmarkWorker {
     }
 }
 
+/// Samples `requests` into `outs` on the GPU when there is one, else (or
+/// when it fails, which drops it for the rest of the run) on the CPU.
+fn sample(
+    gpu: &mut Option<GpuCrops>,
+    frame: &Frame,
+    requests: &[CropRequest],
+    outs: &mut [&mut [f32]],
+) {
+    if let Some(crops) = gpu.as_mut() {
+        match crops.run(frame, requests, outs) {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, code = e.code(), "GPU preprocessing failed; continuing on the CPU");
+                *gpu = None;
+            }
+        }
+    }
+    for (request, out) in requests.iter().zip(outs.iter_mut()) {
+        request.sample_cpu(frame, out);
+    }
+}
+
 /// The detector session with its input buffer and stage times.
 pub struct DetectorStage {
     model: Model,
@@ -75,12 +109,14 @@ pub struct DetectorStage {
     min_detection_score: f32,
     input: Vec<f32>,
     times: StageTimes,
+    gpu: Option<GpuCrops>,
 }
 
 impl DetectorStage {
     fn run(&mut self, frame: &Frame) -> Result<Vec<Detection>, ModelError> {
         let t0 = Instant::now();
-        let lb = letterbox_square(frame, DETECTOR_SIZE, &mut self.input);
+        let (request, lb) = CropRequest::letterbox(frame, DETECTOR_SIZE);
+        sample(&mut self.gpu, frame, &[request], &mut [&mut self.input]);
         let t1 = Instant::now();
         let out = self.model.run(&self.input, &DETECTOR_OUTPUTS)?;
         let t2 = Instant::now();
@@ -100,6 +136,11 @@ impl DetectorStage {
 pub struct BlazePose {
     detector: DetectorStage,
     workers: Vec<LandmarkWorker>,
+    /// GPU crop buffers for the landmark inputs, and where they land.
+    gpu: Option<GpuCrops>,
+    prepared: Vec<f32>,
+    /// Time spent sampling landmark inputs on the GPU.
+    gpu_times: StageTimes,
 }
 
 impl BlazePose {
@@ -112,15 +153,52 @@ impl BlazePose {
                 min_detection_score,
                 input: vec![0.0; DETECTOR_SIZE * DETECTOR_SIZE * 3],
                 times: StageTimes::default(),
+                gpu: None,
             },
             workers: landmarkers.into_iter().map(LandmarkWorker::new).collect(),
+            gpu: None,
+            prepared: Vec::new(),
+            gpu_times: StageTimes::default(),
         }
+    }
+
+    /// Samples the model inputs on `gpu` from now on. The detector gets
+    /// buffers of its own: it runs on another thread beside the landmarks.
+    pub fn with_gpu(mut self, gpu: &std::sync::Arc<GpuContext>) -> BlazePose {
+        self.detector.gpu = Some(GpuCrops::new(gpu));
+        self.gpu = Some(GpuCrops::new(gpu));
+        self
+    }
+
+    /// Whether the GPU still prepares the inputs (it is dropped on failure).
+    pub fn uses_gpu(&self) -> bool {
+        self.gpu.is_some() && self.detector.gpu.is_some()
+    }
+
+    /// Landmark inputs for `rois` sampled on the GPU into `self.prepared`;
+    /// false when there is no GPU (the workers then crop on the CPU).
+    fn prepare(&mut self, frame: &Frame, rois: &[Roi]) -> bool {
+        if self.gpu.is_none() || rois.is_empty() {
+            return false;
+        }
+        let t0 = Instant::now();
+        let len = LANDMARK_SIZE * LANDMARK_SIZE * 3;
+        self.prepared.resize(rois.len() * len, 0.0);
+        let requests: Vec<CropRequest> = rois
+            .iter()
+            .map(|roi| CropRequest::landmark(roi, LANDMARK_SIZE))
+            .collect();
+        let mut outs: Vec<&mut [f32]> = self.prepared.chunks_exact_mut(len).collect();
+        sample(&mut self.gpu, frame, &requests, &mut outs);
+        self.gpu_times.landmark_preprocess += t0.elapsed();
+        true
     }
 
     /// Stage times summed over the detector and every worker (CPU time, so
     /// parallel work counts once per thread).
     pub fn times(&self) -> StageTimes {
         let mut t = self.detector.times;
+        t.landmark_preprocess += self.gpu_times.landmark_preprocess;
         for w in &self.workers {
             t.landmark_preprocess += w.times.landmark_preprocess;
             t.landmark_infer += w.times.landmark_infer;
@@ -137,24 +215,34 @@ impl BlazePose {
 /// Measured on two cores, this beats both a thread per share (ONNX Runtime
 /// keeps per-thread scratch buffers, which the long-lived tracking thread
 /// reuses) and long-lived workers fed through channels (a wake-up per crop).
+///
+/// `prepared` holds the inputs already sampled on the GPU, one after the
+/// other in `rois` order.
 fn run_batch(
     workers: &mut [LandmarkWorker],
     frame: &Frame,
     rois: &[Roi],
+    prepared: Option<&[f32]>,
 ) -> Result<Vec<Option<LandmarkResult>>, ModelError> {
+    let len = LANDMARK_SIZE * LANDMARK_SIZE * 3;
+    let input = |i: usize| prepared.map(|p| &p[i * len..(i + 1) * len]);
     let n = workers.len().min(rois.len());
     if n <= 1 {
         let Some(worker) = workers.first_mut() else {
             return Ok(rois.iter().map(|_| None).collect());
         };
-        return rois.iter().map(|roi| worker.run(frame, roi)).collect();
+        return rois
+            .iter()
+            .enumerate()
+            .map(|(i, roi)| worker.run(frame, roi, input(i)))
+            .collect();
     }
     let mut results: Vec<Option<Result<Option<LandmarkResult>, ModelError>>> =
         (0..rois.len()).map(|_| None).collect();
     let share = |w: usize, worker: &mut LandmarkWorker| {
         (w..rois.len())
             .step_by(n)
-            .map(|i| (i, worker.run(frame, &rois[i])))
+            .map(|i| (i, worker.run(frame, &rois[i], input(i))))
             .collect::<Vec<_>>()
     };
     std::thread::scope(|scope| {
@@ -202,8 +290,10 @@ impl PoseModels for BlazePose {
         frame: &Frame,
         roi: &Roi,
     ) -> Result<Option<LandmarkResult>, ModelError> {
+        let prepared = self.prepare(frame, std::slice::from_ref(roi));
+        let input = prepared.then_some(self.prepared.as_slice());
         match self.workers.first_mut() {
-            Some(w) => w.run(frame, roi),
+            Some(w) => w.run(frame, roi, input),
             None => Ok(None),
         }
     }
@@ -213,7 +303,9 @@ impl PoseModels for BlazePose {
         frame: &Frame,
         rois: &[Roi],
     ) -> Result<Vec<Option<LandmarkResult>>, ModelError> {
-        run_batch(&mut self.workers, frame, rois)
+        let prepared = self.prepare(frame, rois);
+        let input = prepared.then_some(self.prepared.as_slice());
+        run_batch(&mut self.workers, frame, rois, input)
     }
 
     /// The detector does not need this frame's landmarks, so it runs on a
@@ -227,10 +319,12 @@ impl PoseModels for BlazePose {
         if rois.is_empty() {
             return Ok((self.detector.run(frame)?, Vec::new()));
         }
+        let prepared = self.prepare(frame, rois);
+        let input = prepared.then_some(self.prepared.as_slice());
         let (detector, workers) = (&mut self.detector, &mut self.workers);
         std::thread::scope(|scope| {
             let detection = scope.spawn(|| detector.run(frame));
-            let landmarks = run_batch(workers, frame, rois);
+            let landmarks = run_batch(workers, frame, rois, input);
             let detections = detection
                 .join()
                 .unwrap_or_else(|_| Err(thread_failed("pose_detection")));

@@ -35,6 +35,90 @@ pub const LANDMARK_RANGE: ValueRange = ValueRange {
     offset: 0.0,
 };
 
+/// Where an `n`×`n` crop of a rotated square samples the upright frame:
+/// tensor pixel (u, v) reads `origin + u·du + v·dv`. Shared by the CPU
+/// sampler and the GPU kernel so both walk the same points.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CropGeometry {
+    pub origin: Vec2,
+    pub du: Vec2,
+    pub dv: Vec2,
+    pub n: usize,
+}
+
+impl CropGeometry {
+    pub fn new(roi: &Roi, n: usize) -> CropGeometry {
+        let (s, c) = roi.rotation.sin_cos();
+        let step = roi.size / n as f32;
+        let half = -0.5 * roi.size;
+        CropGeometry {
+            origin: Vec2::new(roi.cx + c * half - s * half, roi.cy + s * half + c * half),
+            du: Vec2::new(c * step, s * step),
+            dv: Vec2::new(-s * step, c * step),
+            n,
+        }
+    }
+}
+
+/// One model input to sample: where, with which border rule and range.
+/// The CPU path ([`CropRequest::sample_cpu`]) and the GPU kernel
+/// (`gpu::GpuCrops`, shaders/crop.wgsl) take the same requests.
+#[derive(Clone, Copy, Debug)]
+pub struct CropRequest {
+    pub geometry: CropGeometry,
+    pub border: Border,
+    pub range: ValueRange,
+}
+
+impl CropRequest {
+    /// The landmark model's input for `roi`.
+    pub fn landmark(roi: &Roi, n: usize) -> CropRequest {
+        CropRequest {
+            geometry: CropGeometry::new(roi, n),
+            border: Border::Replicate,
+            range: LANDMARK_RANGE,
+        }
+    }
+
+    /// The detector's letterboxed input, and where the picture sits in it.
+    pub fn letterbox(frame: &Frame, n: usize) -> (CropRequest, Letterbox) {
+        let (roi, letterbox) = letterbox_roi(frame);
+        let request = CropRequest {
+            geometry: CropGeometry::new(&roi, n),
+            border: Border::Zero,
+            range: DETECTOR_RANGE,
+        };
+        (request, letterbox)
+    }
+
+    /// Values in the tensor: n·n·3.
+    pub fn len(&self) -> usize {
+        self.geometry.n * self.geometry.n * 3
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.geometry.n == 0
+    }
+
+    /// The CPU twin of the GPU kernel: fills `out` (n·n·3 NHWC values).
+    pub fn sample_cpu(&self, frame: &Frame, out: &mut [f32]) {
+        assert_eq!(
+            out.len(),
+            self.len(),
+            "output buffer must hold n·n·3 values"
+        );
+        let g = &self.geometry;
+        let sampler = RowSampler::new(frame, self.range);
+        let outside = (self.border == Border::Zero).then_some(self.range.offset);
+        // The inner loop steps along a row instead of rotating every pixel.
+        let mut row_start = g.origin;
+        for row in out.chunks_exact_mut(g.n * 3) {
+            sampler.row(row_start, g.du, outside, row);
+            row_start += g.dv;
+        }
+    }
+}
+
 /// Samples the rotated square `roi` into an `n`×`n` NHWC RGB tensor.
 pub fn crop_square(
     frame: &Frame,
@@ -44,24 +128,12 @@ pub fn crop_square(
     range: ValueRange,
     out: &mut [f32],
 ) {
-    assert_eq!(out.len(), n * n * 3, "output buffer must hold n·n·3 values");
-    let (s, c) = roi.rotation.sin_cos();
-    let step = roi.size / n as f32;
-    // Position of tensor pixel (0, 0) and the frame-space steps for u and v,
-    // so the inner loop is two additions instead of a rotation.
-    let origin = Vec2::new(
-        roi.cx + c * (-0.5 * roi.size) - s * (-0.5 * roi.size),
-        roi.cy + s * (-0.5 * roi.size) + c * (-0.5 * roi.size),
-    );
-    let du = Vec2::new(c * step, s * step);
-    let dv = Vec2::new(-s * step, c * step);
-    let sampler = RowSampler::new(frame, range);
-    let outside = (border == Border::Zero).then_some(range.offset);
-    let mut row_start = origin;
-    for row in out.chunks_exact_mut(n * 3) {
-        sampler.row(row_start, du, outside, row);
-        row_start += dv;
-    }
+    let request = CropRequest {
+        geometry: CropGeometry::new(roi, n),
+        border,
+        range,
+    };
+    request.sample_cpu(frame, out);
 }
 
 /// How the frame sits inside the detector's letterboxed square, as fractions
@@ -75,6 +147,14 @@ pub struct Letterbox {
 /// The whole frame grown to a centred square of side max(W, H), sampled to
 /// `n`×`n` with zero padding, in the detector's range.
 pub fn letterbox_square(frame: &Frame, n: usize, out: &mut [f32]) -> Letterbox {
+    let (request, letterbox) = CropRequest::letterbox(frame, n);
+    request.sample_cpu(frame, out);
+    letterbox
+}
+
+/// The square the detector sees: the whole frame grown to a centred square
+/// of side max(W, H), and where the picture sits inside it.
+pub fn letterbox_roi(frame: &Frame) -> (Roi, Letterbox) {
     let (w, h) = frame.upright_size();
     let (w, h) = (w as f32, h as f32);
     let side = w.max(h);
@@ -86,11 +166,11 @@ pub fn letterbox_square(frame: &Frame, n: usize, out: &mut [f32]) -> Letterbox {
         size: side,
         rotation: 0.0,
     };
-    crop_square(frame, &roi, n, Border::Zero, DETECTOR_RANGE, out);
-    Letterbox {
+    let letterbox = Letterbox {
         pad_x: (1.0 - w / side) / 2.0,
         pad_y: (1.0 - h / side) / 2.0,
-    }
+    };
+    (roi, letterbox)
 }
 
 #[cfg(test)]

@@ -20,18 +20,19 @@ pub struct ValueRange {
 }
 
 /// YUV code values to RGB, pre-multiplied for one frame's matrix and range.
+/// Shared with the GPU kernels (src/gpu/planes.rs), which take them as-is.
 #[derive(Clone, Copy, Debug)]
-struct Coefficients {
-    y_offset: f32,
-    y_gain: f32,
-    r_v: f32,
-    g_u: f32,
-    g_v: f32,
-    b_u: f32,
+pub(crate) struct Coefficients {
+    pub y_offset: f32,
+    pub y_gain: f32,
+    pub r_v: f32,
+    pub g_u: f32,
+    pub g_v: f32,
+    pub b_u: f32,
 }
 
 impl Coefficients {
-    fn new(matrix: ColorMatrix, full_range: bool) -> Coefficients {
+    pub(crate) fn new(matrix: ColorMatrix, full_range: bool) -> Coefficients {
         let (kr, kb) = matrix.kr_kb();
         let kg = 1.0 - kr - kb;
         let (y_offset, y_gain, c_gain) = if full_range {
@@ -89,6 +90,18 @@ fn lerp2(data: &[u8], stride: usize, (i, fx, fy): (usize, u32, u32)) -> u32 {
     t * (4096 - fy) + b * fy
 }
 
+/// The rotations of `Frame::to_stored` as an affine map: stored pixel =
+/// `origin + x·ax + y·ay` for upright pixel (x, y).
+pub(crate) fn upright_to_stored(frame: &Frame) -> (Vec2, Vec2, Vec2) {
+    let (wf, hf) = (frame.width as f32, frame.height as f32);
+    match frame.rotation {
+        Rotation::None => (Vec2::ZERO, Vec2::X, Vec2::Y),
+        Rotation::Cw90 => (Vec2::new(0.0, hf - 1.0), -Vec2::Y, Vec2::X),
+        Rotation::Cw180 => (Vec2::new(wf - 1.0, hf - 1.0), -Vec2::X, -Vec2::Y),
+        Rotation::Cw270 => (Vec2::new(wf - 1.0, 0.0), Vec2::Y, -Vec2::X),
+    }
+}
+
 /// Samples RGB of one frame along rows, in a model's value range.
 pub struct RowSampler<'a> {
     luma: Plane<'a>,
@@ -112,14 +125,7 @@ impl<'a> RowSampler<'a> {
             max_x: (pw - 1) as f32,
             max_y: (ph - 1) as f32,
         };
-        let (wf, hf) = (w as f32, h as f32);
-        // The rotations of `Frame::to_stored`, as affine maps.
-        let (origin, ax, ay) = match frame.rotation {
-            Rotation::None => (Vec2::ZERO, Vec2::X, Vec2::Y),
-            Rotation::Cw90 => (Vec2::new(0.0, hf - 1.0), -Vec2::Y, Vec2::X),
-            Rotation::Cw180 => (Vec2::new(wf - 1.0, hf - 1.0), -Vec2::X, -Vec2::Y),
-            Rotation::Cw270 => (Vec2::new(wf - 1.0, 0.0), Vec2::Y, -Vec2::X),
-        };
+        let (origin, ax, ay) = upright_to_stored(frame);
         RowSampler {
             luma: plane(&frame.y, frame.y_stride, w, h),
             u: plane(&frame.u, frame.uv_stride, cw, ch),

@@ -1,0 +1,241 @@
+//! The crop kernel's host side: one dispatch turns a frame into every model
+//! input it needs (the detector's letterbox and each person's rotated
+//! crop), then one readback fills the caller's tensors.
+
+use std::sync::Arc;
+
+use super::context::{Counted, GpuContext};
+use super::planes::{storage_dst, ChromaLayout, FrameBuffers};
+use super::GpuError;
+use crate::pose::crop::{Border, CropRequest};
+use crate::video::Frame;
+
+/// The `Crop` struct of crop.wgsl (56 bytes) for `request`.
+fn crop_words(request: &CropRequest, out_offset: u32) -> [u32; 14] {
+    let g = &request.geometry;
+    let f = f32::to_bits;
+    [
+        f(g.origin.x),
+        f(g.origin.y),
+        f(g.du.x),
+        f(g.du.y),
+        f(g.dv.x),
+        f(g.dv.y),
+        g.n as u32,
+        out_offset,
+        f(request.range.scale),
+        f(request.range.offset),
+        (request.border == Border::Zero) as u32,
+        f(request.range.offset),
+        0,
+        0,
+    ]
+}
+
+/// A user's crop buffers; create one per thread that prepares inputs.
+pub struct GpuCrops {
+    ctx: Arc<GpuContext>,
+    frame: FrameBuffers,
+    crops: Counted,
+    tensors: Counted,
+    readback: Counted,
+    bind_group: Option<wgpu::BindGroup>,
+    words: Vec<u32>,
+    layout: ChromaLayout,
+}
+
+impl GpuCrops {
+    pub fn new(ctx: &Arc<GpuContext>) -> GpuCrops {
+        GpuCrops {
+            ctx: ctx.clone(),
+            frame: FrameBuffers::new(ctx),
+            crops: ctx.buffer("crops", 56, storage_dst()),
+            tensors: ctx.buffer("tensors", 4, tensor_usage()),
+            readback: ctx.buffer("readback", 4, readback_usage()),
+            bind_group: None,
+            words: Vec::new(),
+            layout: ChromaLayout::Planar,
+        }
+    }
+
+    /// Uploads the chroma as NV12 instead of planar (the kernels read
+    /// both; this exists so the interleaved path is exercised and measured).
+    pub fn with_layout(mut self, layout: ChromaLayout) -> GpuCrops {
+        self.layout = layout;
+        self.frame.invalidate();
+        self
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    /// Bytes of GPU buffers this user holds.
+    pub fn held_bytes(&self) -> u64 {
+        [
+            &self.frame.planes,
+            &self.frame.params,
+            &self.crops,
+            &self.tensors,
+            &self.readback,
+        ]
+        .iter()
+        .map(|b| b.buffer.size())
+        .sum()
+    }
+
+    /// Fills `outs[i]` (n·n·3 values each) with the crop of `requests[i]`.
+    pub fn run(
+        &mut self,
+        frame: &Frame,
+        requests: &[CropRequest],
+        outs: &mut [&mut [f32]],
+    ) -> Result<(), GpuError> {
+        assert_eq!(requests.len(), outs.len(), "one output per request");
+        if requests.is_empty() {
+            return Ok(());
+        }
+        for (r, o) in requests.iter().zip(outs.iter()) {
+            assert_eq!(o.len(), r.len(), "output must hold n·n·3 values");
+        }
+        let mut rebind = self.frame.upload(frame, self.layout)?;
+        self.words.clear();
+        let mut total = 0usize;
+        for r in requests {
+            self.words.extend(crop_words(r, total as u32));
+            total += r.len();
+        }
+        let tensor_bytes = (total * 4) as u64;
+        let crop_bytes = (self.words.len() * 4) as u64;
+        if tensor_bytes > self.ctx.max_buffer {
+            return Err(GpuError::TooLarge {
+                bytes: tensor_bytes,
+                limit: self.ctx.max_buffer,
+            });
+        }
+        if crop_bytes > self.crops.buffer.size() {
+            self.crops = self.ctx.buffer("crops", crop_bytes, storage_dst());
+            rebind = true;
+        }
+        if tensor_bytes > self.tensors.buffer.size() {
+            self.tensors = self.ctx.buffer("tensors", tensor_bytes, tensor_usage());
+            self.readback = self.ctx.buffer("readback", tensor_bytes, readback_usage());
+            rebind = true;
+        }
+        let ctx = &self.ctx;
+        ctx.queue
+            .write_buffer(&self.crops.buffer, 0, bytemuck::cast_slice(&self.words));
+        if rebind || self.bind_group.is_none() {
+            self.bind_group = Some(bind(
+                ctx,
+                &ctx.crop.layout,
+                [
+                    &self.frame.planes.buffer,
+                    &self.frame.params.buffer,
+                    &self.crops.buffer,
+                    &self.tensors.buffer,
+                ],
+            ));
+        }
+        let largest = requests.iter().map(|r| r.geometry.n).max().unwrap_or(0) as u32;
+        let groups = largest.div_ceil(8);
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("crop"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("crop"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&ctx.crop.pipeline);
+            pass.set_bind_group(0, self.bind_group.as_ref(), &[]);
+            pass.dispatch_workgroups(groups, groups, requests.len() as u32);
+        }
+        encoder.copy_buffer_to_buffer(
+            &self.tensors.buffer,
+            0,
+            &self.readback.buffer,
+            0,
+            tensor_bytes,
+        );
+        let submission = ctx.queue.submit([encoder.finish()]);
+        read_back(
+            ctx,
+            &self.readback.buffer,
+            tensor_bytes,
+            submission,
+            |bytes| {
+                let values: &[f32] = bytemuck::cast_slice(bytes);
+                let mut at = 0;
+                for (r, out) in requests.iter().zip(outs.iter_mut()) {
+                    out.copy_from_slice(&values[at..at + r.len()]);
+                    at += r.len();
+                }
+            },
+        )
+    }
+}
+
+fn tensor_usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC
+}
+
+pub(crate) fn readback_usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST
+}
+
+/// A bind group of four whole buffers at bindings 0…3.
+pub(crate) fn bind(
+    ctx: &GpuContext,
+    layout: &wgpu::BindGroupLayout,
+    buffers: [&wgpu::Buffer; 4],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout,
+        entries: &entries,
+    })
+}
+
+/// Waits for `submission`, then hands the first `len` bytes of `buffer`
+/// to `read` while it is mapped.
+pub(crate) fn read_back(
+    ctx: &GpuContext,
+    buffer: &wgpu::Buffer,
+    len: u64,
+    submission: wgpu::SubmissionIndex,
+    read: impl FnOnce(&[u8]),
+) -> Result<(), GpuError> {
+    let slice = buffer.slice(..len);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.device
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(submission),
+            timeout: None,
+        })
+        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    rx.recv()
+        .map_err(|e| GpuError::Readback(e.to_string()))?
+        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    {
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        read(&view);
+    }
+    buffer.unmap();
+    Ok(())
+}

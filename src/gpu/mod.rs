@@ -1,0 +1,66 @@
+//! GPU image work with `wgpu` compute shaders (`shaders/*.wgsl`): the
+//! frame's planes go up once per frame, and one dispatch samples the
+//! detector's letterbox and every person's rotated landmark crop straight
+//! into model tensors (YUV→RGB, bilinear sampling and normalisation fused).
+//!
+//! Every kernel has a CPU twin it is tested against: the crops against
+//! [`crate::pose::crop::crop_square`], the RGB conversion against
+//! [`rgb::rgb_image_cpu`]. The device and pipelines are built once per
+//! process ([`GpuContext::shared`]) and shared by every job; each user keeps
+//! its own buffers, grown on demand and then reused frame after frame.
+
+pub mod context;
+pub mod crop;
+pub mod planes;
+pub mod rgb;
+
+pub use crate::pose::crop::CropRequest;
+pub use context::{AdapterChoice, GpuContext};
+pub use crop::GpuCrops;
+
+use thiserror::Error;
+
+/// Why the GPU path cannot run.
+#[derive(Debug, Error)]
+pub enum GpuError {
+    #[error("no GPU adapter is available ({reason})")]
+    NoAdapter { reason: String },
+    #[error("the GPU device could not be opened")]
+    Device(String),
+    #[error("reading results back from the GPU failed")]
+    Readback(String),
+    #[error("the frame is too large for the GPU's buffers ({bytes} bytes; limit {limit})")]
+    TooLarge { bytes: u64, limit: u64 },
+}
+
+impl GpuError {
+    /// Stable code for clients and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GpuError::NoAdapter { .. } => "gpu.no_adapter",
+            GpuError::Device(_) => "gpu.device",
+            GpuError::Readback(_) => "gpu.readback",
+            GpuError::TooLarge { .. } => "gpu.too_large",
+        }
+    }
+}
+
+/// The GPU for preprocessing under `device`: none for `cpu`; a hardware
+/// adapter if there is one for `auto` (else none, logged); any adapter for
+/// `gpu`, which fails when there is none.
+pub fn for_device(
+    device: crate::config::Device,
+) -> Result<Option<std::sync::Arc<GpuContext>>, GpuError> {
+    use crate::config::Device;
+    match device {
+        Device::Cpu => Ok(None),
+        Device::Gpu => GpuContext::shared(AdapterChoice::Any).map(Some),
+        Device::Auto => match GpuContext::shared(AdapterChoice::Hardware) {
+            Ok(ctx) => Ok(Some(ctx)),
+            Err(e) => {
+                tracing::info!(reason = %e, "no hardware GPU: preprocessing on the CPU");
+                Ok(None)
+            }
+        },
+    }
+}

@@ -1,0 +1,104 @@
+//! The whole frame to upright RGBA8 on the GPU (previews, overlays,
+//! debugging dumps), and its CPU twin.
+
+use std::sync::Arc;
+
+use super::context::{Counted, GpuContext};
+use super::crop::{bind, read_back, readback_usage};
+use super::planes::{ChromaLayout, FrameBuffers};
+use super::GpuError;
+use crate::video::Frame;
+
+/// A user's buffers for the RGB kernel.
+pub struct GpuRgb {
+    ctx: Arc<GpuContext>,
+    frame: FrameBuffers,
+    size: Counted,
+    pixels: Counted,
+    readback: Counted,
+    bind_group: Option<wgpu::BindGroup>,
+    layout: ChromaLayout,
+}
+
+impl GpuRgb {
+    pub fn new(ctx: &Arc<GpuContext>, layout: ChromaLayout) -> GpuRgb {
+        GpuRgb {
+            ctx: ctx.clone(),
+            frame: FrameBuffers::new(ctx),
+            size: ctx.buffer(
+                "rgb size",
+                8,
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            ),
+            pixels: ctx.buffer("rgb pixels", 4, pixel_usage()),
+            readback: ctx.buffer("rgb readback", 4, readback_usage()),
+            bind_group: None,
+            layout,
+        }
+    }
+
+    /// Upright RGBA8 pixels of `frame`, row by row (alpha 255).
+    pub fn convert(&mut self, frame: &Frame) -> Result<Vec<u32>, GpuError> {
+        let (w, h) = frame.upright_size();
+        let bytes = w as u64 * h as u64 * 4;
+        let mut rebind = self.frame.upload(frame, self.layout)?;
+        if bytes > self.pixels.buffer.size() {
+            self.pixels = self.ctx.buffer("rgb pixels", bytes, pixel_usage());
+            self.readback = self.ctx.buffer("rgb readback", bytes, readback_usage());
+            rebind = true;
+        }
+        let ctx = &self.ctx;
+        ctx.queue
+            .write_buffer(&self.size.buffer, 0, bytemuck::cast_slice(&[w, h]));
+        if rebind || self.bind_group.is_none() {
+            self.bind_group = Some(bind(
+                ctx,
+                &ctx.rgb.layout,
+                [
+                    &self.frame.planes.buffer,
+                    &self.frame.params.buffer,
+                    &self.size.buffer,
+                    &self.pixels.buffer,
+                ],
+            ));
+        }
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("rgb") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("rgb"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&ctx.rgb.pipeline);
+            pass.set_bind_group(0, self.bind_group.as_ref(), &[]);
+            pass.dispatch_workgroups(w.div_ceil(8), h.div_ceil(8), 1);
+        }
+        encoder.copy_buffer_to_buffer(&self.pixels.buffer, 0, &self.readback.buffer, 0, bytes);
+        let submission = ctx.queue.submit([encoder.finish()]);
+        let mut out = vec![0u32; (w * h) as usize];
+        read_back(ctx, &self.readback.buffer, bytes, submission, |b| {
+            out.copy_from_slice(bytemuck::cast_slice(b))
+        })?;
+        Ok(out)
+    }
+}
+
+fn pixel_usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC
+}
+
+/// The CPU twin: [`Frame::sample_rgb`] at every upright pixel, rounded
+/// half up like WGSL's `pack4x8unorm`.
+pub fn rgb_image_cpu(frame: &Frame) -> Vec<u32> {
+    let (w, h) = frame.upright_size();
+    let mut out = Vec::with_capacity((w * h) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let [r, g, b] = frame.sample_rgb(x as f32, y as f32);
+            let q = |c: f32| (c + 0.5) as u32;
+            out.push(q(r) | q(g) << 8 | q(b) << 16 | 255 << 24);
+        }
+    }
+    out
+}
