@@ -231,7 +231,10 @@ fn walk_outdoor_probes_and_decodes_every_frame_in_order() {
     assert_eq!(stats.frames_decoded, 230);
     assert_eq!(stats.corrupt_frames, 0);
     assert_eq!(stats.decoder, DecoderKind::Software);
-    assert_eq!((stats.nvdec_frames, stats.hw_fallback.as_deref()), (0, None));
+    assert_eq!(
+        (stats.nvdec_frames, stats.hw_fallback.as_deref()),
+        (0, None)
+    );
     assert!(stats.decode_seconds > 0.0 && stats.blocked_seconds <= stats.decode_seconds);
     assert_eq!(out.times.len(), 230);
     assert_eq!(out.indices, (0..230).collect::<Vec<u64>>());
@@ -428,7 +431,14 @@ fn variable_frame_rate_times_come_from_timestamps() {
 fn stopping_early_cancels_decoding() {
     let path = clip("walk_outdoor.mp4");
     let info = probe(&path, &Limits::default()).unwrap();
-    let mut decoder = Decoder::start(&path, &info, &Limits::default(), 2, &DecodeOptions::software()).unwrap();
+    let mut decoder = Decoder::start(
+        &path,
+        &info,
+        &Limits::default(),
+        2,
+        &DecodeOptions::software(),
+    )
+    .unwrap();
     for _ in 0..3 {
         decoder.next().unwrap().unwrap();
     }
@@ -437,7 +447,14 @@ fn stopping_early_cancels_decoding() {
     assert!(stats.frames_decoded <= 6, "{stats:?}");
 
     // Dropping without `finish` stops and joins the thread too.
-    let mut decoder = Decoder::start(&path, &info, &Limits::default(), 2, &DecodeOptions::software()).unwrap();
+    let mut decoder = Decoder::start(
+        &path,
+        &info,
+        &Limits::default(),
+        2,
+        &DecodeOptions::software(),
+    )
+    .unwrap();
     decoder.next().unwrap().unwrap();
     let started = std::time::Instant::now();
     drop(decoder);
@@ -770,8 +787,13 @@ fn mangled_headers_never_panic() {
         std::fs::write(&path, &bytes).unwrap();
         let code = match probe(&path, &Limits::default()) {
             Err(e) => e.code(),
-            Ok(info) => match Decoder::start(&path, &info, &Limits::default(), 2, &DecodeOptions::software())
-            {
+            Ok(info) => match Decoder::start(
+                &path,
+                &info,
+                &Limits::default(),
+                2,
+                &DecodeOptions::software(),
+            ) {
                 Err(e) => e.code(),
                 Ok(mut decoder) => {
                     let last_error = decoder.by_ref().filter_map(Result::err).last();
@@ -798,7 +820,11 @@ fn mangled_headers_never_panic() {
 
 /// Decodes the whole clip with `options`: frame count, the first `keep`
 /// frames, and the statistics.
-fn decode_keeping(path: &Path, options: &DecodeOptions, keep: usize) -> (u64, Vec<Frame>, DecodeStats) {
+fn decode_keeping(
+    path: &Path,
+    options: &DecodeOptions,
+    keep: usize,
+) -> (u64, Vec<Frame>, DecodeStats) {
     let limits = Limits::default();
     let info = probe(path, &limits).unwrap();
     let mut decoder = Decoder::start(path, &info, &limits, 4, options).expect("decoder starts");
@@ -819,7 +845,13 @@ fn decode_keeping(path: &Path, options: &DecodeOptions, keep: usize) -> (u64, Ve
 
 /// The top-left `w`×`h` of `frame` as NV12 with the given strides (the
 /// padding filled with a marker), and the same crop as planar 4:2:0.
-fn crop_as_nv12(frame: &Frame, w: usize, h: usize, ys: usize, uvs: usize) -> (Vec<u8>, Vec<u8>, [Vec<u8>; 3]) {
+fn crop_as_nv12(
+    frame: &Frame,
+    w: usize,
+    h: usize,
+    ys: usize,
+    uvs: usize,
+) -> (Vec<u8>, Vec<u8>, [Vec<u8>; 3]) {
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let mut y = vec![0xA5; h * ys];
     let mut uv = vec![0x5A; ch * uvs];
@@ -830,7 +862,10 @@ fn crop_as_nv12(frame: &Frame, w: usize, h: usize, ys: usize, uvs: usize) -> (Ve
         planes[0].extend_from_slice(row);
     }
     for r in 0..ch {
-        let (u, v) = (&frame.u[r * frame.uv_stride..][..cw], &frame.v[r * frame.uv_stride..][..cw]);
+        let (u, v) = (
+            &frame.u[r * frame.uv_stride..][..cw],
+            &frame.v[r * frame.uv_stride..][..cw],
+        );
         for c in 0..cw {
             uv[r * uvs + 2 * c] = u[c];
             uv[r * uvs + 2 * c + 1] = v[c];
@@ -884,7 +919,7 @@ fn ffmpegs_own_nv12_matches_the_decoded_planes() {
     let dir = tempfile::tempdir().unwrap();
     for (w, h) in [(1768usize, 994usize), (1001, 601)] {
         let raw = dir.path().join(format!("{w}x{h}.nv12"));
-        let filter = format!("format=nv12,crop={w}:{h}:0:0");
+        let filter = format!("format=nv12,crop={w}:{h}:0:0:exact=1");
         ffmpeg(&[
             "-i",
             path_str(&path),
@@ -927,15 +962,26 @@ fn forced_nvdec_decodes_the_same_frames_or_falls_back_to_software() {
     assert_eq!(stats_sw.decoder, DecoderKind::Software);
     assert_eq!(stats_sw.hw_fallback, None, "off never tries NVDEC");
     for (i, (a, b)) in first_sw.iter().zip(&first_hw).enumerate() {
-        assert_eq!((a.width, a.height, a.time_s), (b.width, b.height, b.time_s), "frame {i}");
-        assert_eq!((a.matrix, a.full_range), (b.matrix, b.full_range), "frame {i}");
+        assert_eq!(
+            (a.width, a.height, a.time_s),
+            (b.width, b.height, b.time_s),
+            "frame {i}"
+        );
+        assert_eq!(
+            (a.matrix, a.full_range),
+            (b.matrix, b.full_range),
+            "frame {i}"
+        );
         assert!(a.y == b.y && a.u == b.u && a.v == b.v, "frame {i} differs");
     }
     match cuda_device_available(0) {
         Err(no_gpu) => {
             assert_eq!(stats_hw.decoder, DecoderKind::Software, "{stats_hw:?}");
             assert_eq!(stats_hw.nvdec_frames, 0);
-            let why = stats_hw.hw_fallback.expect("the fallback says why");
+            let why = stats_hw
+                .hw_fallback
+                .as_deref()
+                .expect("the fallback says why");
             assert!(why.contains("CUDA device 0"), "{why}");
             eprintln!("no CUDA device here ({no_gpu}); NVDEC fell back: {why}");
         }
@@ -946,7 +992,10 @@ fn forced_nvdec_decodes_the_same_frames_or_falls_back_to_software() {
         }
     }
     let json = serde_json::to_value(&stats_hw).unwrap();
-    assert!(matches!(json["decoder"].as_str(), Some("software" | "nvdec")), "{json}");
+    assert!(
+        matches!(json["decoder"].as_str(), Some("software" | "nvdec")),
+        "{json}"
+    );
 }
 
 #[test]
@@ -961,7 +1010,10 @@ fn cpu_device_keeps_decoding_off_the_gpu() {
     let (count, _, stats) = decode_keeping(&path, &auto_on_cpu, 0);
     assert!(count > 0);
     assert_eq!(stats.decoder, DecoderKind::Software);
-    assert_eq!((stats.nvdec_frames, stats.hw_fallback.as_deref()), (0, None));
+    assert_eq!(
+        (stats.nvdec_frames, stats.hw_fallback.as_deref()),
+        (0, None)
+    );
     // Naming NVDEC does not override device = cpu; the conflict is reported.
     let nvdec_on_cpu = DecodeOptions {
         hw: HwDecode::Nvdec,
@@ -969,7 +1021,10 @@ fn cpu_device_keeps_decoding_off_the_gpu() {
     };
     let (count_nvdec, _, stats) = decode_keeping(&path, &nvdec_on_cpu, 0);
     assert_eq!(count_nvdec, count);
-    assert_eq!((stats.decoder, stats.nvdec_frames), (DecoderKind::Software, 0));
+    assert_eq!(
+        (stats.decoder, stats.nvdec_frames),
+        (DecoderKind::Software, 0)
+    );
     let why = stats.hw_fallback.expect("the conflict is reported");
     assert!(why.contains("device = cpu"), "{why}");
 }
@@ -987,7 +1042,17 @@ fn a_missing_cuda_device_falls_back_for_every_accepted_codec() {
     for (name, args) in [
         ("h264.mp4", &["-c:v", "libx264", "-pix_fmt", "yuv420p"][..]),
         ("hevc.mp4", &["-c:v", "libx265", "-pix_fmt", "yuv420p"][..]),
-        ("av1.mkv", &["-c:v", "libaom-av1", "-cpu-used", "8", "-pix_fmt", "yuv420p"][..]),
+        (
+            "av1.mkv",
+            &[
+                "-c:v",
+                "libaom-av1",
+                "-cpu-used",
+                "8",
+                "-pix_fmt",
+                "yuv420p",
+            ][..],
+        ),
         ("mpeg4.mp4", &["-c:v", "mpeg4"][..]),
     ] {
         let path = make_box_clip(dir.path(), name, args);
@@ -995,7 +1060,9 @@ fn a_missing_cuda_device_falls_back_for_every_accepted_codec() {
         assert_eq!(count, 10, "{name}");
         assert!(is_red(first[0].sample_rgb(10.0, 10.0)), "{name}");
         assert_eq!(stats.decoder, DecoderKind::Software, "{name}");
-        let why = stats.hw_fallback.unwrap_or_else(|| panic!("{name}: no reason"));
+        let why = stats
+            .hw_fallback
+            .unwrap_or_else(|| panic!("{name}: no reason"));
         assert!(!why.is_empty(), "{name}");
     }
 }

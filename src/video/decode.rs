@@ -179,6 +179,20 @@ impl Decoder {
         queue_depth: usize,
         options: &DecodeOptions,
     ) -> Result<Decoder, VideoError> {
+        Self::start_with(path, info, limits, queue_depth, options, None)
+    }
+
+    /// [`start`](Self::start), where the tests can make the hardware path
+    /// "fail" before frame `hw_fails_at`: the restart in software cannot be
+    /// reached otherwise on a machine without NVDEC.
+    fn start_with(
+        path: &Path,
+        info: &VideoInfo,
+        limits: &Limits,
+        queue_depth: usize,
+        options: &DecodeOptions,
+        hw_fails_at: Option<u64>,
+    ) -> Result<Decoder, VideoError> {
         let input = open_input(path)?;
         // The file may have been replaced since it was probed; trust the
         // probed index only while it still names a video stream.
@@ -261,6 +275,7 @@ impl Decoder {
                 last_packet_end_s: None,
                 demux_failed: false,
                 warned_colour: false,
+                hw_fails_at,
             }
             .run()
         };
@@ -377,6 +392,8 @@ struct Worker {
     /// The demuxer reported an error other than a clean end of file.
     demux_failed: bool,
     warned_colour: bool,
+    /// Tests only: restart in software before delivering this frame.
+    hw_fails_at: Option<u64>,
 }
 
 impl Worker {
@@ -645,6 +662,10 @@ impl Worker {
             // Delivered by NVDEC before it failed.
             self.skip -= 1;
             return Ok(Flow::Go);
+        }
+        if self.hw_fails_at == Some(self.stats.frames_decoded) {
+            self.hw_fails_at = None;
+            return self.restart_in_software("simulated hardware failure".into());
         }
         let (width, height) = (self.frame.width(), self.frame.height());
         if width == 0 || height == 0 {
@@ -1042,6 +1063,71 @@ fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every frame of a decode: index, time and a digest of the planes.
+    fn decode_digests(
+        path: &Path,
+        hw_fails_at: Option<u64>,
+    ) -> (Vec<(u64, f64, u64)>, DecodeStats) {
+        use std::hash::{Hash, Hasher};
+        let limits = Limits::default();
+        let info = super::super::probe(path, &limits).unwrap();
+        let mut decoder = Decoder::start_with(
+            path,
+            &info,
+            &limits,
+            2,
+            &DecodeOptions::software(),
+            hw_fails_at,
+        )
+        .unwrap();
+        let frames = decoder
+            .by_ref()
+            .map(|f| {
+                let f = f.unwrap();
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (&f.y, &f.u, &f.v).hash(&mut h);
+                (f.index, f.time_s, h.finish())
+            })
+            .collect();
+        (frames, decoder.finish().unwrap())
+    }
+
+    #[test]
+    fn a_hardware_failure_restarts_in_software_without_repeating_frames() {
+        // A clip with B-frames (reordering) whose frames all differ.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("count.mp4");
+        let made = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=160x120:rate=25",
+                "-t",
+                "2",
+            ])
+            .args(["-c:v", "libx264", "-bf", "2", "-pix_fmt", "yuv420p"])
+            .arg(&path)
+            .status()
+            .expect("the ffmpeg program makes the fixture");
+        assert!(made.success());
+        let (plain, stats) = decode_digests(&path, None);
+        assert_eq!(plain.len(), 50);
+        assert_eq!(stats.hw_fallback, None);
+        for fails_at in [0, 1, 17, 49] {
+            let (again, stats) = decode_digests(&path, Some(fails_at));
+            assert_eq!(again, plain, "failing before frame {fails_at}");
+            assert_eq!(stats.frames_decoded, 50);
+            assert_eq!(stats.corrupt_frames, 0);
+            assert_eq!(stats.decoder, DecoderKind::Software);
+            assert_eq!(
+                stats.hw_fallback.as_deref(),
+                Some("simulated hardware failure")
+            );
+        }
+    }
 
     #[test]
     fn planes_are_copied_row_by_row_without_padding() {
