@@ -221,7 +221,13 @@ pub fn run(
     })?;
 
     // Decoding starts first so the queue fills while the sessions load.
-    let mut decoder = Decoder::start(input, &info, &config.limits, DECODE_QUEUE)?;
+    let mut decoder = Decoder::start(
+        input,
+        &info,
+        &config.limits,
+        DECODE_QUEUE,
+        &(&config.gpu).into(),
+    )?;
     let manifest = Manifest::builtin()?;
     let (detector, landmarkers) = load_sessions(config, &manifest)?;
     let mut models = BlazePose::new(detector, landmarkers, config.pose.min_detection_score);

@@ -9,8 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use vidmocap::config::{Device, HwDecode};
+use vidmocap::video::hw::{cuda_device_available, frame_from_nv12};
 use vidmocap::video::{
-    probe, ColorMatrix, DecodeStats, Decoder, Frame, Limits, Rotation, VideoError, VideoInfo,
+    probe, ColorMatrix, DecodeOptions, DecodeStats, Decoder, DecoderKind, Frame, Limits, Rotation,
+    VideoError, VideoInfo,
 };
 
 fn media_dir() -> PathBuf {
@@ -76,7 +79,8 @@ fn decode(path: &Path, limits: &Limits) -> Outcome {
 }
 
 fn decode_with(path: &Path, info: &VideoInfo, limits: &Limits) -> Outcome {
-    let decoder = Decoder::start(path, info, limits, 4).expect("decoder starts");
+    let decoder =
+        Decoder::start(path, info, limits, 4, &DecodeOptions::software()).expect("decoder starts");
     let mut out = Outcome {
         times: Vec::new(),
         indices: Vec::new(),
@@ -226,6 +230,11 @@ fn walk_outdoor_probes_and_decodes_every_frame_in_order() {
     let stats = out.finish.expect("decoding succeeds");
     assert_eq!(stats.frames_decoded, 230);
     assert_eq!(stats.corrupt_frames, 0);
+    assert_eq!(stats.decoder, DecoderKind::Software);
+    assert_eq!(
+        (stats.nvdec_frames, stats.hw_fallback.as_deref()),
+        (0, None)
+    );
     assert!(stats.decode_seconds > 0.0 && stats.blocked_seconds <= stats.decode_seconds);
     assert_eq!(out.times.len(), 230);
     assert_eq!(out.indices, (0..230).collect::<Vec<u64>>());
@@ -256,6 +265,7 @@ fn walk_outdoor_colours_match_ffmpeg() {
         &probe(&path, &Limits::default()).unwrap(),
         &Limits::default(),
         1,
+        &DecodeOptions::software(),
     )
     .unwrap();
     let mut decoder = decoder;
@@ -421,7 +431,14 @@ fn variable_frame_rate_times_come_from_timestamps() {
 fn stopping_early_cancels_decoding() {
     let path = clip("walk_outdoor.mp4");
     let info = probe(&path, &Limits::default()).unwrap();
-    let mut decoder = Decoder::start(&path, &info, &Limits::default(), 2).unwrap();
+    let mut decoder = Decoder::start(
+        &path,
+        &info,
+        &Limits::default(),
+        2,
+        &DecodeOptions::software(),
+    )
+    .unwrap();
     for _ in 0..3 {
         decoder.next().unwrap().unwrap();
     }
@@ -430,7 +447,14 @@ fn stopping_early_cancels_decoding() {
     assert!(stats.frames_decoded <= 6, "{stats:?}");
 
     // Dropping without `finish` stops and joins the thread too.
-    let mut decoder = Decoder::start(&path, &info, &Limits::default(), 2).unwrap();
+    let mut decoder = Decoder::start(
+        &path,
+        &info,
+        &Limits::default(),
+        2,
+        &DecodeOptions::software(),
+    )
+    .unwrap();
     decoder.next().unwrap().unwrap();
     let started = std::time::Instant::now();
     drop(decoder);
@@ -763,7 +787,13 @@ fn mangled_headers_never_panic() {
         std::fs::write(&path, &bytes).unwrap();
         let code = match probe(&path, &Limits::default()) {
             Err(e) => e.code(),
-            Ok(info) => match Decoder::start(&path, &info, &Limits::default(), 2) {
+            Ok(info) => match Decoder::start(
+                &path,
+                &info,
+                &Limits::default(),
+                2,
+                &DecodeOptions::software(),
+            ) {
                 Err(e) => e.code(),
                 Ok(mut decoder) => {
                     let last_error = decoder.by_ref().filter_map(Result::err).last();
@@ -780,4 +810,259 @@ fn mangled_headers_never_panic() {
     }
     // Shown with --nocapture: which errors the mangling produced.
     eprintln!("mangled-header outcomes: {outcomes:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Hardware decoding (NVDEC): the layout conversion, the settings, and the
+// fallback to software. Without a CUDA device these prove the fallback; with
+// one the same tests require NVDEC to have decoded the clip, identically.
+// ---------------------------------------------------------------------------
+
+/// Decodes the whole clip with `options`: frame count, the first `keep`
+/// frames, and the statistics.
+fn decode_keeping(
+    path: &Path,
+    options: &DecodeOptions,
+    keep: usize,
+) -> (u64, Vec<Frame>, DecodeStats) {
+    let limits = Limits::default();
+    let info = probe(path, &limits).unwrap();
+    let mut decoder = Decoder::start(path, &info, &limits, 4, options).expect("decoder starts");
+    let mut kept = Vec::new();
+    let mut count = 0u64;
+    for frame in decoder.by_ref() {
+        let frame = frame.expect("every frame decodes");
+        assert_eq!(frame.index, count);
+        count += 1;
+        if kept.len() < keep {
+            kept.push(frame);
+        }
+    }
+    let stats = decoder.finish().expect("decoding succeeds");
+    assert_eq!(stats.frames_decoded, count);
+    (count, kept, stats)
+}
+
+/// The top-left `w`×`h` of `frame` as NV12 with the given strides (the
+/// padding filled with a marker), and the same crop as planar 4:2:0.
+fn crop_as_nv12(
+    frame: &Frame,
+    w: usize,
+    h: usize,
+    ys: usize,
+    uvs: usize,
+) -> (Vec<u8>, Vec<u8>, [Vec<u8>; 3]) {
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let mut y = vec![0xA5; h * ys];
+    let mut uv = vec![0x5A; ch * uvs];
+    let mut planes = [Vec::new(), Vec::new(), Vec::new()];
+    for r in 0..h {
+        let row = &frame.y[r * frame.y_stride..][..w];
+        y[r * ys..][..w].copy_from_slice(row);
+        planes[0].extend_from_slice(row);
+    }
+    for r in 0..ch {
+        let (u, v) = (
+            &frame.u[r * frame.uv_stride..][..cw],
+            &frame.v[r * frame.uv_stride..][..cw],
+        );
+        for c in 0..cw {
+            uv[r * uvs + 2 * c] = u[c];
+            uv[r * uvs + 2 * c + 1] = v[c];
+        }
+        planes[1].extend_from_slice(u);
+        planes[2].extend_from_slice(v);
+    }
+    (y, uv, planes)
+}
+
+fn assert_planes(f: &Frame, expected: &[Vec<u8>; 3], what: &str) {
+    let (w, h) = (f.width as usize, f.height as usize);
+    assert_eq!((f.y_stride, f.uv_stride), (w, w.div_ceil(2)), "{what}");
+    assert!(f.y == expected[0], "{what}: luma differs");
+    assert!(f.u == expected[1], "{what}: U differs");
+    assert!(f.v == expected[2], "{what}: V differs");
+    assert_eq!(f.u.len(), w.div_ceil(2) * h.div_ceil(2), "{what}");
+}
+
+#[test]
+fn nv12_of_real_frames_converts_back_to_the_same_planes() {
+    let path = clip("walk_outdoor.mp4");
+    let (_, frames, _) = decode_keeping(&path, &DecodeOptions::software(), 3);
+    let frame = &frames[2];
+    assert_eq!((frame.width, frame.height), (1768, 994));
+    // Full size with tight and padded strides (NVDEC's are aligned), odd
+    // widths and heights whose last chroma column and row cover one pixel,
+    // and a 1-pixel picture.
+    for (w, h, ys, uvs) in [
+        (1768, 994, 1768, 1768),
+        (1768, 994, 2048, 2048),
+        (1767, 993, 1767, 1768),
+        (1001, 601, 1024, 1003),
+        (1, 1, 1, 2),
+    ] {
+        let (y, uv, expected) = crop_as_nv12(frame, w, h, ys, uvs);
+        let what = format!("{w}x{h}, strides {ys}/{uvs}");
+        let out = frame_from_nv12(w as u32, h as u32, &y, ys, &uv, uvs)
+            .unwrap_or_else(|| panic!("{what}: refused"));
+        assert_eq!((out.width, out.height), (w as u32, h as u32));
+        assert_planes(&out, &expected, &what);
+    }
+}
+
+#[test]
+fn ffmpegs_own_nv12_matches_the_decoded_planes() {
+    // NV12 as ffmpeg lays it out (rawvideo: rows of ⌈w/2⌉ U,V pairs), from
+    // the first frame, whole and cropped to an odd size.
+    let path = clip("walk_outdoor.mp4");
+    let (_, frames, _) = decode_keeping(&path, &DecodeOptions::software(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    for (w, h) in [(1768usize, 994usize), (1001, 601)] {
+        let raw = dir.path().join(format!("{w}x{h}.nv12"));
+        let filter = format!("format=nv12,crop={w}:{h}:0:0:exact=1");
+        ffmpeg(&[
+            "-i",
+            path_str(&path),
+            "-frames:v",
+            "1",
+            "-vf",
+            &filter,
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "nv12",
+            path_str(&raw),
+        ]);
+        let bytes = std::fs::read(&raw).unwrap();
+        let uvs = 2 * w.div_ceil(2);
+        assert_eq!(bytes.len(), w * h + uvs * h.div_ceil(2), "{w}x{h}");
+        let (y, uv) = bytes.split_at(w * h);
+        let out = frame_from_nv12(w as u32, h as u32, y, w, uv, uvs).unwrap();
+        let (_, _, expected) = crop_as_nv12(&frames[0], w, h, w, uvs);
+        assert_planes(&out, &expected, &format!("ffmpeg nv12 {w}x{h}"));
+    }
+}
+
+#[test]
+fn forced_nvdec_decodes_the_same_frames_or_falls_back_to_software() {
+    let path = clip("walk_outdoor.mp4");
+    let nvdec = DecodeOptions {
+        hw: HwDecode::Nvdec,
+        device: Device::Auto,
+        device_id: 0,
+    };
+    let off = DecodeOptions {
+        hw: HwDecode::Off,
+        ..nvdec
+    };
+    let (count_sw, first_sw, stats_sw) = decode_keeping(&path, &off, 3);
+    let (count_hw, first_hw, stats_hw) = decode_keeping(&path, &nvdec, 3);
+    assert_eq!(count_sw, 230);
+    assert_eq!(count_hw, count_sw);
+    assert_eq!(stats_sw.decoder, DecoderKind::Software);
+    assert_eq!(stats_sw.hw_fallback, None, "off never tries NVDEC");
+    for (i, (a, b)) in first_sw.iter().zip(&first_hw).enumerate() {
+        assert_eq!(
+            (a.width, a.height, a.time_s),
+            (b.width, b.height, b.time_s),
+            "frame {i}"
+        );
+        assert_eq!(
+            (a.matrix, a.full_range),
+            (b.matrix, b.full_range),
+            "frame {i}"
+        );
+        assert!(a.y == b.y && a.u == b.u && a.v == b.v, "frame {i} differs");
+    }
+    match cuda_device_available(0) {
+        Err(no_gpu) => {
+            assert_eq!(stats_hw.decoder, DecoderKind::Software, "{stats_hw:?}");
+            assert_eq!(stats_hw.nvdec_frames, 0);
+            let why = stats_hw
+                .hw_fallback
+                .as_deref()
+                .expect("the fallback says why");
+            assert!(why.contains("CUDA device 0"), "{why}");
+            eprintln!("no CUDA device here ({no_gpu}); NVDEC fell back: {why}");
+        }
+        Ok(()) => {
+            assert_eq!(stats_hw.decoder, DecoderKind::Nvdec, "{stats_hw:?}");
+            assert_eq!(stats_hw.nvdec_frames, count_hw);
+            assert_eq!(stats_hw.hw_fallback, None);
+        }
+    }
+    let json = serde_json::to_value(&stats_hw).unwrap();
+    assert!(
+        matches!(json["decoder"].as_str(), Some("software" | "nvdec")),
+        "{json}"
+    );
+}
+
+#[test]
+fn cpu_device_keeps_decoding_off_the_gpu() {
+    let path = clip("two_people.mp4");
+    let auto_on_cpu = DecodeOptions {
+        hw: HwDecode::Auto,
+        device: Device::Cpu,
+        device_id: 0,
+    };
+    // No attempt: on a machine without CUDA an attempt would leave a reason.
+    let (count, _, stats) = decode_keeping(&path, &auto_on_cpu, 0);
+    assert!(count > 0);
+    assert_eq!(stats.decoder, DecoderKind::Software);
+    assert_eq!(
+        (stats.nvdec_frames, stats.hw_fallback.as_deref()),
+        (0, None)
+    );
+    // Naming NVDEC does not override device = cpu; the conflict is reported.
+    let nvdec_on_cpu = DecodeOptions {
+        hw: HwDecode::Nvdec,
+        ..auto_on_cpu
+    };
+    let (count_nvdec, _, stats) = decode_keeping(&path, &nvdec_on_cpu, 0);
+    assert_eq!(count_nvdec, count);
+    assert_eq!(
+        (stats.decoder, stats.nvdec_frames),
+        (DecoderKind::Software, 0)
+    );
+    let why = stats.hw_fallback.expect("the conflict is reported");
+    assert!(why.contains("device = cpu"), "{why}");
+}
+
+#[test]
+fn a_missing_cuda_device_falls_back_for_every_accepted_codec() {
+    // Device 4096 exists nowhere: NVDEC cannot open on any machine, so each
+    // codec must decode in software with a reason instead of failing.
+    let dir = tempfile::tempdir().unwrap();
+    let options = DecodeOptions {
+        hw: HwDecode::Nvdec,
+        device: Device::Gpu,
+        device_id: 4096,
+    };
+    for (name, args) in [
+        ("h264.mp4", &["-c:v", "libx264", "-pix_fmt", "yuv420p"][..]),
+        ("hevc.mp4", &["-c:v", "libx265", "-pix_fmt", "yuv420p"][..]),
+        (
+            "av1.mkv",
+            &[
+                "-c:v",
+                "libaom-av1",
+                "-cpu-used",
+                "8",
+                "-pix_fmt",
+                "yuv420p",
+            ][..],
+        ),
+        ("mpeg4.mp4", &["-c:v", "mpeg4"][..]),
+    ] {
+        let path = make_box_clip(dir.path(), name, args);
+        let (count, first, stats) = decode_keeping(&path, &options, 1);
+        assert_eq!(count, 10, "{name}");
+        assert!(is_red(first[0].sample_rgb(10.0, 10.0)), "{name}");
+        assert_eq!(stats.decoder, DecoderKind::Software, "{name}");
+        let why = stats
+            .hw_fallback
+            .unwrap_or_else(|| panic!("{name}: no reason"));
+        assert!(!why.is_empty(), "{name}");
+    }
 }

@@ -22,7 +22,7 @@ use super::error::{ApiError, ApiResult};
 use crate::db::now_ms;
 use crate::db::uploads::Upload;
 use crate::store::account_prefix;
-use crate::video::{self, Decoder, Limits, VideoError, VideoInfo};
+use crate::video::{self, DecodeOptions, Decoder, Limits, VideoError, VideoInfo};
 
 fn too_large(limit: u64) -> ApiError {
     ApiError::new(
@@ -89,9 +89,13 @@ fn clean_filename(name: Option<&str>) -> String {
 
 /// Probes the file and decodes every frame, so a truncated or corrupt video
 /// is refused at upload rather than failing a paid job later.
+///
+/// Always in software: that is the decoder every worker can fall back on,
+/// so it is the one a file must pass, and the API host has no business
+/// taking NVDEC sessions from the workers.
 pub fn validate_video(path: &Path, limits: &Limits) -> Result<VideoInfo, VideoError> {
     let info = video::probe(path, limits)?;
-    let mut decoder = Decoder::start(path, &info, limits, 4)?;
+    let mut decoder = Decoder::start(path, &info, limits, 4, &DecodeOptions::software())?;
     for frame in decoder.by_ref() {
         frame?;
     }

@@ -13,9 +13,17 @@
 //! when too many are lost ([`Limits::max_corrupt_fraction`]) or when the file
 //! ends early ([`VideoError::Truncated`]). Such a failure arrives as the last
 //! item of the iterator and again from [`Decoder::finish`].
+//!
+//! With [`DecodeOptions`] asking for it, the codec decodes on the GPU's NVDEC
+//! engine ([`super::hw`]) and frames are copied back to system memory. That
+//! path never fails a job: when NVDEC cannot open, the decoder opens in
+//! software; when it fails before delivering a frame, or a frame cannot be
+//! copied back, the file is reopened and decoded in software from the
+//! start, skipping the frames already delivered. [`DecodeStats`] says which
+//! decoder ran and why hardware decoding was not used.
 
 use std::ffi::c_int;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -30,6 +38,7 @@ use serde::Serialize;
 use tracing::{debug, warn};
 
 use super::frame::{ColorMatrix, Frame, Rotation};
+use super::hw::{self, DecodeOptions, DecoderKind, Plan};
 use super::probe::{open_input, pixel_format_name, select_video_stream, VideoInfo};
 use super::{Limits, VideoError};
 
@@ -45,6 +54,15 @@ pub struct DecodeStats {
     /// Part of `decode_seconds` spent waiting for the consumer to take
     /// frames (a full queue); the rest is demuxing, decoding and copying.
     pub blocked_seconds: f64,
+    /// The decoder that produced the frames: NVDEC only when it produced
+    /// every one of them.
+    pub decoder: DecoderKind,
+    /// Frames decoded by NVDEC (the rest were decoded in software).
+    pub nvdec_frames: u64,
+    /// Why NVDEC did not decode the video although the settings asked for
+    /// it; `None` when it did, or when they did not ask (`hw_decode = off`,
+    /// or `auto` with `device = cpu`: no attempt is made).
+    pub hw_fallback: Option<String>,
 }
 
 /// Frames of one video, decoded on a worker thread.
@@ -66,14 +84,114 @@ fn codec_threads() -> usize {
         .min(4)
 }
 
+/// A codec opened for the video stream.
+struct OpenedCodec {
+    decoder: ff::decoder::Video,
+    /// Opened with NVDEC: frames arrive as CUDA surfaces, unless ffmpeg
+    /// finds this stream beyond the GPU and decodes it in software.
+    nvdec: bool,
+}
+
+/// Opens the decoder for a stream's `params`: with NVDEC when `plan` says
+/// so and it opens, else in software. Why NVDEC did not open is logged once
+/// and kept in `hw_fallback`.
+fn open_decoder(
+    params: &ff::codec::Parameters,
+    time_base: ff::Rational,
+    codec_name: &str,
+    plan: &Plan,
+    hw_fallback: &mut Option<String>,
+) -> Result<OpenedCodec, VideoError> {
+    if let Plan::Nvdec { device_id } = *plan {
+        match open_nvdec(params, time_base, device_id) {
+            Ok(decoder) => {
+                debug!(device_id, codec = codec_name, "decoding with NVDEC");
+                return Ok(OpenedCodec {
+                    decoder,
+                    nvdec: true,
+                });
+            }
+            Err(why) => {
+                warn!(reason = %why, codec = codec_name, "NVDEC unavailable; decoding in software");
+                *hw_fallback = Some(why);
+            }
+        }
+    }
+    let mut opening = codec_context(params)?.decoder();
+    // Lets the codec and best-effort timestamps work in stream time.
+    opening.set_packet_time_base(time_base);
+    let decoder = opening.video().map_err(|e| {
+        warn!(error = %e, codec = codec_name, "cannot open the decoder");
+        match e {
+            ff::Error::DecoderNotFound => VideoError::UnsupportedCodec {
+                codec: codec_name.to_owned(),
+                supported: super::SUPPORTED_CODECS.join(", "),
+            },
+            other => VideoError::Decode(other.to_string()),
+        }
+    })?;
+    Ok(OpenedCodec {
+        decoder,
+        nvdec: false,
+    })
+}
+
+/// The decoder opened with NVDEC on `device_id`, or why it cannot be.
+fn open_nvdec(
+    params: &ff::codec::Parameters,
+    time_base: ff::Rational,
+    device_id: u32,
+) -> Result<ff::decoder::Video, String> {
+    let mut context = codec_context(params).map_err(|e| e.to_string())?;
+    let codec = hw::attach_nvdec(&mut context, device_id)?;
+    let mut opening = context.decoder();
+    opening.set_packet_time_base(time_base);
+    opening
+        .open_as(codec)
+        .and_then(|o| o.video())
+        .map_err(|e| format!("cannot open the {} decoder with NVDEC: {e}", codec.name()))
+}
+
+/// A codec context for the stream, with frame threading.
+fn codec_context(params: &ff::codec::Parameters) -> Result<ff::codec::Context, VideoError> {
+    let mut context = ff::codec::Context::from_parameters(params.clone()).map_err(|e| {
+        warn!(error = %e, "cannot set up the codec");
+        VideoError::Decode(e.to_string())
+    })?;
+    // NVDEC keeps frame threading too, as the ffmpeg CLI does: its hwaccel
+    // is safe with it, and a stream it falls back on decodes at full speed.
+    context.set_threading(ff::threading::Config {
+        kind: ff::threading::Type::Frame,
+        count: codec_threads(),
+        ..Default::default()
+    });
+    Ok(context)
+}
+
 impl Decoder {
     /// Opens `path` (described by `info`, from [`probe`](super::probe())) and
-    /// starts decoding into a queue of `queue_depth` frames (at least one).
+    /// starts decoding into a queue of `queue_depth` frames (at least one),
+    /// on NVDEC when `options` ask for it and it opens.
     pub fn start(
         path: &Path,
         info: &VideoInfo,
         limits: &Limits,
         queue_depth: usize,
+        options: &DecodeOptions,
+    ) -> Result<Decoder, VideoError> {
+        Self::start_with(path, info, limits, queue_depth, options, None)
+    }
+
+    /// [`start`](Self::start), where the tests can make the hardware path
+    /// "fail" before frame `hw_fails_at`: the restart in software cannot be
+    /// reached otherwise on a machine without NVDEC.
+    fn start_with(
+        path: &Path,
+        info: &VideoInfo,
+        limits: &Limits,
+        queue_depth: usize,
+        options: &DecodeOptions,
+        hw_fails_at: Option<u64>,
     ) -> Result<Decoder, VideoError> {
         let input = open_input(path)?;
         // The file may have been replaced since it was probed; trust the
@@ -103,29 +221,15 @@ impl Decoder {
             (Space::from(par.color_space), Range::from(par.color_range))
         };
 
-        let mut context = ff::codec::Context::from_parameters(params).map_err(|e| {
-            warn!(error = %e, "cannot set up the codec");
-            VideoError::Decode(e.to_string())
-        })?;
-        context.set_threading(ff::threading::Config {
-            kind: ff::threading::Type::Frame,
-            count: codec_threads(),
-            ..Default::default()
-        });
-        let mut opening = context.decoder();
-        // Lets the codec and best-effort timestamps work in stream time.
-        opening.set_packet_time_base(time_base);
-        let decoder = opening.video().map_err(|e| {
-            warn!(error = %e, codec = %info.codec, "cannot open the decoder");
-            match e {
-                ff::Error::DecoderNotFound => VideoError::UnsupportedCodec {
-                    codec: info.codec.clone(),
-                    supported: super::SUPPORTED_CODECS.join(", "),
-                },
-                other => VideoError::Decode(other.to_string()),
+        let plan = hw::plan(options);
+        let mut hw_fallback = match &plan {
+            Plan::Refused(why) => {
+                warn!(reason = %why, "decoding in software");
+                Some(why.clone())
             }
-        })?;
-
+            _ => None,
+        };
+        let opened = open_decoder(&params, time_base, &info.codec, &plan, &mut hw_fallback)?;
         let (tx, rx) = sync_channel(queue_depth.max(1));
         let cancel = Arc::new(AtomicBool::new(false));
         let worker_cancel = Arc::clone(&cancel);
@@ -136,12 +240,19 @@ impl Decoder {
             info.rotation,
         );
         let limits = limits.clone();
+        let (path, codec_name) = (path.to_path_buf(), info.codec.clone());
         // The worker is assembled on its own thread because the swscale
         // context it may create there is not `Send`.
         let spawn = move || {
             Worker {
+                path,
+                codec_name,
                 input,
-                decoder,
+                decoder: opened.decoder,
+                nvdec: opened.nvdec,
+                warned_software_frames: false,
+                skip: 0,
+                downloaded: ff::frame::Video::empty(),
                 stream_index,
                 time_base: rational(time_base),
                 start_ts,
@@ -156,11 +267,15 @@ impl Decoder {
                 tx,
                 frame: ff::frame::Video::empty(),
                 scaler: None,
-                stats: DecodeStats::default(),
+                stats: DecodeStats {
+                    hw_fallback,
+                    ..DecodeStats::default()
+                },
                 last_time_s: None,
                 last_packet_end_s: None,
                 demux_failed: false,
                 warned_colour: false,
+                hw_fails_at,
             }
             .run()
         };
@@ -226,6 +341,9 @@ enum Flow {
     Go,
     /// The consumer is gone: stop quietly.
     Cancelled,
+    /// NVDEC failed and the file was reopened in software: start reading
+    /// from the top.
+    Restarted,
 }
 
 /// A demuxer that keeps failing without making progress is given up on
@@ -239,8 +357,19 @@ const DURATION_SLACK_S: f64 = 1.0;
 
 /// Everything the decoding thread owns.
 struct Worker {
+    /// The file and codec, to reopen in software when NVDEC fails.
+    path: PathBuf,
+    codec_name: String,
     input: Input,
     decoder: ff::decoder::Video,
+    /// `decoder` was opened with NVDEC.
+    nvdec: bool,
+    /// Software frames from the NVDEC decoder were already reported.
+    warned_software_frames: bool,
+    /// Frames still to drop after a restart: they were delivered already.
+    skip: u64,
+    /// System-memory copy of the last GPU frame.
+    downloaded: ff::frame::Video,
     stream_index: usize,
     time_base: f64,
     start_ts: Option<i64>,
@@ -263,6 +392,8 @@ struct Worker {
     /// The demuxer reported an error other than a clean end of file.
     demux_failed: bool,
     warned_colour: bool,
+    /// Tests only: restart in software before delivering this frame.
+    hw_fails_at: Option<u64>,
 }
 
 impl Worker {
@@ -270,6 +401,7 @@ impl Worker {
         let started = Instant::now();
         let outcome = self.decode_all();
         self.stats.decode_seconds = started.elapsed().as_secs_f64();
+        self.settle_decoder_kind();
         match outcome {
             Ok(_) => {
                 debug!(stats = ?self.stats, "decoding finished");
@@ -285,6 +417,33 @@ impl Worker {
     }
 
     fn decode_all(&mut self) -> Result<Flow, VideoError> {
+        loop {
+            match self.decode_pass()? {
+                Flow::Restarted => continue,
+                Flow::Cancelled => return Ok(Flow::Cancelled),
+                Flow::Go => break,
+            }
+        }
+        verdict(
+            self.stats.frames_decoded,
+            self.stats.corrupt_frames,
+            self.expected_frames,
+            self.ended_early(),
+            &self.limits,
+        )?;
+        if self.stats.corrupt_frames > 0 {
+            warn!(
+                corrupt = self.stats.corrupt_frames,
+                decoded = self.stats.frames_decoded,
+                "skipped corrupt frames"
+            );
+        }
+        Ok(Flow::Go)
+    }
+
+    /// Reads and decodes the file to its end; stops early when cancelled or
+    /// when NVDEC failed and the file was reopened.
+    fn decode_pass(&mut self) -> Result<Flow, VideoError> {
         let mut errors_in_a_row = 0u32;
         loop {
             if self.cancel.load(Ordering::Relaxed) {
@@ -300,8 +459,9 @@ impl Worker {
                         continue;
                     }
                     self.note_packet_end(&packet);
-                    if self.feed(Some(&packet))? == Flow::Cancelled {
-                        return Ok(Flow::Cancelled);
+                    match self.feed(Some(&packet))? {
+                        Flow::Go => {}
+                        stop => return Ok(stop),
                     }
                 }
                 Err(ff::Error::Eof) => break,
@@ -322,24 +482,75 @@ impl Worker {
             }
         }
         // Flush the frames the codec still holds (reordering, threads).
-        if self.feed(None)? == Flow::Cancelled {
-            return Ok(Flow::Cancelled);
+        self.feed(None)
+    }
+
+    /// The decoder the statistics name: NVDEC only when it produced every
+    /// frame; otherwise the reason hardware decoding stopped or never ran.
+    fn settle_decoder_kind(&mut self) {
+        let stats = &mut self.stats;
+        let all_nvdec = stats.nvdec_frames > 0 && stats.nvdec_frames == stats.frames_decoded;
+        stats.decoder = if all_nvdec {
+            DecoderKind::Nvdec
+        } else {
+            DecoderKind::Software
+        };
+        if self.nvdec && !all_nvdec && stats.hw_fallback.is_none() && stats.frames_decoded > 0 {
+            stats.hw_fallback = Some(format!(
+                "NVDEC could not decode this stream (profile, bit depth or size beyond the \
+                 GPU's decoder; ffmpeg's log says which): {} of {} frames were decoded in \
+                 software",
+                stats.frames_decoded - stats.nvdec_frames,
+                stats.frames_decoded
+            ));
         }
-        verdict(
-            self.stats.frames_decoded,
-            self.stats.corrupt_frames,
-            self.expected_frames,
-            self.ended_early(),
-            &self.limits,
-        )?;
-        if self.stats.corrupt_frames > 0 {
-            warn!(
-                corrupt = self.stats.corrupt_frames,
-                decoded = self.stats.frames_decoded,
-                "skipped corrupt frames"
-            );
+    }
+
+    /// A packet or frame the codec rejected. Before NVDEC has delivered
+    /// anything this is taken as NVDEC failing (a decoder that cannot run
+    /// without it, a driver error) and decoding starts over in software,
+    /// which then judges the stream; otherwise the frame counts as corrupt.
+    fn lost_frame(&mut self, why: &dyn std::fmt::Display) -> Result<Flow, VideoError> {
+        if self.nvdec && self.stats.frames_decoded == 0 {
+            return self.restart_in_software(format!("NVDEC failed before the first frame: {why}"));
         }
+        self.count_corrupt(why)?;
         Ok(Flow::Go)
+    }
+
+    /// Reopens the file with a software decoder, to read from the start and
+    /// drop the frames already delivered. Happens at most once: the new
+    /// decoder is software.
+    fn restart_in_software(&mut self, why: String) -> Result<Flow, VideoError> {
+        warn!(
+            reason = %why,
+            delivered = self.stats.frames_decoded,
+            "NVDEC failed; decoding again in software"
+        );
+        let input = open_input(&self.path)?;
+        let stream = input
+            .stream(self.stream_index)
+            .filter(|s| s.parameters().medium() == ff::media::Type::Video)
+            .ok_or(VideoError::NoVideoStream)?;
+        let (params, time_base) = (stream.parameters(), stream.time_base());
+        let opened = open_decoder(
+            &params,
+            time_base,
+            &self.codec_name,
+            &Plan::Software,
+            &mut None,
+        )?;
+        drop(params);
+        self.input = input;
+        self.decoder = opened.decoder;
+        self.nvdec = false;
+        self.skip = self.stats.frames_decoded;
+        // The software pass meets the same damage again and counts it anew.
+        self.stats.corrupt_frames = 0;
+        self.last_packet_end_s = None;
+        self.demux_failed = false;
+        self.stats.hw_fallback = Some(why);
+        Ok(Flow::Restarted)
     }
 
     /// Whether the stream stopped before its announced end.
@@ -371,14 +582,18 @@ impl Worker {
         let mut sent = self.send(packet);
         if is_again(&sent) {
             // The codec wants its finished frames taken before new input.
-            if self.drain()? == Flow::Cancelled {
-                return Ok(Flow::Cancelled);
+            match self.drain()? {
+                Flow::Go => {}
+                stop => return Ok(stop),
             }
             sent = self.send(packet);
         }
         match sent {
             Ok(()) | Err(ff::Error::Eof) => {}
-            Err(e) => self.count_corrupt(&e)?,
+            Err(e) => match self.lost_frame(&e)? {
+                Flow::Go => {}
+                stop => return Ok(stop),
+            },
         }
         self.drain()
     }
@@ -398,8 +613,9 @@ impl Worker {
             match received {
                 Ok(()) => {
                     errors_in_a_row = 0;
-                    if self.deliver()? == Flow::Cancelled {
-                        return Ok(Flow::Cancelled);
+                    match self.deliver()? {
+                        Flow::Go => {}
+                        stop => return Ok(stop),
                     }
                 }
                 Err(ff::Error::Eof) => return Ok(Flow::Go),
@@ -407,7 +623,10 @@ impl Worker {
                 Err(e) => {
                     // With frame threading a rejected packet surfaces here,
                     // and frames decoded after it may still be waiting.
-                    self.count_corrupt(&e)?;
+                    match self.lost_frame(&e)? {
+                        Flow::Go => {}
+                        stop => return Ok(stop),
+                    }
                     errors_in_a_row += 1;
                     if errors_in_a_row >= MAX_DECODE_ERRORS_IN_A_ROW {
                         return Err(VideoError::Decode(e.to_string()));
@@ -439,6 +658,15 @@ impl Worker {
             self.count_corrupt(&format_args!("flagged by the codec ({flags:?})"))?;
             return Ok(Flow::Go);
         }
+        if self.skip > 0 {
+            // Delivered by NVDEC before it failed.
+            self.skip -= 1;
+            return Ok(Flow::Go);
+        }
+        if self.hw_fails_at == Some(self.stats.frames_decoded) {
+            self.hw_fails_at = None;
+            return self.restart_in_software("simulated hardware failure".into());
+        }
         let (width, height) = (self.frame.width(), self.frame.height());
         if width == 0 || height == 0 {
             self.count_corrupt(&"frame without a size")?;
@@ -459,7 +687,11 @@ impl Worker {
                 limit_s: self.limits.max_duration_s,
             });
         }
-        let mut out = self.copy_out()?;
+        let mut out = match self.copy_out() {
+            Ok(out) => out,
+            Err(CopyError::Download(why)) => return self.restart_in_software(why),
+            Err(CopyError::Video(e)) => return Err(e),
+        };
         out.index = self.stats.frames_decoded;
         out.time_s = time_s;
         self.stats.frames_decoded += 1;
@@ -491,9 +723,31 @@ impl Worker {
         }
     }
 
+    /// Brings a GPU frame into system memory, in place of the GPU frame in
+    /// `self.frame`, and counts where the frame came from.
+    fn download_if_on_gpu(&mut self) -> Result<(), CopyError> {
+        // SAFETY: reading a plain field of the frame the codec just returned.
+        let raw_format = unsafe { (*self.frame.as_ptr()).format };
+        if !hw::is_cuda_format(raw_format) {
+            if self.nvdec && !self.warned_software_frames {
+                self.warned_software_frames = true;
+                warn!("NVDEC cannot decode this stream; ffmpeg decodes it in software");
+            }
+            return Ok(());
+        }
+        hw::download(&self.frame, &mut self.downloaded).map_err(CopyError::Download)?;
+        std::mem::swap(&mut self.frame, &mut self.downloaded);
+        // Returns the GPU surface to the decoder's pool right away.
+        // SAFETY: `downloaded` now holds the GPU frame we no longer need.
+        unsafe { ffi::av_frame_unref(self.downloaded.as_mut_ptr()) };
+        self.stats.nvdec_frames += 1;
+        Ok(())
+    }
+
     /// The received frame as a [`Frame`]: YUV 4:2:0 planes copied out,
     /// through swscale first when the codec produced another format.
-    fn copy_out(&mut self) -> Result<Frame, VideoError> {
+    fn copy_out(&mut self) -> Result<Frame, CopyError> {
+        self.download_if_on_gpu()?;
         // SAFETY: reading plain fields of the frame the codec just returned.
         let raw_format = unsafe { (*self.frame.as_ptr()).format };
         let (width, height) = (self.frame.width(), self.frame.height());
@@ -517,15 +771,17 @@ impl Worker {
             if raw_format == ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as c_int || full_range_format {
                 // SAFETY: the codec returned a YUV 4:2:0 frame of this size.
                 unsafe { copy_yuv420p(self.frame.as_ptr(), width, height) }
+            } else if hw::is_nv12_format(raw_format) {
+                // NVDEC's 8-bit layout, split directly rather than through swscale.
+                // SAFETY: the frame is NV12 (just checked), in system memory.
+                unsafe { hw::frame_from_nv12_avframe(self.frame.as_ptr()) }.map(|f| (f.y, f.u, f.v))
             } else {
                 let scaled = self.scale(raw_format, width, height, matrix, &mut full_range)?;
                 // SAFETY: swscale filled a YUV 4:2:0 frame of this size.
                 unsafe { copy_yuv420p(scaled.as_ptr(), width, height) }
             };
         let Some((y, u, v)) = planes else {
-            return Err(VideoError::Decode(
-                "the decoded frame has no picture data".into(),
-            ));
+            return Err(VideoError::Decode("the decoded frame has no picture data".into()).into());
         };
         Ok(Frame {
             index: 0,
@@ -579,6 +835,19 @@ impl Worker {
                 VideoError::Decode(e.to_string())
             })?;
         Ok(&scaler.output)
+    }
+}
+
+/// Why a decoded frame could not be handed on.
+enum CopyError {
+    /// The GPU frame could not be copied to system memory: NVDEC is given up.
+    Download(String),
+    Video(VideoError),
+}
+
+impl From<VideoError> for CopyError {
+    fn from(e: VideoError) -> Self {
+        CopyError::Video(e)
     }
 }
 
@@ -794,6 +1063,71 @@ fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every frame of a decode: index, time and a digest of the planes.
+    fn decode_digests(
+        path: &Path,
+        hw_fails_at: Option<u64>,
+    ) -> (Vec<(u64, f64, u64)>, DecodeStats) {
+        use std::hash::{Hash, Hasher};
+        let limits = Limits::default();
+        let info = super::super::probe(path, &limits).unwrap();
+        let mut decoder = Decoder::start_with(
+            path,
+            &info,
+            &limits,
+            2,
+            &DecodeOptions::software(),
+            hw_fails_at,
+        )
+        .unwrap();
+        let frames = decoder
+            .by_ref()
+            .map(|f| {
+                let f = f.unwrap();
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (&f.y, &f.u, &f.v).hash(&mut h);
+                (f.index, f.time_s, h.finish())
+            })
+            .collect();
+        (frames, decoder.finish().unwrap())
+    }
+
+    #[test]
+    fn a_hardware_failure_restarts_in_software_without_repeating_frames() {
+        // A clip with B-frames (reordering) whose frames all differ.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("count.mp4");
+        let made = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=160x120:rate=25",
+                "-t",
+                "2",
+            ])
+            .args(["-c:v", "libx264", "-bf", "2", "-pix_fmt", "yuv420p"])
+            .arg(&path)
+            .status()
+            .expect("the ffmpeg program makes the fixture");
+        assert!(made.success());
+        let (plain, stats) = decode_digests(&path, None);
+        assert_eq!(plain.len(), 50);
+        assert_eq!(stats.hw_fallback, None);
+        for fails_at in [0, 1, 17, 49] {
+            let (again, stats) = decode_digests(&path, Some(fails_at));
+            assert_eq!(again, plain, "failing before frame {fails_at}");
+            assert_eq!(stats.frames_decoded, 50);
+            assert_eq!(stats.corrupt_frames, 0);
+            assert_eq!(stats.decoder, DecoderKind::Software);
+            assert_eq!(
+                stats.hw_fallback.as_deref(),
+                Some("simulated hardware failure")
+            );
+        }
+    }
 
     #[test]
     fn planes_are_copied_row_by_row_without_padding() {

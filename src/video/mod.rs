@@ -1,5 +1,5 @@
 //! Video input: probe and validate a file, then decode its frames in order
-//! on a thread of their own.
+//! on a thread of their own, on the GPU's NVDEC engine where it can.
 //!
 //! Everything that can go wrong with a user's file surfaces as a
 //! [`VideoError`] with a stable code; ffmpeg's own wording is logged, not
@@ -7,11 +7,13 @@
 
 pub mod decode;
 pub mod frame;
+pub mod hw;
 pub mod probe;
 pub mod sample;
 
 pub use decode::{DecodeStats, Decoder};
 pub use frame::{ColorMatrix, Frame, Rotation};
+pub use hw::{DecodeOptions, DecoderKind};
 pub use probe::{probe, VideoInfo};
 
 use serde::{Deserialize, Serialize};

@@ -224,7 +224,10 @@ unsafe extern "C" fn log_bridge(
         tracing::Level::DEBUG => tracing::enabled!(target: "ffmpeg", tracing::Level::DEBUG),
         _ => tracing::enabled!(target: "ffmpeg", tracing::Level::TRACE),
     };
-    if !enabled || fmt.is_null() {
+    // Errors are also kept for the hardware decoder while it is setting up
+    // on this thread: they say why NVDEC could not open.
+    let capture = level <= ffi::AV_LOG_ERROR && super::hw::capturing();
+    if !(enabled || capture) || fmt.is_null() {
         return;
     }
     let mut buf = [0 as std::ffi::c_char; 1024];
@@ -248,6 +251,12 @@ unsafe extern "C" fn log_bridge(
     };
     let line = line.trim_end();
     if line.is_empty() {
+        return;
+    }
+    if capture {
+        super::hw::capture(line);
+    }
+    if !enabled {
         return;
     }
     match lvl {
