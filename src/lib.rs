@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod export;
 pub mod infer;
+pub mod nvml;
 pub mod pipeline;
 pub mod pose;
 pub mod rig;
