@@ -81,6 +81,10 @@ pub struct ExecutionOptions {
     pub memory_limit_mib: u64,
     /// Where TensorRT caches engines and timing data.
     pub tensorrt_cache_dir: PathBuf,
+    /// The GPU providers come from `auto`, not asked for by name: with the
+    /// CPU build of ONNX Runtime, which has none, the CPU is the expected
+    /// outcome and is logged at info level instead of as a warning.
+    pub auto: bool,
 }
 
 impl Default for ExecutionOptions {
@@ -91,6 +95,7 @@ impl Default for ExecutionOptions {
             device_id: 0,
             memory_limit_mib: 0,
             tensorrt_cache_dir: default_tensorrt_cache_dir(),
+            auto: false,
         }
     }
 }
@@ -105,6 +110,7 @@ impl ExecutionOptions {
                 .tensorrt_cache_dir
                 .clone()
                 .unwrap_or_else(default_tensorrt_cache_dir),
+            auto: gpu.execution_provider == ExecutionProvider::Auto,
         }
     }
 
@@ -201,6 +207,8 @@ pub(crate) fn tidy_reason(provider: Provider, message: &str) -> String {
     if provider != Provider::Cpu && message.contains("cannot open shared object file") {
         let missing = if message.contains("libcuda.so.1") {
             "the NVIDIA driver (libcuda.so.1) is not installed"
+        } else if message.contains("libnvinfer") || message.contains("libnvonnxparser") {
+            "TensorRT 10 is not installed"
         } else {
             "CUDA 13 and cuDNN 9 runtime libraries are missing (install them, or run \
              scripts/install-onnxruntime.sh --gpu --with-cuda)"
@@ -240,15 +248,30 @@ impl SessionProvider {
 }
 
 /// Logs a provider fallback once per process and reason: every session of
-/// every job would otherwise repeat the same line.
-pub(crate) fn warn_fallback_once(model: &str, wanted: Provider, used: Provider, reason: &str) {
+/// every job would otherwise repeat the same line. `expected` fallbacks
+/// (see [`ExecutionOptions::auto`]) are logged at info level.
+pub(crate) fn warn_fallback_once(
+    model: &str,
+    wanted: Provider,
+    used: Provider,
+    reason: &str,
+    expected: bool,
+) {
     static WARNED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let first = WARNED
         .get_or_init(Default::default)
         .lock()
         .map(|mut seen| seen.insert(format!("{wanted}>{used}:{reason}")))
         .unwrap_or(true);
-    if first {
+    if first && expected {
+        tracing::info!(
+            model,
+            requested = wanted.name(),
+            running_on = used.name(),
+            reason,
+            "execution provider {wanted} is not in this ONNX Runtime build; inference runs on {used}"
+        );
+    } else if first {
         tracing::warn!(
             model,
             requested = wanted.name(),
@@ -389,6 +412,8 @@ mod tests {
         assert_eq!(opts.device_id, 3);
         assert_eq!(opts.memory_limit_mib, 512);
         assert_eq!(opts.tensorrt_cache_dir, default_tensorrt_cache_dir());
+        assert!(opts.auto, "auto chose the providers");
+        assert!(!ExecutionOptions::from_config(&gpu(Device::Auto, ExecutionProvider::Cuda)).auto);
         config.tensorrt_cache_dir = Some(PathBuf::from("/var/cache/trt"));
         assert_eq!(
             ExecutionOptions::from_config(&config).tensorrt_cache_dir,
@@ -415,6 +440,11 @@ mod tests {
             "FAIL : libcuda.so.1: cannot open shared object file: No such file or directory",
         );
         assert!(driver.contains("NVIDIA driver"), "{driver}");
+        let trt = tidy_reason(
+            Provider::Tensorrt,
+            "libnvinfer.so.10: cannot open shared object file: No such file or directory",
+        );
+        assert!(trt.ends_with("TensorRT 10 is not installed"), "{trt}");
         assert_eq!(tidy_reason(Provider::Cuda, " no device \n"), "no device");
     }
 

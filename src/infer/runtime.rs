@@ -125,6 +125,9 @@ impl Runtime {
             preload_bundled_cuda(&self.library);
         }
         let mut reasons: Vec<String> = Vec::new();
+        // Whether every GPU provider was passed over only for being absent
+        // from the library (the CPU build), rather than failing to load.
+        let mut only_absent = true;
         for attempt in opts.execution.attempts() {
             let provider = attempt.first().copied().unwrap_or(Provider::Cpu);
             let result = self.try_commit(spec, bytes, opts, &attempt);
@@ -132,14 +135,19 @@ impl Runtime {
                 Ok(session) => {
                     let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
                     if let Some(reason) = &reason {
-                        warn_fallback_once(&spec.name, wanted, provider, reason);
+                        let expected = opts.execution.auto && only_absent;
+                        warn_fallback_once(&spec.name, wanted, provider, reason, expected);
                     }
                     return Ok((session, provider, reason));
                 }
-                Err(reason) if provider != Provider::Cpu => {
+                Err(Attempt::Absent(reason)) if provider != Provider::Cpu => {
+                    reasons.push(format!("{provider}: {reason}"));
+                }
+                Err(Attempt::Failed(reason)) if provider != Provider::Cpu => {
+                    only_absent = false;
                     reasons.push(format!("{provider}: {}", tidy_reason(provider, &reason)));
                 }
-                Err(reason) => {
+                Err(Attempt::Absent(reason) | Attempt::Failed(reason)) => {
                     return Err(ModelError::Load {
                         model: spec.name.clone(),
                         reason,
@@ -157,14 +165,15 @@ impl Runtime {
         bytes: &[u8],
         opts: &SessionOptions,
         providers: &[Provider],
-    ) -> Result<Session, String> {
+    ) -> Result<Session, Attempt> {
         if let Some(reason) = providers
             .iter()
             .find_map(|p| unavailable_reason(*p, &self.library))
         {
-            return Err(reason);
+            return Err(Attempt::Absent(reason));
         }
-        let mut builder = self.builder(opts).map_err(|e| e.to_string())?;
+        let failed = |e: &dyn std::fmt::Display| Attempt::Failed(e.to_string());
+        let mut builder = self.builder(opts).map_err(|e| failed(&e))?;
         if !providers.is_empty() {
             let dispatches: Vec<_> = providers
                 .iter()
@@ -176,9 +185,9 @@ impl Runtime {
             }
             builder = builder
                 .with_execution_providers(dispatches)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| failed(&e))?;
         }
-        builder.commit_from_memory(bytes).map_err(|e| e.to_string())
+        builder.commit_from_memory(bytes).map_err(|e| failed(&e))
     }
 
     /// A session builder with the settings every attempt shares.
@@ -191,6 +200,14 @@ impl Runtime {
         }
         Ok(builder)
     }
+}
+
+/// Why one session attempt failed.
+enum Attempt {
+    /// The library was built without a provider of the attempt.
+    Absent(String),
+    /// A provider failed to register or the session to build.
+    Failed(String),
 }
 
 /// A ready session for one model with a single f32 input.
