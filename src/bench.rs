@@ -21,6 +21,9 @@ pub struct BenchResult {
     pub mean_fps: f64,
     /// Peak resident memory of the process, MiB (VmHWM).
     pub peak_rss_mib: f64,
+    /// Most memory in use on the configured GPU during the runs (every
+    /// process on the card counts), where NVML is present.
+    pub peak_gpu_memory: Option<crate::nvml::GpuMemory>,
     /// The fastest run's full report.
     pub best: Report,
 }
@@ -41,6 +44,12 @@ pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
         ..ProcessOptions::default()
     };
     let cancel = AtomicBool::new(false);
+    let gpu_sampler = crate::nvml::PeakSampler::start(
+        config.gpu.device_id,
+        std::time::Duration::from_millis(100),
+    )
+    .map_err(|reason| tracing::debug!(reason, "no GPU memory readings"))
+    .ok();
     let mut reports = Vec::new();
     for i in 0..args.repeat.max(1) {
         let report = pipeline::run(&args.input, &out, config, &opts, &mut |_| {}, &cancel);
@@ -57,6 +66,7 @@ pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
         reports.push(report);
     }
     let _ = std::fs::remove_dir_all(&out);
+    let peak_gpu_memory = gpu_sampler.and_then(crate::nvml::PeakSampler::finish);
     let mean_fps = reports.iter().map(|r| r.fps).sum::<f64>() / reports.len() as f64;
     let best = reports
         .into_iter()
@@ -69,6 +79,7 @@ pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
         best_fps: best.fps,
         mean_fps,
         peak_rss_mib: peak_rss_mib().unwrap_or(0.0),
+        peak_gpu_memory,
         best,
     };
     if args.json {
@@ -81,6 +92,12 @@ pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
             "clip {} ({} frames), {} runs",
             result.clip, result.frames, result.runs
         );
+        for p in &result.best.providers {
+            match &p.fallback_reason {
+                Some(reason) => println!("{}: {} ({reason})", p.model, p.provider.name()),
+                None => println!("{}: {}", p.model, p.provider.name()),
+            }
+        }
         println!("stage                  seconds      fps   (best run)");
         for t in &result.best.timings {
             println!("  {:<20} {:>8.3} {:>8.1}", t.stage, t.seconds, t.fps);
@@ -89,6 +106,12 @@ pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
             "whole job: best {:.1} fps, mean {:.1} fps; peak memory {:.0} MiB",
             result.best_fps, result.mean_fps, result.peak_rss_mib
         );
+        if let Some(gpu) = &result.peak_gpu_memory {
+            println!(
+                "GPU {}: peak {} MiB of {} MiB in use (all processes)",
+                gpu.device_id, gpu.used_mib, gpu.total_mib
+            );
+        }
     }
     Ok(())
 }

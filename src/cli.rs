@@ -301,6 +301,12 @@ pub fn print_summary(r: &Report) {
         "followed person {}: frames {}-{}, pose on {} frames, {} filled",
         r.followed_track, r.first_frame, r.last_frame, r.frames_with_pose, r.frames_filled
     );
+    for p in &r.providers {
+        match &p.fallback_reason {
+            Some(reason) => println!("{} on {} ({reason})", p.model, p.provider.name()),
+            None => println!("{} on {}", p.model, p.provider.name()),
+        }
+    }
     println!("stage                  seconds      fps");
     for t in &r.timings {
         println!("  {:<20} {:>8.3} {:>8.1}", t.stage, t.seconds, t.fps);

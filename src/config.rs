@@ -113,6 +113,10 @@ pub struct GpuConfig {
     pub session_memory_mib: u64,
     /// Jobs one worker process runs at once on its GPU.
     pub jobs_per_gpu: usize,
+    /// Where TensorRT keeps its built engines between runs (building one
+    /// takes seconds per model); unset: `vidmocap-tensorrt` in the system
+    /// temporary folder.
+    pub tensorrt_cache_dir: Option<PathBuf>,
 }
 
 impl Default for GpuConfig {
@@ -126,6 +130,7 @@ impl Default for GpuConfig {
             // runaway arena from starving the other jobs on the card.
             session_memory_mib: 1024,
             jobs_per_gpu: 8,
+            tensorrt_cache_dir: None,
         }
     }
 }
@@ -291,6 +296,11 @@ impl Config {
         }
         if let Some(v) = get("VIDMOCAP_JOBS_PER_GPU") {
             self.gpu.jobs_per_gpu = parse("VIDMOCAP_JOBS_PER_GPU", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_TENSORRT_CACHE_DIR") {
+            if !v.is_empty() {
+                self.gpu.tensorrt_cache_dir = Some(PathBuf::from(v));
+            }
         }
         self.service.apply_env(&get)?;
         Ok(())

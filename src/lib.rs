@@ -15,6 +15,7 @@ pub mod error;
 pub mod export;
 pub mod gpu;
 pub mod infer;
+pub mod nvml;
 pub mod pipeline;
 pub mod pose;
 pub mod rig;

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::export;
 use crate::infer::runtime::Model;
-use crate::infer::{Manifest, Runtime, SessionOptions};
+use crate::infer::{ExecutionOptions, Manifest, Runtime, SessionOptions, SessionProvider};
 use crate::pose::blazepose::BlazePose;
 use crate::pose::filter::{PoseSmoother, Vec3Smoother};
 use crate::pose::foot::{detect_contacts, lock_feet, ContactParams};
@@ -109,6 +109,9 @@ pub struct Report {
     /// Whole-job frames per second (decode to files on disk).
     pub fps: f64,
     pub outputs: Vec<PathBuf>,
+    /// The execution provider each model ran on ("tensorrt", "cuda" or
+    /// "cpu") and, where it is not the one asked for, why.
+    pub providers: Vec<SessionProvider>,
 }
 
 /// Pipeline-level failures (the stages' own errors keep their own codes).
@@ -165,7 +168,9 @@ pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec
     let runtime = Runtime::load(config.models.ort_library.as_deref())?;
     let opts = SessionOptions {
         intra_threads: config.models.intra_threads,
+        execution: ExecutionOptions::from_config(&config.gpu),
     };
+    let opts = &opts;
     let detector_spec = manifest.get("pose_detection")?;
     let landmark_spec = manifest.get("pose_landmark_lite")?;
     let dir = &config.models.dir;
@@ -230,6 +235,7 @@ pub fn run(
     )?;
     let manifest = Manifest::builtin()?;
     let (detector, landmarkers) = load_sessions(config, &manifest)?;
+    let providers = SessionProvider::distinct(std::iter::once(&detector).chain(&landmarkers));
     let mut models = BlazePose::new(detector, landmarkers, config.pose.min_detection_score);
     let gpu = crate::gpu::for_device(config.gpu.device)?;
     if let Some(gpu) = &gpu {
@@ -356,6 +362,7 @@ pub fn run(
         total_seconds: 0.0,
         fps: 0.0,
         outputs,
+        providers,
     };
     let t = &models.times();
     let mut timings = vec![

@@ -7,10 +7,12 @@
 
 pub mod fetch;
 pub mod manifest;
+pub mod providers;
 pub mod prune;
 pub mod runtime;
 
 pub use manifest::{Manifest, ModelSpec};
+pub use providers::{ExecutionOptions, Provider, SessionProvider};
 pub use runtime::{Runtime, SessionOptions};
 
 use thiserror::Error;

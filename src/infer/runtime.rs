@@ -1,13 +1,18 @@
 //! ONNX Runtime: the library loaded once per process, and sessions for
-//! manifest models.
+//! manifest models on the best execution provider that works here (see
+//! [`super::providers`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use super::providers::{
+    preload_bundled_cuda, tidy_reason, unavailable_reason, warn_fallback_once, ExecutionOptions,
+    Provider, SessionProvider,
+};
 use super::prune::prune_outputs;
 use super::{ModelError, ModelSpec};
 
@@ -16,10 +21,12 @@ use super::{ModelError, ModelSpec};
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
 /// How to run a session.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
     /// Threads inside one run (0 = ONNX Runtime's choice: all cores).
     pub intra_threads: usize,
+    /// Execution providers to try and their settings (default: the CPU).
+    pub execution: ExecutionOptions,
 }
 
 /// The loaded ONNX Runtime.
@@ -63,7 +70,7 @@ impl Runtime {
         &self,
         spec: &ModelSpec,
         dir: &Path,
-        opts: SessionOptions,
+        opts: &SessionOptions,
         outputs: &[&str],
     ) -> Result<Model, ModelError> {
         let bytes = spec.read_verified(dir)?;
@@ -75,24 +82,7 @@ impl Runtime {
                 reason: e.to_string(),
             })?
         };
-        let load_err = |e: &dyn std::fmt::Display| ModelError::Load {
-            model: spec.name.clone(),
-            reason: e.to_string(),
-        };
-        let mut builder = Session::builder(self.env)
-            .map_err(|e| load_err(&e))?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| load_err(&e))?
-            .with_inter_threads(1)
-            .map_err(|e| load_err(&e))?;
-        if opts.intra_threads > 0 {
-            builder = builder
-                .with_intra_threads(opts.intra_threads)
-                .map_err(|e| load_err(&e))?;
-        }
-        let session = builder
-            .commit_from_memory(&bytes)
-            .map_err(|e| load_err(&e))?;
+        let (session, provider, fallback_reason) = self.commit(spec, &bytes, opts)?;
         let input_ok = session.inputs().iter().any(|i| i.name() == spec.input.name);
         if !input_ok {
             return Err(ModelError::Load {
@@ -105,8 +95,119 @@ impl Runtime {
             input_name: spec.input.name.clone(),
             input_shape: spec.input.shape.clone(),
             session,
+            execution: SessionProvider {
+                model: spec.name.clone(),
+                provider,
+                requested: opts.execution.providers.clone(),
+                fallback_reason,
+            },
         })
     }
+
+    /// Creates the session on the first provider set in
+    /// [`ExecutionOptions::attempts`] that registers and commits; returns it
+    /// with the provider it runs on and why better ones were passed over.
+    /// Only a failure on the CPU, the last attempt, is an error: a model
+    /// that is broken fails there too, with its real reason.
+    fn commit(
+        &self,
+        spec: &ModelSpec,
+        bytes: &[u8],
+        opts: &SessionOptions,
+    ) -> Result<(Session, Provider, Option<String>), ModelError> {
+        let wanted = opts
+            .execution
+            .providers
+            .first()
+            .copied()
+            .unwrap_or(Provider::Cpu);
+        if wanted != Provider::Cpu {
+            preload_bundled_cuda(&self.library);
+        }
+        let mut reasons: Vec<String> = Vec::new();
+        // Whether every GPU provider was passed over only for being absent
+        // from the library (the CPU build), rather than failing to load.
+        let mut only_absent = true;
+        for attempt in opts.execution.attempts() {
+            let provider = attempt.first().copied().unwrap_or(Provider::Cpu);
+            let result = self.try_commit(spec, bytes, opts, &attempt);
+            match result {
+                Ok(session) => {
+                    let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+                    if let Some(reason) = &reason {
+                        let expected = opts.execution.auto && only_absent;
+                        warn_fallback_once(&spec.name, wanted, provider, reason, expected);
+                    }
+                    return Ok((session, provider, reason));
+                }
+                Err(Attempt::Absent(reason)) if provider != Provider::Cpu => {
+                    reasons.push(format!("{provider}: {reason}"));
+                }
+                Err(Attempt::Failed(reason)) if provider != Provider::Cpu => {
+                    only_absent = false;
+                    reasons.push(format!("{provider}: {}", tidy_reason(provider, &reason)));
+                }
+                Err(Attempt::Absent(reason) | Attempt::Failed(reason)) => {
+                    return Err(ModelError::Load {
+                        model: spec.name.clone(),
+                        reason,
+                    })
+                }
+            }
+        }
+        unreachable!("the attempts always end with the CPU")
+    }
+
+    /// One session attempt with `providers` registered (none: the CPU).
+    fn try_commit(
+        &self,
+        spec: &ModelSpec,
+        bytes: &[u8],
+        opts: &SessionOptions,
+        providers: &[Provider],
+    ) -> Result<Session, Attempt> {
+        if let Some(reason) = providers
+            .iter()
+            .find_map(|p| unavailable_reason(*p, &self.library))
+        {
+            return Err(Attempt::Absent(reason));
+        }
+        let failed = |e: &dyn std::fmt::Display| Attempt::Failed(e.to_string());
+        let mut builder = self.builder(opts).map_err(|e| failed(&e))?;
+        if !providers.is_empty() {
+            let dispatches: Vec<_> = providers
+                .iter()
+                .map(|p| opts.execution.dispatch(*p, &spec.name))
+                .collect();
+            if providers.contains(&Provider::Tensorrt) {
+                // TensorRT does not create its cache folder itself.
+                let _ = std::fs::create_dir_all(&opts.execution.tensorrt_cache_dir);
+            }
+            builder = builder
+                .with_execution_providers(dispatches)
+                .map_err(|e| failed(&e))?;
+        }
+        builder.commit_from_memory(bytes).map_err(|e| failed(&e))
+    }
+
+    /// A session builder with the settings every attempt shares.
+    fn builder(&self, opts: &SessionOptions) -> ort::Result<SessionBuilder> {
+        let mut builder = Session::builder(self.env)?
+            .with_optimization_level(GraphOptimizationLevel::All)?
+            .with_inter_threads(1)?;
+        if opts.intra_threads > 0 {
+            builder = builder.with_intra_threads(opts.intra_threads)?;
+        }
+        Ok(builder)
+    }
+}
+
+/// Why one session attempt failed.
+enum Attempt {
+    /// The library was built without a provider of the attempt.
+    Absent(String),
+    /// A provider failed to register or the session to build.
+    Failed(String),
 }
 
 /// A ready session for one model with a single f32 input.
@@ -115,11 +216,27 @@ pub struct Model {
     input_name: String,
     input_shape: Vec<i64>,
     session: Session,
+    execution: SessionProvider,
 }
 
 impl Model {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The execution provider the session runs on: "tensorrt", "cuda" or "cpu".
+    pub fn provider(&self) -> &'static str {
+        self.execution.provider.name()
+    }
+
+    /// Why the session does not run on the first provider asked for.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.execution.fallback_reason.as_deref()
+    }
+
+    /// The provider, what was asked for and the fallback reason, for reports.
+    pub fn execution(&self) -> &SessionProvider {
+        &self.execution
     }
 
     /// Number of f32 values the input tensor takes.
