@@ -20,7 +20,7 @@ use vidmocap::pipeline::{self, ProcessOptions};
 use vidmocap::pose::blazepose::BlazePose;
 use vidmocap::pose::roi::Roi;
 use vidmocap::pose::track::{roi_from_detection, PoseModels};
-use vidmocap::video::{probe, ColorMatrix, Decoder, Frame, Limits, Rotation};
+use vidmocap::video::{probe, ColorMatrix, DecodeOptions, Decoder, Frame, Limits, Rotation};
 
 fn media(name: &str) -> PathBuf {
     let dir = std::env::var_os("VIDMOCAP_MEDIA_DIR")
@@ -39,7 +39,8 @@ fn real_frames(step: u64, count: usize) -> Vec<Frame> {
     let path = media("walk_outdoor.mp4");
     let limits = Limits::default();
     let info = probe(&path, &limits).expect("probe");
-    let decoder = Decoder::start(&path, &info, &limits, 4).expect("decoder");
+    let decoder =
+        Decoder::start(&path, &info, &limits, 4, &DecodeOptions::software()).expect("decoder");
     decoder
         .filter_map(|f| f.ok())
         .filter(|f| f.index % step == 0)
