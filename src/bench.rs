@@ -1,6 +1,9 @@
 //! `vidmocap bench`: the whole pipeline on a real clip, repeated, with fps
-//! per stage, whole-job fps and the process's peak memory. (Micro-benches
-//! of single stages live in `benches/stages.rs`, run by `cargo bench`.)
+//! per stage, whole-job fps, the devices each stage ran on, and peak
+//! memory (process and GPU). `--jobs N` runs N copies at once and reports
+//! their aggregate fps, the figure for one worker sharing its GPU between
+//! jobs. (Micro-benches of single stages live in `benches/stages.rs`, run
+//! by `cargo bench`.)
 
 use std::sync::atomic::AtomicBool;
 
@@ -17,8 +20,14 @@ pub struct BenchResult {
     pub clip: String,
     pub frames: u64,
     pub runs: u32,
+    /// Jobs run at once in each run.
+    pub jobs: usize,
+    /// Whole-job fps of one job (with `jobs` > 1: of the first job).
     pub best_fps: f64,
     pub mean_fps: f64,
+    /// Frames of all jobs over each run's wall time: best and mean.
+    pub best_aggregate_fps: f64,
+    pub mean_aggregate_fps: f64,
     /// Peak resident memory of the process, MiB (VmHWM).
     pub peak_rss_mib: f64,
     /// Most memory in use on the configured GPU during the runs (every
@@ -36,6 +45,47 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// One run: `jobs` copies of the clip at once, each on its own thread
+/// with its own sessions (as a worker runs jobs). Returns the first job's
+/// report and the aggregate fps over the run's wall time.
+fn run_jobs(
+    args: &BenchArgs,
+    config: &Config,
+    opts: &ProcessOptions,
+    out: &std::path::Path,
+    jobs: usize,
+    cancel: &AtomicBool,
+) -> Result<(Report, f64), Error> {
+    let started = std::time::Instant::now();
+    let results: Vec<Result<Report, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..jobs)
+            .map(|j| {
+                let dir = out.join(format!("job{j}"));
+                scope.spawn(move || {
+                    pipeline::run(&args.input, &dir, config, opts, &mut |_| {}, cancel)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(crate::pipeline::PipelineError::Output {
+                        path: out.display().to_string(),
+                        reason: "a bench job panicked".into(),
+                    }
+                    .into())
+                })
+            })
+            .collect()
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let reports = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let frames: u64 = reports.iter().map(|r| r.frames).sum();
+    let first = reports.into_iter().next().expect("at least one job");
+    Ok((first, frames as f64 / wall.max(1e-9)))
+}
+
 /// Runs the pipeline `repeat` times on `args.input`.
 pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
     let out = std::env::temp_dir().join(format!("vidmocap-bench-{}", std::process::id()));
@@ -50,34 +100,39 @@ pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
     )
     .map_err(|reason| tracing::debug!(reason, "no GPU memory readings"))
     .ok();
-    let mut reports = Vec::new();
+    let jobs = args.jobs.max(1);
+    let mut runs: Vec<(Report, f64)> = Vec::new();
     for i in 0..args.repeat.max(1) {
-        let report = pipeline::run(&args.input, &out, config, &opts, &mut |_| {}, &cancel);
-        let report = match report {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&out);
-                return Err(e);
-            }
-        };
+        let run = run_jobs(args, config, &opts, &out, jobs, &cancel);
+        let _ = std::fs::remove_dir_all(&out);
+        let (report, aggregate) = run?;
         if !args.json {
-            eprintln!("run {}: {:.1} fps", i + 1, report.fps);
+            eprintln!(
+                "run {}: {:.1} fps per job, {:.1} fps for {jobs} jobs",
+                i + 1,
+                report.fps,
+                aggregate
+            );
         }
-        reports.push(report);
+        runs.push((report, aggregate));
     }
-    let _ = std::fs::remove_dir_all(&out);
     let peak_gpu_memory = gpu_sampler.and_then(crate::nvml::PeakSampler::finish);
-    let mean_fps = reports.iter().map(|r| r.fps).sum::<f64>() / reports.len() as f64;
-    let best = reports
+    let n = runs.len() as f64;
+    let mean_fps = runs.iter().map(|r| r.0.fps).sum::<f64>() / n;
+    let mean_aggregate_fps = runs.iter().map(|r| r.1).sum::<f64>() / n;
+    let (best, best_aggregate_fps) = runs
         .into_iter()
-        .max_by(|a, b| a.fps.total_cmp(&b.fps))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
         .expect("at least one run");
     let result = BenchResult {
         clip: args.input.display().to_string(),
         frames: best.frames,
         runs: args.repeat.max(1),
+        jobs,
         best_fps: best.fps,
         mean_fps,
+        best_aggregate_fps,
+        mean_aggregate_fps,
         peak_rss_mib: peak_rss_mib().unwrap_or(0.0),
         peak_gpu_memory,
         best,
@@ -89,8 +144,17 @@ pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
         );
     } else {
         println!(
-            "clip {} ({} frames), {} runs",
-            result.clip, result.frames, result.runs
+            "clip {} ({} frames), {} runs of {} job(s)",
+            result.clip, result.frames, result.runs, result.jobs
+        );
+        let b = &result.best;
+        match &b.decode_fallback {
+            Some(reason) => println!("decode: {} ({reason})", b.decoder),
+            None => println!("decode: {}", b.decoder),
+        }
+        println!(
+            "preprocess: {} (GPU buffers {:.1} MiB)",
+            b.preprocess, b.gpu_buffers_mib
         );
         for p in &result.best.providers {
             match &p.fallback_reason {
@@ -106,6 +170,12 @@ pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
             "whole job: best {:.1} fps, mean {:.1} fps; peak memory {:.0} MiB",
             result.best_fps, result.mean_fps, result.peak_rss_mib
         );
+        if result.jobs > 1 {
+            println!(
+                "aggregate of {} jobs at once: best {:.1} fps, mean {:.1} fps",
+                result.jobs, result.best_aggregate_fps, result.mean_aggregate_fps
+            );
+        }
         if let Some(gpu) = &result.peak_gpu_memory {
             println!(
                 "GPU {}: peak {} MiB of {} MiB in use (all processes)",

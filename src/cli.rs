@@ -128,6 +128,11 @@ pub struct CommonArgs {
     /// Landmark sessions run in parallel, one person each.
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Where the per-frame work runs: auto (the GPU when there is a
+    /// hardware one), cpu, or gpu (required; a software Vulkan adapter
+    /// counts). Overrides gpu.device / VIDMOCAP_DEVICE.
+    #[arg(long)]
+    pub device: Option<crate::config::Device>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +160,10 @@ pub struct BenchArgs {
     /// Runs to make; the best is reported beside the mean.
     #[arg(long, default_value_t = 3)]
     pub repeat: u32,
+    /// Copies of the clip processed at once in each run (the aggregate
+    /// throughput of one worker running that many jobs).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
     #[command(flatten)]
     pub common: CommonArgs,
     /// Print the measurements as JSON.
@@ -220,6 +229,9 @@ fn apply_common(config: &mut Config, args: &CommonArgs) -> Result<(), Error> {
     }
     if let Some(w) = args.workers {
         config.models.landmark_workers = w;
+    }
+    if let Some(d) = args.device {
+        config.gpu.device = d;
     }
     config.validate()?;
     Ok(())

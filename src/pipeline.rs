@@ -100,6 +100,10 @@ pub struct Report {
     pub detector_runs: u64,
     pub landmark_runs: u64,
     pub timings: Vec<StageTiming>,
+    /// Which decoder produced the frames, and why NVDEC was not used when
+    /// it was asked for.
+    pub decoder: crate::video::DecoderKind,
+    pub decode_fallback: Option<String>,
     /// Where the model inputs were sampled: "cpu" or the GPU adapter.
     pub preprocess: String,
     /// GPU buffers vidmocap held at the end of the run, MiB (all jobs of
@@ -341,6 +345,8 @@ pub fn run(
         video: info.clone(),
         frames,
         corrupt_frames: stats.corrupt_frames,
+        decoder: stats.decoder,
+        decode_fallback: stats.hw_fallback.clone(),
         tracks,
         followed_track: followed,
         first_frame: motion.first_frame,

@@ -21,9 +21,10 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// Jobs this process runs at once.
-    #[arg(long, default_value_t = 1)]
-    pub concurrency: usize,
+    /// Jobs this process runs at once (default: gpu.jobs_per_gpu when a
+    /// hardware GPU is present, else 1).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,7 +91,11 @@ pub fn serve(config: Config, args: ServeArgs) -> Result<(), crate::Error> {
 pub fn worker(config: Config, args: WorkerArgs) -> Result<(), crate::Error> {
     let svc = config.service.clone();
     svc.validate()?;
-    let workers = args.concurrency.max(1);
+    let workers = args
+        .concurrency
+        .unwrap_or_else(|| default_concurrency(&config))
+        .max(1);
+    tracing::info!(workers, "worker starting");
     runtime()?.block_on(async move {
         let running = app::start(
             config,
@@ -104,6 +109,20 @@ pub fn worker(config: Config, args: WorkerArgs) -> Result<(), crate::Error> {
         running.run_until_signal().await;
         Ok(())
     })
+}
+
+/// Jobs a worker runs at once unless told: one per CPU-only machine (a job
+/// already keeps every core busy), `gpu.jobs_per_gpu` with a hardware GPU,
+/// where jobs share the device and its pipelines and each one's ONNX
+/// Runtime arenas are capped by `gpu.session_memory_mib`.
+fn default_concurrency(config: &Config) -> usize {
+    if config.gpu.device == crate::config::Device::Cpu {
+        return 1;
+    }
+    match crate::gpu::GpuContext::shared(crate::gpu::AdapterChoice::Hardware) {
+        Ok(_) => config.gpu.jobs_per_gpu,
+        Err(_) => 1,
+    }
 }
 
 /// `vidmocap migrate`.
