@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything vidmocap needs to build and test on a fresh Debian
-# machine: FFmpeg's libraries and CLI, clang (bindgen), the ONNX Runtime
+# machine: FFmpeg's libraries and CLI, clang (bindgen), Mesa's software
+# Vulkan driver (lavapipe: the GPU kernels' tests run on it), the ONNX Runtime
 # library (from PyPI), the glTF validator (from npm), assimp (the tests read
 # FBX and BVH back with it) and s3s-fs, the S3 server the storage tests start
 # (from crates.io), and builds the web portal (npm packages, Vite) with
