@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::context::{Counted, GpuContext};
+use super::dispatch::{bind, dispatch_and_read, output_usage, readback_usage, Output};
 use super::planes::{storage_dst, ChromaLayout, FrameBuffers};
 use super::GpuError;
 use crate::pose::crop::{Border, CropRequest};
@@ -50,7 +51,7 @@ impl GpuCrops {
             ctx: ctx.clone(),
             frame: FrameBuffers::new(ctx),
             crops: ctx.buffer("crops", 56, storage_dst()),
-            tensors: ctx.buffer("tensors", 4, tensor_usage()),
+            tensors: ctx.buffer("tensors", 4, output_usage()),
             readback: ctx.buffer("readback", 4, readback_usage()),
             bind_group: None,
             words: Vec::new(),
@@ -118,7 +119,7 @@ impl GpuCrops {
             rebind = true;
         }
         if tensor_bytes > self.tensors.buffer.size() {
-            self.tensors = self.ctx.buffer("tensors", tensor_bytes, tensor_usage());
+            self.tensors = self.ctx.buffer("tensors", tensor_bytes, output_usage());
             self.readback = self.ctx.buffer("readback", tensor_bytes, readback_usage());
             rebind = true;
         }
@@ -139,103 +140,22 @@ impl GpuCrops {
         }
         let largest = requests.iter().map(|r| r.geometry.n).max().unwrap_or(0) as u32;
         let groups = largest.div_ceil(8);
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("crop"),
-            });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("crop"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&ctx.crop.pipeline);
-            pass.set_bind_group(0, self.bind_group.as_ref(), &[]);
-            pass.dispatch_workgroups(groups, groups, requests.len() as u32);
-        }
-        encoder.copy_buffer_to_buffer(
-            &self.tensors.buffer,
-            0,
-            &self.readback.buffer,
-            0,
-            tensor_bytes,
-        );
-        let submission = ctx.queue.submit([encoder.finish()]);
-        read_back(
-            ctx,
-            &self.readback.buffer,
-            tensor_bytes,
-            submission,
-            |bytes| {
-                let values: &[f32] = bytemuck::cast_slice(bytes);
-                let mut at = 0;
-                for (r, out) in requests.iter().zip(outs.iter_mut()) {
-                    out.copy_from_slice(&values[at..at + r.len()]);
-                    at += r.len();
-                }
-            },
-        )
-    }
-}
-
-fn tensor_usage() -> wgpu::BufferUsages {
-    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC
-}
-
-pub(crate) fn readback_usage() -> wgpu::BufferUsages {
-    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST
-}
-
-/// A bind group of four whole buffers at bindings 0…3.
-pub(crate) fn bind(
-    ctx: &GpuContext,
-    layout: &wgpu::BindGroupLayout,
-    buffers: [&wgpu::Buffer; 4],
-) -> wgpu::BindGroup {
-    let entries: Vec<wgpu::BindGroupEntry> = buffers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
+        let output = Output {
+            source: &self.tensors.buffer,
+            readback: &self.readback.buffer,
+            bytes: tensor_bytes,
+        };
+        let Some(bind_group) = &self.bind_group else {
+            return Err(GpuError::Device("the crop bind group is missing".into()));
+        };
+        let groups = [groups, groups, requests.len() as u32];
+        dispatch_and_read(ctx, &ctx.crop, bind_group, groups, output, |bytes| {
+            let values: &[f32] = bytemuck::cast_slice(bytes);
+            let mut at = 0;
+            for (r, out) in requests.iter().zip(outs.iter_mut()) {
+                out.copy_from_slice(&values[at..at + r.len()]);
+                at += r.len();
+            }
         })
-        .collect();
-    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout,
-        entries: &entries,
-    })
-}
-
-/// Waits for `submission`, then hands the first `len` bytes of `buffer`
-/// to `read` while it is mapped.
-pub(crate) fn read_back(
-    ctx: &GpuContext,
-    buffer: &wgpu::Buffer,
-    len: u64,
-    submission: wgpu::SubmissionIndex,
-    read: impl FnOnce(&[u8]),
-) -> Result<(), GpuError> {
-    let slice = buffer.slice(..len);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    ctx.device
-        .poll(wgpu::PollType::Wait {
-            submission_index: Some(submission),
-            timeout: None,
-        })
-        .map_err(|e| GpuError::Readback(e.to_string()))?;
-    rx.recv()
-        .map_err(|e| GpuError::Readback(e.to_string()))?
-        .map_err(|e| GpuError::Readback(e.to_string()))?;
-    {
-        let view = slice
-            .get_mapped_range()
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        read(&view);
     }
-    buffer.unmap();
-    Ok(())
 }

@@ -11,6 +11,7 @@
 
 pub mod context;
 pub mod crop;
+mod dispatch;
 pub mod planes;
 pub mod rgb;
 

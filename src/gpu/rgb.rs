@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::context::{Counted, GpuContext};
-use super::crop::{bind, read_back, readback_usage};
+use super::dispatch::{bind, dispatch_and_read, output_usage, readback_usage, Output};
 use super::planes::{ChromaLayout, FrameBuffers};
 use super::GpuError;
 use crate::video::Frame;
@@ -30,7 +30,7 @@ impl GpuRgb {
                 8,
                 wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             ),
-            pixels: ctx.buffer("rgb pixels", 4, pixel_usage()),
+            pixels: ctx.buffer("rgb pixels", 4, output_usage()),
             readback: ctx.buffer("rgb readback", 4, readback_usage()),
             bind_group: None,
             layout,
@@ -43,7 +43,7 @@ impl GpuRgb {
         let bytes = w as u64 * h as u64 * 4;
         let mut rebind = self.frame.upload(frame, self.layout)?;
         if bytes > self.pixels.buffer.size() {
-            self.pixels = self.ctx.buffer("rgb pixels", bytes, pixel_usage());
+            self.pixels = self.ctx.buffer("rgb pixels", bytes, output_usage());
             self.readback = self.ctx.buffer("rgb readback", bytes, readback_usage());
             rebind = true;
         }
@@ -62,30 +62,21 @@ impl GpuRgb {
                 ],
             ));
         }
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("rgb") });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("rgb"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&ctx.rgb.pipeline);
-            pass.set_bind_group(0, self.bind_group.as_ref(), &[]);
-            pass.dispatch_workgroups(w.div_ceil(8), h.div_ceil(8), 1);
-        }
-        encoder.copy_buffer_to_buffer(&self.pixels.buffer, 0, &self.readback.buffer, 0, bytes);
-        let submission = ctx.queue.submit([encoder.finish()]);
+        let Some(bind_group) = &self.bind_group else {
+            return Err(GpuError::Device("the RGB bind group is missing".into()));
+        };
+        let output = Output {
+            source: &self.pixels.buffer,
+            readback: &self.readback.buffer,
+            bytes,
+        };
+        let groups = [w.div_ceil(8), h.div_ceil(8), 1];
         let mut out = vec![0u32; (w * h) as usize];
-        read_back(ctx, &self.readback.buffer, bytes, submission, |b| {
+        dispatch_and_read(ctx, &ctx.rgb, bind_group, groups, output, |b| {
             out.copy_from_slice(bytemuck::cast_slice(b))
         })?;
         Ok(out)
     }
-}
-
-fn pixel_usage() -> wgpu::BufferUsages {
-    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC
 }
 
 /// The CPU twin: [`Frame::sample_rgb`] at every upright pixel, rounded

@@ -136,11 +136,38 @@ impl DetectorStage {
 pub struct BlazePose {
     detector: DetectorStage,
     workers: Vec<LandmarkWorker>,
-    /// GPU crop buffers for the landmark inputs, and where they land.
-    gpu: Option<GpuCrops>,
+    inputs: GpuInputs,
+}
+
+/// Landmark inputs sampled on the GPU for all of a frame's people at once.
+#[derive(Default)]
+struct GpuInputs {
+    crops: Option<GpuCrops>,
+    /// The inputs, one after the other in ROI order.
     prepared: Vec<f32>,
-    /// Time spent sampling landmark inputs on the GPU.
-    gpu_times: StageTimes,
+    /// Time spent sampling them.
+    time: Duration,
+}
+
+impl GpuInputs {
+    /// The inputs for `rois`, or `None` without a GPU (the workers then
+    /// crop on the CPU).
+    fn prepare(&mut self, frame: &Frame, rois: &[Roi]) -> Option<&[f32]> {
+        if self.crops.is_none() || rois.is_empty() {
+            return None;
+        }
+        let t0 = Instant::now();
+        let len = LANDMARK_SIZE * LANDMARK_SIZE * 3;
+        self.prepared.resize(rois.len() * len, 0.0);
+        let requests: Vec<CropRequest> = rois
+            .iter()
+            .map(|roi| CropRequest::landmark(roi, LANDMARK_SIZE))
+            .collect();
+        let mut outs: Vec<&mut [f32]> = self.prepared.chunks_exact_mut(len).collect();
+        sample(&mut self.crops, frame, &requests, &mut outs);
+        self.time += t0.elapsed();
+        Some(&self.prepared)
+    }
 }
 
 impl BlazePose {
@@ -156,9 +183,7 @@ impl BlazePose {
                 gpu: None,
             },
             workers: landmarkers.into_iter().map(LandmarkWorker::new).collect(),
-            gpu: None,
-            prepared: Vec::new(),
-            gpu_times: StageTimes::default(),
+            inputs: GpuInputs::default(),
         }
     }
 
@@ -166,39 +191,20 @@ impl BlazePose {
     /// buffers of its own: it runs on another thread beside the landmarks.
     pub fn with_gpu(mut self, gpu: &std::sync::Arc<GpuContext>) -> BlazePose {
         self.detector.gpu = Some(GpuCrops::new(gpu));
-        self.gpu = Some(GpuCrops::new(gpu));
+        self.inputs.crops = Some(GpuCrops::new(gpu));
         self
     }
 
     /// Whether the GPU still prepares the inputs (it is dropped on failure).
     pub fn uses_gpu(&self) -> bool {
-        self.gpu.is_some() && self.detector.gpu.is_some()
-    }
-
-    /// Landmark inputs for `rois` sampled on the GPU into `self.prepared`;
-    /// false when there is no GPU (the workers then crop on the CPU).
-    fn prepare(&mut self, frame: &Frame, rois: &[Roi]) -> bool {
-        if self.gpu.is_none() || rois.is_empty() {
-            return false;
-        }
-        let t0 = Instant::now();
-        let len = LANDMARK_SIZE * LANDMARK_SIZE * 3;
-        self.prepared.resize(rois.len() * len, 0.0);
-        let requests: Vec<CropRequest> = rois
-            .iter()
-            .map(|roi| CropRequest::landmark(roi, LANDMARK_SIZE))
-            .collect();
-        let mut outs: Vec<&mut [f32]> = self.prepared.chunks_exact_mut(len).collect();
-        sample(&mut self.gpu, frame, &requests, &mut outs);
-        self.gpu_times.landmark_preprocess += t0.elapsed();
-        true
+        self.inputs.crops.is_some() && self.detector.gpu.is_some()
     }
 
     /// Stage times summed over the detector and every worker (CPU time, so
     /// parallel work counts once per thread).
     pub fn times(&self) -> StageTimes {
         let mut t = self.detector.times;
-        t.landmark_preprocess += self.gpu_times.landmark_preprocess;
+        t.landmark_preprocess += self.inputs.time;
         for w in &self.workers {
             t.landmark_preprocess += w.times.landmark_preprocess;
             t.landmark_infer += w.times.landmark_infer;
@@ -290,8 +296,7 @@ impl PoseModels for BlazePose {
         frame: &Frame,
         roi: &Roi,
     ) -> Result<Option<LandmarkResult>, ModelError> {
-        let prepared = self.prepare(frame, std::slice::from_ref(roi));
-        let input = prepared.then_some(self.prepared.as_slice());
+        let input = self.inputs.prepare(frame, std::slice::from_ref(roi));
         match self.workers.first_mut() {
             Some(w) => w.run(frame, roi, input),
             None => Ok(None),
@@ -303,8 +308,7 @@ impl PoseModels for BlazePose {
         frame: &Frame,
         rois: &[Roi],
     ) -> Result<Vec<Option<LandmarkResult>>, ModelError> {
-        let prepared = self.prepare(frame, rois);
-        let input = prepared.then_some(self.prepared.as_slice());
+        let input = self.inputs.prepare(frame, rois);
         run_batch(&mut self.workers, frame, rois, input)
     }
 
@@ -319,11 +323,10 @@ impl PoseModels for BlazePose {
         if rois.is_empty() {
             return Ok((self.detector.run(frame)?, Vec::new()));
         }
-        let prepared = self.prepare(frame, rois);
-        let input = prepared.then_some(self.prepared.as_slice());
-        let (detector, workers) = (&mut self.detector, &mut self.workers);
+        let (detector, workers, inputs) = (&mut self.detector, &mut self.workers, &mut self.inputs);
         std::thread::scope(|scope| {
             let detection = scope.spawn(|| detector.run(frame));
+            let input = inputs.prepare(frame, rois);
             let landmarks = run_batch(workers, frame, rois, input);
             let detections = detection
                 .join()
