@@ -1,11 +1,16 @@
 //! Micro-benches of the CPU stages that run per frame or per person:
 //! the model-input crops sampled from YUV, detector decoding with NMS,
-//! landmark decoding, smoothing, and the rig solve. Model inference and
-//! decoding are measured on real clips by `vidmocap bench`.
+//! landmark decoding, smoothing, and the rig solve; and the same crops on
+//! the GPU (one dispatch for the letterbox and four people, readback
+//! included) when a Vulkan adapter is present. On a software adapter
+//! (lavapipe) that figure measures the CPU emulating a GPU, nothing more.
+//! Model inference and decoding are measured on real clips by
+//! `vidmocap bench`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use glam::Vec3;
 use std::hint::black_box;
+use vidmocap::gpu::{AdapterChoice, CropRequest, GpuContext, GpuCrops};
 use vidmocap::pose::anchors::pose_detector_anchors;
 use vidmocap::pose::crop::{crop_square, letterbox_square, Border, LANDMARK_RANGE};
 use vidmocap::pose::detect::{decode, weighted_nms, COORDS_PER_ANCHOR};
@@ -38,6 +43,43 @@ fn crops(c: &mut Criterion) {
     });
     c.bench_function("detector_letterbox_224", |b| {
         b.iter(|| letterbox_square(&f, 224, &mut det))
+    });
+}
+
+fn gpu_crops(c: &mut Criterion) {
+    let ctx = match GpuContext::shared(AdapterChoice::Any) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("gpu_crops: skipped, {e}");
+            return;
+        }
+    };
+    let f = frame();
+    let mut requests = vec![CropRequest::letterbox(&f, 224).0];
+    for i in 0..4 {
+        let roi = Roi {
+            cx: 300.0 + 350.0 * i as f32,
+            cy: 500.0,
+            size: 420.0,
+            rotation: 0.3 * i as f32,
+        };
+        requests.push(CropRequest::landmark(&roi, 256));
+    }
+    let mut out: Vec<Vec<f32>> = requests.iter().map(|r| vec![0.0; r.len()]).collect();
+    let mut crops = GpuCrops::new(&ctx);
+    let name = format!("gpu_letterbox_and_4_crops ({})", ctx.adapter());
+    c.bench_function(&name, |b| {
+        b.iter(|| {
+            let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|v| v.as_mut_slice()).collect();
+            crops.run(&f, &requests, &mut outs).expect("GPU crops");
+        })
+    });
+    c.bench_function("cpu_letterbox_and_4_crops", |b| {
+        b.iter(|| {
+            for (r, o) in requests.iter().zip(out.iter_mut()) {
+                r.sample_cpu(&f, o);
+            }
+        })
     });
 }
 
@@ -85,5 +127,5 @@ fn rig(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, crops, decoding, rig);
+criterion_group!(benches, crops, gpu_crops, decoding, rig);
 criterion_main!(benches);
