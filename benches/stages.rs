@@ -70,6 +70,8 @@ fn gpu_crops(c: &mut Criterion) {
     let name = format!("gpu_letterbox_and_4_crops ({})", ctx.adapter());
     c.bench_function(&name, |b| {
         b.iter(|| {
+            // Each iteration is a new frame: upload, dispatch, readback.
+            crops.forget_frame();
             let mut outs: Vec<&mut [f32]> = out.iter_mut().map(|v| v.as_mut_slice()).collect();
             crops.run(&f, &requests, &mut outs).expect("GPU crops");
         })

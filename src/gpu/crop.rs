@@ -71,6 +71,12 @@ impl GpuCrops {
         &self.ctx
     }
 
+    /// Uploads the next frame even if it is the one already there (for
+    /// benches: a real run uploads each frame once).
+    pub fn forget_frame(&mut self) {
+        self.frame.invalidate();
+    }
+
     /// Bytes of GPU buffers this user holds.
     pub fn held_bytes(&self) -> u64 {
         [
