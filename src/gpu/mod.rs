@@ -56,12 +56,56 @@ pub fn for_device(
     match device {
         Device::Cpu => Ok(None),
         Device::Gpu => GpuContext::shared(AdapterChoice::Any).map(Some),
-        Device::Auto => match GpuContext::shared(AdapterChoice::Hardware) {
+        Device::Auto => match hardware() {
             Ok(ctx) => Ok(Some(ctx)),
             Err(e) => {
                 tracing::info!(reason = %e, "no hardware GPU: preprocessing on the CPU");
                 Ok(None)
             }
         },
+    }
+}
+
+/// The hardware GPU, if the machine has one. Machines without a GPU device
+/// node are answered without loading any Vulkan driver: Mesa's software
+/// driver prints warnings of its own when probed, which a plain CPU run
+/// should not show.
+pub fn hardware() -> Result<std::sync::Arc<GpuContext>, GpuError> {
+    if !has_gpu_device_node(std::path::Path::new("/dev")) {
+        return Err(GpuError::NoAdapter {
+            reason: "no GPU device in /dev (nvidia*, dri/renderD*)".into(),
+        });
+    }
+    GpuContext::shared(AdapterChoice::Hardware)
+}
+
+/// Whether `dev` holds an NVIDIA device or a DRM render node.
+fn has_gpu_device_node(dev: &std::path::Path) -> bool {
+    let named = |dir: &std::path::Path, prefix: &str| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        })
+    };
+    named(dev, "nvidia") || named(&dev.join("dri"), "renderD")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpu_device_nodes_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!has_gpu_device_node(dir.path()));
+        std::fs::create_dir(dir.path().join("dri")).unwrap();
+        std::fs::write(dir.path().join("dri/card0"), "").unwrap();
+        assert!(!has_gpu_device_node(dir.path()), "a display card alone");
+        std::fs::write(dir.path().join("dri/renderD128"), "").unwrap();
+        assert!(has_gpu_device_node(dir.path()));
+        let nv = tempfile::tempdir().unwrap();
+        std::fs::write(nv.path().join("nvidia0"), "").unwrap();
+        assert!(has_gpu_device_node(nv.path()));
     }
 }

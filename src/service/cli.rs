@@ -119,7 +119,7 @@ fn default_concurrency(config: &Config) -> usize {
     if config.gpu.device == crate::config::Device::Cpu {
         return 1;
     }
-    match crate::gpu::GpuContext::shared(crate::gpu::AdapterChoice::Hardware) {
+    match crate::gpu::hardware() {
         Ok(_) => config.gpu.jobs_per_gpu,
         Err(_) => 1,
     }

@@ -102,7 +102,7 @@ fn open_decoder(
     plan: &Plan,
     hw_fallback: &mut Option<String>,
 ) -> Result<OpenedCodec, VideoError> {
-    if let Plan::Nvdec { device_id } = *plan {
+    if let Plan::Nvdec { device_id, quiet } = *plan {
         match open_nvdec(params, time_base, device_id) {
             Ok(decoder) => {
                 debug!(device_id, codec = codec_name, "decoding with NVDEC");
@@ -112,7 +112,11 @@ fn open_decoder(
                 });
             }
             Err(why) => {
-                warn!(reason = %why, codec = codec_name, "NVDEC unavailable; decoding in software");
+                if quiet {
+                    tracing::info!(reason = %why, codec = codec_name, "NVDEC unavailable; decoding in software");
+                } else {
+                    warn!(reason = %why, codec = codec_name, "NVDEC unavailable; decoding in software");
+                }
                 *hw_fallback = Some(why);
             }
         }

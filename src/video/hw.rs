@@ -86,8 +86,10 @@ pub enum Plan {
     Software,
     /// NVDEC was asked for by name but the settings rule it out; the reason.
     Refused(String),
-    /// Try NVDEC on this CUDA device, software if it cannot open.
-    Nvdec { device_id: u32 },
+    /// Try NVDEC on this CUDA device, software if it cannot open. `quiet`
+    /// when nobody asked for a GPU by name (`auto` everywhere): a machine
+    /// without one is then expected, and its fallback is logged at info.
+    Nvdec { device_id: u32, quiet: bool },
 }
 
 /// Resolves the settings: `auto` means NVDEC unless `device = cpu`. An
@@ -102,6 +104,7 @@ pub fn plan(options: &DecodeOptions) -> Plan {
         }
         (HwDecode::Auto | HwDecode::Nvdec, Device::Auto | Device::Gpu) => Plan::Nvdec {
             device_id: options.device_id,
+            quiet: options.hw == HwDecode::Auto && options.device == Device::Auto,
         },
     }
 }
@@ -469,11 +472,14 @@ mod tests {
             device,
             device_id: 3,
         };
-        let nvdec = Plan::Nvdec { device_id: 3 };
-        assert_eq!(plan(&opts(HwDecode::Auto, Device::Auto)), nvdec);
-        assert_eq!(plan(&opts(HwDecode::Auto, Device::Gpu)), nvdec);
-        assert_eq!(plan(&opts(HwDecode::Nvdec, Device::Auto)), nvdec);
-        assert_eq!(plan(&opts(HwDecode::Nvdec, Device::Gpu)), nvdec);
+        let nvdec = |quiet| Plan::Nvdec {
+            device_id: 3,
+            quiet,
+        };
+        assert_eq!(plan(&opts(HwDecode::Auto, Device::Auto)), nvdec(true));
+        assert_eq!(plan(&opts(HwDecode::Auto, Device::Gpu)), nvdec(false));
+        assert_eq!(plan(&opts(HwDecode::Nvdec, Device::Auto)), nvdec(false));
+        assert_eq!(plan(&opts(HwDecode::Nvdec, Device::Gpu)), nvdec(false));
         assert_eq!(plan(&opts(HwDecode::Auto, Device::Cpu)), Plan::Software);
         for device in [Device::Auto, Device::Cpu, Device::Gpu] {
             assert_eq!(plan(&opts(HwDecode::Off, device)), Plan::Software);
@@ -485,7 +491,10 @@ mod tests {
         assert_eq!(plan(&DecodeOptions::software()), Plan::Software);
         assert_eq!(
             plan(&DecodeOptions::from(&GpuConfig::default())),
-            Plan::Nvdec { device_id: 0 }
+            Plan::Nvdec {
+                device_id: 0,
+                quiet: true
+            }
         );
     }
 
