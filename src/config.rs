@@ -42,13 +42,17 @@ pub enum Device {
 impl std::str::FromStr for Device {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Device::Auto),
-            "cpu" => Ok(Device::Cpu),
-            "gpu" => Ok(Device::Gpu),
-            _ => Err(format!("expected auto, cpu or gpu, got {s:?}")),
-        }
+        from_name(s, "auto, cpu or gpu")
     }
+}
+
+/// A setting's value spelled as in the TOML file, any case (for the
+/// environment and the command line).
+fn from_name<T: serde::de::DeserializeOwned>(s: &str, expected: &str) -> Result<T, String> {
+    use serde::de::value::{Error, StrDeserializer};
+    let lower = s.to_ascii_lowercase();
+    T::deserialize(StrDeserializer::<Error>::new(&lower))
+        .map_err(|_| format!("expected {expected}, got {s:?}"))
 }
 
 /// ONNX Runtime execution provider.
@@ -67,13 +71,7 @@ pub enum ExecutionProvider {
 impl std::str::FromStr for ExecutionProvider {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(ExecutionProvider::Auto),
-            "cpu" => Ok(ExecutionProvider::Cpu),
-            "cuda" => Ok(ExecutionProvider::Cuda),
-            "tensorrt" => Ok(ExecutionProvider::Tensorrt),
-            _ => Err(format!("expected auto, cpu, cuda or tensorrt, got {s:?}")),
-        }
+        from_name(s, "auto, cpu, cuda or tensorrt")
     }
 }
 
@@ -91,12 +89,7 @@ pub enum HwDecode {
 impl std::str::FromStr for HwDecode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(HwDecode::Auto),
-            "off" => Ok(HwDecode::Off),
-            "nvdec" => Ok(HwDecode::Nvdec),
-            _ => Err(format!("expected auto, off or nvdec, got {s:?}")),
-        }
+        from_name(s, "auto, off or nvdec")
     }
 }
 
