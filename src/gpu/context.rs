@@ -107,8 +107,21 @@ impl GpuContext {
         }))
         .map_err(|e| GpuError::Device(e.to_string()))?;
         tracing::info!(adapter = %info.name, kind = ?info.device_type, driver = %info.driver, "GPU device opened");
-        let crop = Pipeline::new(&device, "crop", include_str!("../../shaders/crop.wgsl"), 4);
-        let rgb = Pipeline::new(&device, "rgb", include_str!("../../shaders/rgb.wgsl"), 4);
+        use wgpu::BufferBindingType::{Storage, Uniform};
+        let crop = Pipeline::new(
+            &device,
+            "crop",
+            include_str!("../../shaders/crop.wgsl"),
+            // crops, tensors
+            [Storage { read_only: true }, Storage { read_only: false }],
+        );
+        let rgb = Pipeline::new(
+            &device,
+            "rgb",
+            include_str!("../../shaders/rgb.wgsl"),
+            // size, pixels
+            [Uniform, Storage { read_only: false }],
+        );
         Ok(GpuContext {
             device,
             queue,
@@ -125,11 +138,6 @@ impl GpuContext {
     /// The adapter's name and kind, for reports.
     pub fn adapter(&self) -> String {
         format!("{} ({:?})", self.info.name, self.info.device_type)
-    }
-
-    /// Whether this is a software adapter (lavapipe).
-    pub fn is_software(&self) -> bool {
-        self.info.device_type == wgpu::DeviceType::Cpu
     }
 
     /// Bytes of GPU buffers held by vidmocap right now.
@@ -174,28 +182,32 @@ impl Drop for Counted {
 
 impl Pipeline {
     /// Compiles `kernel` (its WGSL after the shared frame functions) with a
-    /// bind group of the planes, the frame parameters and `bindings − 2`
-    /// kernel buffers: storage read-only, then storage read-write, in the
-    /// order the kernel declares them.
-    fn new(device: &wgpu::Device, entry: &str, kernel: &str, bindings: u32) -> Pipeline {
+    /// bind group of the planes (binding 0), the frame parameters (1) and
+    /// the kernel's own two buffers (2 and 3), of the types given.
+    fn new(
+        device: &wgpu::Device,
+        entry: &str,
+        kernel: &str,
+        own: [wgpu::BufferBindingType; 2],
+    ) -> Pipeline {
         let source = format!("{}\n{}", include_str!("../../shaders/yuv.wgsl"), kernel);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(entry),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-        let ty = |binding: u32| match (entry, binding) {
-            (_, 0) => wgpu::BufferBindingType::Storage { read_only: true },
-            (_, 1) => wgpu::BufferBindingType::Uniform,
-            ("rgb", 2) => wgpu::BufferBindingType::Uniform,
-            (_, b) if b + 1 < bindings => wgpu::BufferBindingType::Storage { read_only: true },
-            _ => wgpu::BufferBindingType::Storage { read_only: false },
-        };
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..bindings)
-            .map(|binding| wgpu::BindGroupLayoutEntry {
+        let types = [
+            wgpu::BufferBindingType::Storage { read_only: true },
+            wgpu::BufferBindingType::Uniform,
+            own[0],
+            own[1],
+        ];
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = (0u32..)
+            .zip(types)
+            .map(|(binding, ty)| wgpu::BindGroupLayoutEntry {
                 binding,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: ty(binding),
+                    ty,
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },

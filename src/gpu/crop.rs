@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::context::{Counted, GpuContext};
-use super::dispatch::{bind, dispatch_and_read, output_usage, readback_usage, Output};
+use super::dispatch::{bind, dispatch_and_read, OutputBuffers};
 use super::planes::{storage_dst, ChromaLayout, FrameBuffers};
 use super::GpuError;
 use crate::pose::crop::{Border, CropRequest};
@@ -38,8 +38,8 @@ pub struct GpuCrops {
     ctx: Arc<GpuContext>,
     frame: FrameBuffers,
     crops: Counted,
-    tensors: Counted,
-    readback: Counted,
+    tensors: OutputBuffers,
+    /// Rebuilt whenever a buffer it names is replaced.
     bind_group: Option<wgpu::BindGroup>,
     words: Vec<u32>,
     layout: ChromaLayout,
@@ -51,8 +51,7 @@ impl GpuCrops {
             ctx: ctx.clone(),
             frame: FrameBuffers::new(ctx),
             crops: ctx.buffer("crops", 56, storage_dst()),
-            tensors: ctx.buffer("tensors", 4, output_usage()),
-            readback: ctx.buffer("readback", 4, readback_usage()),
+            tensors: OutputBuffers::new(ctx),
             bind_group: None,
             words: Vec::new(),
             layout: ChromaLayout::Planar,
@@ -67,10 +66,6 @@ impl GpuCrops {
         self
     }
 
-    pub fn context(&self) -> &Arc<GpuContext> {
-        &self.ctx
-    }
-
     /// Uploads the next frame even if it is the one already there (for
     /// benches: a real run uploads each frame once).
     pub fn forget_frame(&mut self) {
@@ -79,16 +74,11 @@ impl GpuCrops {
 
     /// Bytes of GPU buffers this user holds.
     pub fn held_bytes(&self) -> u64 {
-        [
-            &self.frame.planes,
-            &self.frame.params,
-            &self.crops,
-            &self.tensors,
-            &self.readback,
-        ]
-        .iter()
-        .map(|b| b.buffer.size())
-        .sum()
+        [&self.frame.planes, &self.frame.params, &self.crops]
+            .iter()
+            .map(|b| b.buffer.size())
+            .sum::<u64>()
+            + self.tensors.size()
     }
 
     /// Fills `outs[i]` (n·n·3 values each) with the crop of `requests[i]`.
@@ -105,7 +95,9 @@ impl GpuCrops {
         for (r, o) in requests.iter().zip(outs.iter()) {
             assert_eq!(o.len(), r.len(), "output must hold n·n·3 values");
         }
-        let mut rebind = self.frame.upload(frame, self.layout)?;
+        if self.frame.upload(frame, self.layout)? {
+            self.bind_group = None;
+        }
         self.words.clear();
         let mut total = 0usize;
         for r in requests {
@@ -122,39 +114,29 @@ impl GpuCrops {
         }
         if crop_bytes > self.crops.buffer.size() {
             self.crops = self.ctx.buffer("crops", crop_bytes, storage_dst());
-            rebind = true;
+            self.bind_group = None;
         }
-        if tensor_bytes > self.tensors.buffer.size() {
-            self.tensors = self.ctx.buffer("tensors", tensor_bytes, output_usage());
-            self.readback = self.ctx.buffer("readback", tensor_bytes, readback_usage());
-            rebind = true;
+        if self.tensors.fit(&self.ctx, tensor_bytes) {
+            self.bind_group = None;
         }
         let ctx = &self.ctx;
         ctx.queue
             .write_buffer(&self.crops.buffer, 0, bytemuck::cast_slice(&self.words));
-        if rebind || self.bind_group.is_none() {
-            self.bind_group = Some(bind(
+        let bind_group = self.bind_group.get_or_insert_with(|| {
+            bind(
                 ctx,
                 &ctx.crop.layout,
                 [
                     &self.frame.planes.buffer,
                     &self.frame.params.buffer,
                     &self.crops.buffer,
-                    &self.tensors.buffer,
+                    &self.tensors.source.buffer,
                 ],
-            ));
-        }
-        let largest = requests.iter().map(|r| r.geometry.n).max().unwrap_or(0) as u32;
-        let groups = largest.div_ceil(8);
-        let output = Output {
-            source: &self.tensors.buffer,
-            readback: &self.readback.buffer,
-            bytes: tensor_bytes,
-        };
-        let Some(bind_group) = &self.bind_group else {
-            return Err(GpuError::Device("the crop bind group is missing".into()));
-        };
-        let groups = [groups, groups, requests.len() as u32];
+            )
+        });
+        let side = requests.iter().map(|r| r.geometry.n).max().unwrap_or(0) as u32;
+        let groups = [side.div_ceil(8), side.div_ceil(8), requests.len() as u32];
+        let output = (&self.tensors, tensor_bytes);
         dispatch_and_read(ctx, &ctx.crop, bind_group, groups, output, |bytes| {
             let values: &[f32] = bytemuck::cast_slice(bytes);
             let mut at = 0;

@@ -1,16 +1,48 @@
 //! Running one kernel: its bind group, the dispatch, the copy of its output
 //! into a mappable buffer, and the wait for the bytes.
 
-use super::context::{GpuContext, Pipeline};
+use std::sync::Arc;
+
+use super::context::{Counted, GpuContext, Pipeline};
 use super::GpuError;
 
-/// A buffer a kernel writes and that is copied out.
-pub(crate) fn output_usage() -> wgpu::BufferUsages {
+/// The storage buffer a kernel writes and the mappable buffer it is copied
+/// into to come back, grown together.
+pub(crate) struct OutputBuffers {
+    pub source: Counted,
+    readback: Counted,
+}
+
+impl OutputBuffers {
+    pub fn new(ctx: &Arc<GpuContext>) -> OutputBuffers {
+        OutputBuffers {
+            source: ctx.buffer("output", 4, output_usage()),
+            readback: ctx.buffer("readback", 4, readback_usage()),
+        }
+    }
+
+    /// Makes room for `bytes`; true when the buffers were replaced (bind
+    /// groups naming the old ones must be rebuilt).
+    pub fn fit(&mut self, ctx: &Arc<GpuContext>, bytes: u64) -> bool {
+        if bytes <= self.source.buffer.size() {
+            return false;
+        }
+        self.source = ctx.buffer("output", bytes, output_usage());
+        self.readback = ctx.buffer("readback", bytes, readback_usage());
+        true
+    }
+
+    /// Bytes the two buffers hold.
+    pub fn size(&self) -> u64 {
+        self.source.buffer.size() + self.readback.buffer.size()
+    }
+}
+
+fn output_usage() -> wgpu::BufferUsages {
     wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC
 }
 
-/// The mappable buffer a kernel's output is copied into.
-pub(crate) fn readback_usage() -> wgpu::BufferUsages {
+fn readback_usage() -> wgpu::BufferUsages {
     wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST
 }
 
@@ -68,23 +100,14 @@ fn read_back(
     Ok(())
 }
 
-/// Where a kernel's output is and how it comes back.
-pub(crate) struct Output<'a> {
-    /// The storage buffer the kernel writes.
-    pub source: &'a wgpu::Buffer,
-    /// A MAP_READ buffer at least `bytes` long.
-    pub readback: &'a wgpu::Buffer,
-    pub bytes: u64,
-}
-
-/// Dispatches `groups` workgroups of `pipeline`, copies the output back and
-/// hands its bytes to `read`; one submission, one wait.
+/// Dispatches `groups` workgroups of `pipeline`, copies the first `bytes`
+/// of its output back and hands them to `read`; one submission, one wait.
 pub(crate) fn dispatch_and_read(
     ctx: &GpuContext,
     pipeline: &Pipeline,
     bind_group: &wgpu::BindGroup,
     groups: [u32; 3],
-    output: Output,
+    (output, bytes): (&OutputBuffers, u64),
     read: impl FnOnce(&[u8]),
 ) -> Result<(), GpuError> {
     let mut encoder = ctx
@@ -99,7 +122,8 @@ pub(crate) fn dispatch_and_read(
         pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
     }
-    encoder.copy_buffer_to_buffer(output.source, 0, output.readback, 0, output.bytes);
+    let (source, readback) = (&output.source.buffer, &output.readback.buffer);
+    encoder.copy_buffer_to_buffer(source, 0, readback, 0, bytes);
     let submission = ctx.queue.submit([encoder.finish()]);
-    read_back(ctx, output.readback, output.bytes, submission, read)
+    read_back(ctx, readback, bytes, submission, read)
 }

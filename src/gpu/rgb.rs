@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::context::{Counted, GpuContext};
-use super::dispatch::{bind, dispatch_and_read, output_usage, readback_usage, Output};
+use super::dispatch::{bind, dispatch_and_read, OutputBuffers};
 use super::planes::{ChromaLayout, FrameBuffers};
 use super::GpuError;
 use crate::video::Frame;
@@ -14,8 +14,8 @@ pub struct GpuRgb {
     ctx: Arc<GpuContext>,
     frame: FrameBuffers,
     size: Counted,
-    pixels: Counted,
-    readback: Counted,
+    pixels: OutputBuffers,
+    /// Rebuilt whenever a buffer it names is replaced.
     bind_group: Option<wgpu::BindGroup>,
     layout: ChromaLayout,
 }
@@ -30,8 +30,7 @@ impl GpuRgb {
                 8,
                 wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             ),
-            pixels: ctx.buffer("rgb pixels", 4, output_usage()),
-            readback: ctx.buffer("rgb readback", 4, readback_usage()),
+            pixels: OutputBuffers::new(ctx),
             bind_group: None,
             layout,
         }
@@ -41,35 +40,26 @@ impl GpuRgb {
     pub fn convert(&mut self, frame: &Frame) -> Result<Vec<u32>, GpuError> {
         let (w, h) = frame.upright_size();
         let bytes = w as u64 * h as u64 * 4;
-        let mut rebind = self.frame.upload(frame, self.layout)?;
-        if bytes > self.pixels.buffer.size() {
-            self.pixels = self.ctx.buffer("rgb pixels", bytes, output_usage());
-            self.readback = self.ctx.buffer("rgb readback", bytes, readback_usage());
-            rebind = true;
+        let uploaded_anew = self.frame.upload(frame, self.layout)?;
+        if self.pixels.fit(&self.ctx, bytes) || uploaded_anew {
+            self.bind_group = None;
         }
         let ctx = &self.ctx;
         ctx.queue
             .write_buffer(&self.size.buffer, 0, bytemuck::cast_slice(&[w, h]));
-        if rebind || self.bind_group.is_none() {
-            self.bind_group = Some(bind(
+        let bind_group = self.bind_group.get_or_insert_with(|| {
+            bind(
                 ctx,
                 &ctx.rgb.layout,
                 [
                     &self.frame.planes.buffer,
                     &self.frame.params.buffer,
                     &self.size.buffer,
-                    &self.pixels.buffer,
+                    &self.pixels.source.buffer,
                 ],
-            ));
-        }
-        let Some(bind_group) = &self.bind_group else {
-            return Err(GpuError::Device("the RGB bind group is missing".into()));
-        };
-        let output = Output {
-            source: &self.pixels.buffer,
-            readback: &self.readback.buffer,
-            bytes,
-        };
+            )
+        });
+        let output = (&self.pixels, bytes);
         let groups = [w.div_ceil(8), h.div_ceil(8), 1];
         let mut out = vec![0u32; (w * h) as usize];
         dispatch_and_read(ctx, &ctx.rgb, bind_group, groups, output, |b| {

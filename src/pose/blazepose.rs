@@ -22,6 +22,9 @@ use crate::video::Frame;
 /// The detector outputs read (boxes, score logits).
 pub const DETECTOR_OUTPUTS: [&str; 2] = ["Identity", "Identity_1"];
 
+/// Values in one landmark model input (256×256 RGB).
+const LANDMARK_INPUT: usize = LANDMARK_SIZE * LANDMARK_SIZE * 3;
+
 /// IoU threshold of the detector's weighted NMS (MediaPipe Tasks).
 const NMS_IOU: f32 = 0.5;
 
@@ -47,7 +50,7 @@ impl LandmarkWorker {
     pub fn new(model: Model) -> LandmarkWorker {
         LandmarkWorker {
             model,
-            input: vec![0.0; LANDMARK_SIZE * LANDMARK_SIZE * 3],
+            input: vec![0.0; LANDMARK_INPUT],
             times: StageTimes::default(),
         }
     }
@@ -157,13 +160,12 @@ impl GpuInputs {
             return None;
         }
         let t0 = Instant::now();
-        let len = LANDMARK_SIZE * LANDMARK_SIZE * 3;
-        self.prepared.resize(rois.len() * len, 0.0);
+        self.prepared.resize(rois.len() * LANDMARK_INPUT, 0.0);
         let requests: Vec<CropRequest> = rois
             .iter()
             .map(|roi| CropRequest::landmark(roi, LANDMARK_SIZE))
             .collect();
-        let mut outs: Vec<&mut [f32]> = self.prepared.chunks_exact_mut(len).collect();
+        let mut outs: Vec<&mut [f32]> = self.prepared.chunks_exact_mut(LANDMARK_INPUT).collect();
         sample(&mut self.crops, frame, &requests, &mut outs);
         self.time += t0.elapsed();
         Some(&self.prepared)
@@ -230,8 +232,7 @@ fn run_batch(
     rois: &[Roi],
     prepared: Option<&[f32]>,
 ) -> Result<Vec<Option<LandmarkResult>>, ModelError> {
-    let len = LANDMARK_SIZE * LANDMARK_SIZE * 3;
-    let input = |i: usize| prepared.map(|p| &p[i * len..(i + 1) * len]);
+    let input = |i: usize| prepared.map(|p| &p[i * LANDMARK_INPUT..(i + 1) * LANDMARK_INPUT]);
     let n = workers.len().min(rois.len());
     if n <= 1 {
         let Some(worker) = workers.first_mut() else {

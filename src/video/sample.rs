@@ -277,6 +277,36 @@ mod tests {
         offset: 0.0,
     };
 
+    /// `n` samples of the row from `start` by `step` are within half a code
+    /// value of [`Frame::sample_rgb`] at the same points. (Inside the
+    /// picture the fixed-point weights are truncated to 1/4096 px; on a
+    /// texture that jumps by up to 255 per pixel, times the chroma gain of
+    /// about 2, that is at most ~0.3 of a code value.)
+    fn assert_row_matches_reference(
+        f: &Frame,
+        s: &RowSampler,
+        start: Vec2,
+        step: Vec2,
+        outside: Option<f32>,
+        n: usize,
+        what: &str,
+    ) {
+        let mut out = vec![0.0; n * 3];
+        s.row(start, step, outside, &mut out);
+        for (i, px) in out.chunks_exact(3).enumerate() {
+            let p = start + step * i as f32;
+            let want = f.sample_rgb(p.x, p.y);
+            for c in 0..3 {
+                assert!(
+                    (px[c] - want[c]).abs() < 0.5,
+                    "{what} sample {i} channel {c}: {} vs {}",
+                    px[c],
+                    want[c]
+                );
+            }
+        }
+    }
+
     #[test]
     fn rows_match_the_reference_sampler_everywhere() {
         let rotations = [
@@ -293,22 +323,9 @@ mod tests {
                 // leaves it again: edges, interior and replicated border.
                 // (The interior's fixed-point taps are within half a code
                 // value; see the next test.)
-                let start = Vec2::new(-3.3, -2.7);
-                let step = Vec2::new(0.73, 0.41);
-                let mut out = vec![0.0; 80 * 3];
-                s.row(start, step, None, &mut out);
-                for (i, px) in out.chunks_exact(3).enumerate() {
-                    let p = start + step * i as f32;
-                    let want = f.sample_rgb(p.x, p.y);
-                    for c in 0..3 {
-                        assert!(
-                            (px[c] - want[c]).abs() < 0.5,
-                            "{rotation:?} {matrix:?} sample {i} channel {c}: {} vs {}",
-                            px[c],
-                            want[c]
-                        );
-                    }
-                }
+                let (start, step) = (Vec2::new(-3.3, -2.7), Vec2::new(0.73, 0.41));
+                let what = format!("{rotation:?} {matrix:?}");
+                assert_row_matches_reference(&f, &s, start, step, None, 80, &what);
             }
         }
     }
@@ -322,23 +339,8 @@ mod tests {
             let (w, h) = f.upright_size();
             let start = Vec2::new(2.3, 1.9);
             let step = Vec2::new((w as f32 - 5.0) / 100.0, (h as f32 - 5.0) / 100.0);
-            let mut out = vec![0.0; 100 * 3];
-            s.row(start, step, Some(-1.0), &mut out);
-            for (i, px) in out.chunks_exact(3).enumerate() {
-                let p = start + step * i as f32;
-                let want = f.sample_rgb(p.x, p.y);
-                for c in 0..3 {
-                    // Weights truncated to 1/4096 px, on a texture that
-                    // jumps by up to 255 per pixel, times the chroma gain
-                    // (about 2): at most ~0.3 of a code value.
-                    assert!(
-                        (px[c] - want[c]).abs() < 0.5,
-                        "{rotation:?} sample {i} channel {c}: {} vs {}",
-                        px[c],
-                        want[c]
-                    );
-                }
-            }
+            let what = format!("{rotation:?}");
+            assert_row_matches_reference(&f, &s, start, step, Some(-1.0), 100, &what);
         }
     }
 
