@@ -3,9 +3,10 @@
 # machine: FFmpeg's libraries and CLI, clang (bindgen), Mesa's software
 # Vulkan driver (lavapipe: the GPU kernels' tests run on it), the ONNX Runtime
 # library (from PyPI), the glTF validator (from npm), assimp (the tests read
-# FBX and BVH back with it) and s3s-fs, the S3 server the storage tests start
-# (from crates.io), and builds the web portal (npm packages, Vite) with
-# Chromium for its browser test. Safe to re-run.
+# FBX and BVH back with it), Blender (the export tests import every file
+# into it, headless, as an animator would), s3s-fs, the S3 server the storage
+# tests start (from crates.io), and builds the web portal (npm packages, Vite)
+# with Chromium for its browser test. Safe to re-run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -13,7 +14,7 @@ cd "$root"
 packages=(pkg-config clang libclang-dev libavformat-dev libavcodec-dev libavutil-dev
   mesa-vulkan-drivers libvulkan1
   libswscale-dev libavfilter-dev libavdevice-dev ffmpeg curl python3-pip nodejs npm
-  assimp-utils chromium)
+  assimp-utils chromium blender)
 missing=()
 for p in "${packages[@]}"; do
   # A tool already on PATH (node, npm, pip from another install) counts.
