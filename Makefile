@@ -14,7 +14,7 @@ ORT_DYLIB_PATH ?= $(CURDIR)/.tools/onnxruntime/libonnxruntime.so
 CLIP ?= $(VIDMOCAP_MEDIA_DIR)/walk_outdoor.mp4
 export VIDMOCAP_MODELS_DIR VIDMOCAP_MEDIA_DIR ORT_DYLIB_PATH
 
-.PHONY: setup demo test serve bench bench-mediapipe lint
+.PHONY: setup demo test serve bench bench-mediapipe lint check-deploy
 
 setup:
 	scripts/setup.sh
@@ -23,6 +23,7 @@ demo: setup
 	cargo run --release -- process "$(CLIP)" -o out
 
 test: setup
+	scripts/check-deploy.sh
 	cargo test --all-targets
 
 # The web portal and HTTP API with a worker, on http://127.0.0.1:8080/.
@@ -36,6 +37,10 @@ bench: setup
 # MediaPipe's own PoseLandmarker on the same clip, for comparison.
 bench-mediapipe:
 	tools/mediapipe-bench/run.sh --clip "$(CLIP)"
+
+# deploy/ rendered and validated offline (also part of `make test`).
+check-deploy: setup
+	scripts/check-deploy.sh
 
 lint:
 	cargo fmt --check

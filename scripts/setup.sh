@@ -36,6 +36,23 @@ fi
 scripts/install-onnxruntime.sh
 scripts/install-s3s-fs.sh
 
+# The deploy/ checks (scripts/check-deploy.sh): kubectl's kustomize renders
+# the overlays; Python tools validate them offline; KEDA's schemas from npm.
+command -v kubectl >/dev/null || {
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  ${sudo_cmd:-} apt-get install -y -qq --no-install-recommends kubernetes-client
+}
+deploy_tools=(kubernetes-validate==1.37.0 yamllint==1.38.0 check-jsonschema==0.39.0)
+for t in kubernetes-validate yamllint check-jsonschema; do
+  command -v "$t" >/dev/null || { need_deploy_tools=1; break; }
+done
+if [ -n "${need_deploy_tools:-}" ]; then
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "${deploy_tools[@]}"
+fi
+if [ ! -d tools/deploy-check/node_modules/@kubernetes-models/keda ]; then
+  npm ci --prefix tools/deploy-check --no-audit --no-fund --loglevel=error
+fi
+
 if [ ! -d tools/gltf-validator/node_modules/gltf-validator ]; then
   npm ci --prefix tools/gltf-validator --no-audit --no-fund --loglevel=error
 fi
