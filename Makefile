@@ -14,7 +14,7 @@ ORT_DYLIB_PATH ?= $(CURDIR)/.tools/onnxruntime/libonnxruntime.so
 CLIP ?= $(VIDMOCAP_MEDIA_DIR)/walk_outdoor.mp4
 export VIDMOCAP_MODELS_DIR VIDMOCAP_MEDIA_DIR ORT_DYLIB_PATH
 
-.PHONY: setup demo test serve bench bench-mediapipe lint check-deploy
+.PHONY: setup demo test serve bench bench-mediapipe lint check-deploy load-test
 
 setup:
 	scripts/setup.sh
@@ -33,6 +33,11 @@ serve: setup
 bench: setup
 	cargo run --release -- bench "$(CLIP)"
 	cargo bench --bench stages
+
+# 50 clients on the job API for 30 s against PostgreSQL on 127.0.0.1:5432;
+# prints p50/p99 latency and the error count.
+load-test: setup
+	cargo test --test service_load job_api_under_load_postgres -- --ignored --nocapture
 
 # MediaPipe's own PoseLandmarker on the same clip, for comparison.
 bench-mediapipe:

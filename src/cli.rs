@@ -184,14 +184,10 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error [{}]: {e}", e.code());
-            let bad_request = matches!(&e, Error::Export(x) if x.is_bad_request());
-            if e.code().starts_with("video.")
-                || e.code().starts_with("pipeline.no_person")
-                || bad_request
-            {
-                2
-            } else {
-                1
+            // 2: fix the input; 1: not the input's fault.
+            match e.kind() {
+                crate::ErrorKind::Input => 2,
+                crate::ErrorKind::Canceled | crate::ErrorKind::Internal => 1,
             }
         }
     }

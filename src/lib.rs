@@ -23,4 +23,4 @@ pub mod service;
 pub mod store;
 pub mod video;
 
-pub use error::Error;
+pub use error::{Error, ErrorKind};

@@ -76,7 +76,7 @@ fn unknown_person_id_is_refused() {
         .args(["--person", "999"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("error [pipeline.unknown_person]"),

@@ -580,16 +580,19 @@ async fn operations_endpoints() {
     let doc: Value = get("/v1/openapi.json").await.unwrap().json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/v1/jobs/{id}/events"].is_object());
-    // The per-IP limit (40 a minute here) answers 429 with a code.
+    // The per-IP limit (40 a minute here) answers 429 with a code; the
+    // probes stay reachable past it.
     let mut limited = None;
     for _ in 0..45 {
-        let r = get("/healthz").await.unwrap();
+        let r = get("/metrics").await.unwrap();
         if r.status() == StatusCode::TOO_MANY_REQUESTS {
             limited = Some(error_code(r).await.1);
             break;
         }
     }
     assert_eq!(limited.as_deref(), Some("rate.limited"));
+    assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(get("/readyz").await.unwrap().status(), StatusCode::OK);
 }
 
 /// Large inputs skip the API: a presigned PUT link, then `complete`, which
@@ -682,13 +685,15 @@ async fn presigned_put_upload() {
         (s, code.as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, "video.not_a_video")
     );
-    let left = app
-        .state()
-        .store
-        .head(&format!("accounts/{}/uploads/{id}/input", user.id))
-        .await
-        .unwrap();
-    assert!(left.is_none(), "a refused video is deleted");
+    for key in ["input", "incoming"] {
+        let left = app
+            .state()
+            .store
+            .head(&format!("accounts/{}/uploads/{id}/{key}", user.id))
+            .await
+            .unwrap();
+        assert!(left.is_none(), "a refused video is deleted ({key})");
+    }
 }
 
 /// The retention sweeper deletes uploaded videos past their time (0 days

@@ -10,14 +10,61 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{ledger, Backend, Db, DbError};
+use super::{ledger, notify, Backend, Db, DbError};
 
-/// States a job can be in; the last three are final.
-pub const QUEUED: &str = "queued";
-pub const RUNNING: &str = "running";
-pub const SUCCEEDED: &str = "succeeded";
-pub const FAILED: &str = "failed";
-pub const CANCELED: &str = "canceled";
+/// The states a job moves through; the last three are final. Stored as
+/// their lowercase names, which the SQL below spells out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        Some(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "failed" => JobState::Failed,
+            "canceled" => JobState::Canceled,
+            _ => return None,
+        })
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Canceled
+        )
+    }
+}
+
+impl PartialEq<&str> for JobState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One job row.
 #[derive(Clone, Debug, Serialize)]
@@ -29,7 +76,7 @@ pub struct Job {
     pub idempotency_key: Option<String>,
     #[serde(skip)]
     pub request_hash: String,
-    pub state: String,
+    pub state: JobState,
     pub options_json: String,
     pub price: i64,
     pub priority: i64,
@@ -64,7 +111,13 @@ impl Job {
             upload_id: r.try_get("upload_id")?,
             idempotency_key: r.try_get("idempotency_key")?,
             request_hash: r.try_get("request_hash")?,
-            state: r.try_get("state")?,
+            state: {
+                let s: String = r.try_get("state")?;
+                JobState::parse(&s).ok_or_else(|| sqlx::Error::ColumnDecode {
+                    index: "state".into(),
+                    source: format!("unknown job state {s:?}").into(),
+                })?
+            },
             options_json: r.try_get("options_json")?,
             price: r.try_get("price")?,
             priority: r.try_get("priority")?,
@@ -89,8 +142,19 @@ impl Job {
 
     /// Whether the job has reached a final state.
     pub fn is_final(&self) -> bool {
-        matches!(self.state.as_str(), SUCCEEDED | FAILED | CANCELED)
+        self.state.is_final()
     }
+}
+
+/// First key of the advisory locks claims take per account (the second is
+/// a hash of the account id), so they collide with no other lock.
+const CLAIM_LOCK_SPACE: i32 = 0x766d_0001;
+
+enum PgClaim {
+    Claimed(Job),
+    Empty,
+    /// The candidate's account filled its slots meanwhile.
+    AccountFull,
 }
 
 /// What a new job is made of.
@@ -196,6 +260,7 @@ impl Db {
             .fetch_one(&mut *tx)
             .await?;
         let job = Job::from_row(&row)?;
+        notify::job_changed(self.backend, &mut *tx, &job.id).await?;
         tx.commit().await?;
         Ok(CreateOutcome::Created(job))
     }
@@ -273,6 +338,7 @@ impl Db {
         if let Some(row) = done {
             let price: i64 = row.try_get("price")?;
             ledger::release(&mut tx, account_id, price, id).await?;
+            notify::job_changed(self.backend, &mut *tx, id).await?;
             tx.commit().await?;
             return Ok(CancelOutcome::Canceled);
         }
@@ -284,6 +350,7 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         if flagged.rows_affected() == 1 {
+            notify::job_changed(self.backend, &mut *tx, id).await?;
             tx.commit().await?;
             return Ok(CancelOutcome::Requested);
         }
@@ -322,28 +389,101 @@ impl Db {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<Job>, DbError> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            // One connection: the claim is already serialised.
-            Backend::Sqlite => "",
+        match self.backend {
+            // One connection: the statement is already serialised.
+            Backend::Sqlite => {
+                let row = sqlx::query(&format!(
+                    "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until_ms = $2,
+                         attempts = attempts + 1, started_ms = COALESCE(started_ms, $3), stage = 'starting'
+                     WHERE id = (
+                         SELECT j.id FROM jobs j
+                         WHERE j.state = 'queued'
+                           AND (SELECT COUNT(*) FROM jobs r WHERE r.account_id = j.account_id AND r.state = 'running') < j.max_running
+                         ORDER BY j.priority DESC, j.created_ms, j.id
+                         LIMIT 1)
+                     RETURNING {COLS}"
+                ))
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.as_ref().map(Job::from_row).transpose()?)
+            }
+            Backend::Postgres => {
+                // A claim that lost the race for its account's last slot
+                // tries the next candidate, a few times at most.
+                for _ in 0..4 {
+                    match self.claim_postgres(owner, now, lease_until).await? {
+                        PgClaim::Claimed(job) => return Ok(Some(job)),
+                        PgClaim::Empty => return Ok(None),
+                        PgClaim::AccountFull => continue,
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// One claim attempt on PostgreSQL. `FOR UPDATE SKIP LOCKED` keeps two
+    /// workers off one row, but the running count in the candidate query
+    /// cannot see another worker's uncommitted claim of a *different* row
+    /// of the same account. So the account is locked (a transaction-scoped
+    /// advisory lock, taken only by claims) and its running jobs counted
+    /// again under that lock before the row is taken.
+    async fn claim_postgres(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<PgClaim, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let candidate = sqlx::query(
+            "SELECT j.id, j.account_id, j.max_running FROM jobs j
+             WHERE j.state = 'queued'
+               AND (SELECT COUNT(*) FROM jobs r WHERE r.account_id = j.account_id AND r.state = 'running') < j.max_running
+             ORDER BY j.priority DESC, j.created_ms, j.id
+             LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(candidate) = candidate else {
+            tx.rollback().await?;
+            return Ok(PgClaim::Empty);
         };
+        let id: String = candidate.try_get("id")?;
+        let account_id: String = candidate.try_get("account_id")?;
+        let max_running: i64 = candidate.try_get("max_running")?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))::TEXT")
+            .bind(CLAIM_LOCK_SPACE)
+            .bind(&account_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let running: i64 = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM jobs WHERE account_id = $1 AND state = 'running'",
+        )
+        .bind(&account_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if running >= max_running {
+            tx.rollback().await?;
+            return Ok(PgClaim::AccountFull);
+        }
         let row = sqlx::query(&format!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until_ms = $2,
                  attempts = attempts + 1, started_ms = COALESCE(started_ms, $3), stage = 'starting'
-             WHERE id = (
-                 SELECT j.id FROM jobs j
-                 WHERE j.state = 'queued'
-                   AND (SELECT COUNT(*) FROM jobs r WHERE r.account_id = j.account_id AND r.state = 'running') < j.max_running
-                 ORDER BY j.priority DESC, j.created_ms, j.id
-                 LIMIT 1 {lock})
-             RETURNING {COLS}"
+             WHERE id = $4 RETURNING {COLS}"
         ))
         .bind(owner)
         .bind(lease_until)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .bind(&id)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(row.as_ref().map(Job::from_row).transpose()?)
+        let job = Job::from_row(&row)?;
+        tx.commit().await?;
+        Ok(PgClaim::Claimed(job))
     }
 
     /// Extends a lease and records progress. `None` when the lease is no
@@ -373,6 +513,9 @@ impl Db {
         .bind(attempt)
         .fetch_optional(&self.pool)
         .await?;
+        if row.is_some() {
+            self.notify_job(id).await?;
+        }
         Ok(row
             .map(|r| r.try_get::<i64, _>("cancel_requested"))
             .transpose()?
@@ -394,21 +537,21 @@ impl Db {
                 report_json,
                 outputs_json,
             } => (
-                SUCCEEDED,
+                JobState::Succeeded,
                 Some(report_json.clone()),
                 outputs_json.clone(),
                 None,
                 None,
             ),
             Finish::Failed { code, message } => (
-                FAILED,
+                JobState::Failed,
                 None,
                 "[]".to_string(),
                 Some(code.clone()),
                 Some(message.clone()),
             ),
             Finish::Canceled => (
-                CANCELED,
+                JobState::Canceled,
                 None,
                 "[]".to_string(),
                 Some("job.canceled".to_string()),
@@ -421,7 +564,7 @@ impl Db {
                  error_message = $5, finished_ms = $6, lease_owner = NULL, lease_until_ms = NULL
              WHERE id = $7 AND lease_owner = $8 AND attempts = $9 AND state = 'running'",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(report)
         .bind(outputs)
         .bind(code)
@@ -436,11 +579,13 @@ impl Db {
             tx.rollback().await?;
             return Ok(false);
         }
-        if state == SUCCEEDED {
+        if state == JobState::Succeeded {
             ledger::charge(&mut tx, &job.account_id, job.price, &job.id).await?;
         } else {
             ledger::release(&mut tx, &job.account_id, job.price, &job.id).await?;
         }
+        // The job's watchers, and workers: its account may run another now.
+        notify::job_changed(self.backend, &mut *tx, &job.id).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -458,6 +603,9 @@ impl Db {
         .bind(job.attempts)
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 1 {
+            self.notify_job(&job.id).await?;
+        }
         Ok(done.rows_affected() == 1)
     }
 
@@ -474,6 +622,9 @@ impl Db {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        if requeued > 0 {
+            self.notify_job("").await?;
+        }
         let rows = sqlx::query(&format!(
             "SELECT {COLS} FROM jobs WHERE state = 'running' AND lease_until_ms < $1"
         ))

@@ -12,6 +12,53 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{now_ms, Db, DbError};
 
+/// The most credits one grant or top-up may add and an account may hold.
+/// Far past any real purchase and far from `i64::MAX`, so no sum the SQL
+/// makes can overflow (SQLite would silently turn the column into REAL).
+pub const MAX_CREDITS: i64 = 1_000_000_000_000;
+
+/// What adding credits did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credited {
+    Applied,
+    /// A payment event seen before: nothing changed.
+    Duplicate,
+    NoAccount,
+    /// The amount is not in `1..=MAX_CREDITS` or the balance would pass
+    /// [`MAX_CREDITS`]: nothing changed.
+    OverLimit,
+}
+
+/// Adds a bounded amount to the balance; false when the account is
+/// missing or the result would pass [`MAX_CREDITS`]. The bound is checked
+/// as `balance <= MAX - amount`, which cannot overflow either.
+async fn add_balance(
+    tx: &mut Transaction<'static, Any>,
+    account_id: &str,
+    credits: i64,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE accounts SET balance = balance + $1 WHERE id = $2 AND balance <= $3 - $1",
+    )
+    .bind(credits)
+    .bind(account_id)
+    .bind(MAX_CREDITS)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn account_exists(
+    tx: &mut Transaction<'static, Any>,
+    account_id: &str,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query("SELECT id FROM accounts WHERE id = $1")
+        .bind(account_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some())
+}
+
 /// One ledger row.
 #[derive(Clone, Debug, Serialize)]
 pub struct LedgerEntry {
@@ -102,45 +149,43 @@ pub(crate) async fn release(
 }
 
 impl Db {
-    /// Adds credits to an account (`grant` or `topup`); false when there is
-    /// no such account.
+    /// Adds credits to an account (`grant`), within [`MAX_CREDITS`].
     pub async fn add_credits(
         &self,
         account_id: &str,
         credits: i64,
         kind: &str,
         reference: Option<&str>,
-    ) -> Result<bool, DbError> {
+    ) -> Result<Credited, DbError> {
+        if !(1..=MAX_CREDITS).contains(&credits) {
+            return Ok(Credited::OverLimit);
+        }
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE accounts SET balance = balance + $1 WHERE id = $2")
-            .bind(credits)
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
+        if !account_exists(&mut tx, account_id).await? {
+            return Ok(Credited::NoAccount);
+        }
+        if !add_balance(&mut tx, account_id, credits).await? {
+            return Ok(Credited::OverLimit);
         }
         append(&mut tx, account_id, kind, credits, None, reference).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Credited::Applied)
     }
 
     /// Applies a payment event once: the event id is recorded in the same
     /// transaction as the top-up, so a redelivered event changes nothing.
-    /// Returns whether this call applied it; `None` when there is no such account.
     pub async fn apply_payment(
         &self,
         event_id: &str,
         account_id: &str,
         credits: i64,
-    ) -> Result<Option<bool>, DbError> {
+    ) -> Result<Credited, DbError> {
+        if !(1..=MAX_CREDITS).contains(&credits) {
+            return Ok(Credited::OverLimit);
+        }
         let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1")
-            .bind(account_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Ok(None);
+        if !account_exists(&mut tx, account_id).await? {
+            return Ok(Credited::NoAccount);
         }
         let fresh = sqlx::query(
             "INSERT INTO payment_events (event_id, account_id, credits, created_ms)
@@ -153,16 +198,15 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         if fresh.rows_affected() == 0 {
-            return Ok(Some(false));
+            return Ok(Credited::Duplicate);
         }
-        sqlx::query("UPDATE accounts SET balance = balance + $1 WHERE id = $2")
-            .bind(credits)
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
+        if !add_balance(&mut tx, account_id, credits).await? {
+            // Rolled back with the event row: a corrected event may follow.
+            return Ok(Credited::OverLimit);
+        }
         append(&mut tx, account_id, "topup", credits, None, Some(event_id)).await?;
         tx.commit().await?;
-        Ok(Some(true))
+        Ok(Credited::Applied)
     }
 
     /// The account's ledger, oldest first.

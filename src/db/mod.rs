@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod jobs;
 pub mod ledger;
+pub mod notify;
 pub mod uploads;
 
 use std::path::Path;
@@ -58,11 +59,64 @@ impl DbError {
 }
 
 /// `(name, SQLite text, PostgreSQL text)`, in the order they apply.
-const MIGRATIONS: &[(&str, &str, &str)] = &[(
-    "0001_init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(&str, &str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        "0002_upload_digest",
+        include_str!("../../migrations/sqlite/0002_upload_digest.sql"),
+        include_str!("../../migrations/postgres/0002_upload_digest.sql"),
+    ),
+];
+
+/// The advisory lock migrations run under on PostgreSQL.
+const MIGRATION_LOCK: i64 = 0x766d_6d69_6772_0001;
+
+async fn apply_migrations(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+) -> Result<Vec<String>, DbError> {
+    use sqlx::Connection;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let mut applied = Vec::new();
+    for (name, sqlite, postgres) in MIGRATIONS {
+        let sql = match backend {
+            Backend::Sqlite => sqlite,
+            Backend::Postgres => postgres,
+        };
+        let mut tx = conn.begin().await?;
+        let done: Option<AnyRow> =
+            sqlx::query("SELECT name FROM schema_migrations WHERE name = $1")
+                .bind(*name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| DbError::Migrate {
+                name: name.to_string(),
+                reason: e.to_string(),
+            })?;
+        sqlx::query("INSERT INTO schema_migrations (name, applied_ms) VALUES ($1, $2)")
+            .bind(*name)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        applied.push(name.to_string());
+    }
+    Ok(applied)
+}
 
 /// A connection pool and the backend it talks to.
 #[derive(Clone, Debug)]
@@ -122,43 +176,31 @@ impl Db {
     }
 
     /// Applies the migrations this database has not seen; returns their names.
+    ///
+    /// On PostgreSQL an API and workers starting together would otherwise
+    /// race (both see a migration missing, one fails half-way), so the
+    /// whole run holds a session advisory lock on one connection; a process
+    /// that dies mid-run drops its connection and with it the lock. This
+    /// keeps the existing `schema_migrations` record instead of moving
+    /// deployed databases to sqlx's migrator table. SQLite files are opened
+    /// by one process with one connection.
     pub async fn migrate(&self) -> Result<Vec<String>, DbError> {
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await?;
-        let mut applied = Vec::new();
-        for (name, sqlite, postgres) in MIGRATIONS {
-            let sql = match self.backend {
-                Backend::Sqlite => sqlite,
-                Backend::Postgres => postgres,
-            };
-            let mut tx = self.pool.begin().await?;
-            let done: Option<AnyRow> =
-                sqlx::query("SELECT name FROM schema_migrations WHERE name = $1")
-                    .bind(*name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if done.is_some() {
-                continue;
-            }
-            sqlx::raw_sql(sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| DbError::Migrate {
-                    name: name.to_string(),
-                    reason: e.to_string(),
-                })?;
-            sqlx::query("INSERT INTO schema_migrations (name, applied_ms) VALUES ($1, $2)")
-                .bind(*name)
-                .bind(now_ms())
-                .execute(&mut *tx)
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_lock($1)::TEXT")
+                .bind(MIGRATION_LOCK)
+                .fetch_one(&mut *conn)
                 .await?;
-            tx.commit().await?;
-            applied.push(name.to_string());
         }
-        Ok(applied)
+        let result = apply_migrations(&mut conn, self.backend).await;
+        if self.backend == Backend::Postgres {
+            // Unlock even after a failure: the connection goes back to the pool.
+            sqlx::query("SELECT pg_advisory_unlock($1)::TEXT")
+                .bind(MIGRATION_LOCK)
+                .fetch_one(&mut *conn)
+                .await?;
+        }
+        result
     }
 
     /// A trivial query: is the database answering?

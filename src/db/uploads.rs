@@ -24,6 +24,10 @@ pub struct Upload {
     pub codec: String,
     pub created_ms: i64,
     pub deleted_ms: Option<i64>,
+    /// SHA-256 of the bytes that were validated and priced (hex); `None`
+    /// on rows from before it was recorded.
+    #[serde(skip)]
+    pub sha256: Option<String>,
 }
 
 impl Upload {
@@ -41,16 +45,17 @@ impl Upload {
             codec: r.try_get("codec")?,
             created_ms: r.try_get("created_ms")?,
             deleted_ms: r.try_get("deleted_ms")?,
+            sha256: r.try_get("sha256")?,
         })
     }
 }
 
-const COLS: &str = "id, account_id, object_key, filename, size_bytes, duration_s, fps, width, height, codec, created_ms, deleted_ms";
+const COLS: &str = "id, account_id, object_key, filename, size_bytes, duration_s, fps, width, height, codec, created_ms, deleted_ms, sha256";
 
 impl Db {
     pub async fn insert_upload(&self, u: &Upload) -> Result<(), DbError> {
         sqlx::query(&format!(
-            "INSERT INTO uploads ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO uploads ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(&u.id)
         .bind(&u.account_id)
@@ -64,6 +69,7 @@ impl Db {
         .bind(&u.codec)
         .bind(u.created_ms)
         .bind(u.deleted_ms)
+        .bind(u.sha256.clone())
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -5,36 +5,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
-use axum::Router;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::ops::{Metrics, RateLimiter};
-use super::{
-    auth, blobs, credits, jobs, ops, portal, privacy, uploads, worker, ServiceConfig, ServiceError,
-};
+pub use super::state::AppState;
+use super::{privacy, worker, ServiceConfig, ServiceError};
 use crate::config::Config;
 use crate::db::Db;
-use crate::store::{self, local::LocalStore, Store};
+use crate::store::{self, local::LocalStore};
 
 /// How long shutdown waits for requests and workers to end.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub store: Arc<dyn Store>,
-    /// The same local store, for the `/v1/blobs` route that serves its
-    /// signed links; `None` on S3, whose links go to S3 itself.
-    pub local: Option<Arc<LocalStore>>,
-    pub cfg: Arc<ServiceConfig>,
-    pub pipeline: Arc<Config>,
-    pub metrics: Arc<Metrics>,
-    pub limiter: Arc<RateLimiter>,
-}
 
 /// What to start.
 #[derive(Clone, Debug)]
@@ -143,24 +124,13 @@ pub async fn start(
     } else {
         None
     };
-    let state = AppState {
-        db,
-        store,
-        local,
-        limiter: Arc::new(RateLimiter::new(
-            cfg.rate_per_ip_per_min,
-            cfg.rate_per_account_per_min,
-        )),
-        cfg: Arc::new(cfg),
-        pipeline: Arc::new(pipeline),
-        metrics: Arc::new(Metrics::default()),
-    };
+    let state = AppState::new(db, store, local, cfg, pipeline);
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut addr = None;
     if let Some((listener, a)) = listener {
         addr = Some(a);
-        let app = router(state.clone());
+        let app = super::routes::router(state.clone());
         let mut rx = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(
@@ -180,6 +150,10 @@ pub async fn start(
         )));
         tracing::info!(%a, "listening");
     }
+    tasks.push(tokio::spawn(super::wake::run(
+        state.clone(),
+        stop_rx.clone(),
+    )));
     for n in 0..opts.workers {
         tasks.push(tokio::spawn(worker::run(state.clone(), n, stop_rx.clone())));
     }
@@ -189,54 +163,4 @@ pub async fn start(
         stop,
         tasks,
     })
-}
-
-/// Every route of the API.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/v1/openapi.json", get(ops::openapi))
-        .route("/v1/auth/signup", post(auth::signup))
-        .route("/v1/auth/login", post(auth::login))
-        .route("/v1/auth/logout", post(auth::logout))
-        .route("/v1/account", get(auth::me).delete(privacy::delete_account))
-        .route("/v1/account/ledger", get(credits::ledger))
-        .route("/v1/account/limits", get(portal::limits))
-        .route("/v1/account/export", get(privacy::export))
-        .route("/v1/api-keys", get(auth::list_keys).post(auth::create_key))
-        .route("/v1/api-keys/{id}", delete(auth::revoke_key))
-        .route(
-            "/v1/uploads",
-            // The handler counts the bytes itself (see uploads::spool).
-            get(uploads::list)
-                .post(uploads::create)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route("/v1/uploads/presign", post(uploads::presign))
-        .route("/v1/uploads/{id}/complete", post(uploads::complete))
-        .route("/v1/uploads/{id}/video", get(portal::upload_video))
-        .route(
-            "/v1/uploads/{id}",
-            get(uploads::get_one).delete(uploads::delete_one),
-        )
-        .route("/v1/jobs", get(jobs::list).post(jobs::create))
-        .route("/v1/jobs/{id}", get(jobs::get_one).delete(jobs::delete_one))
-        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/v1/jobs/{id}/events", get(jobs::events))
-        .route("/v1/jobs/{id}/outputs", get(jobs::outputs))
-        .route("/v1/webhooks/payment", post(credits::payment_webhook))
-        .route(
-            "/v1/blobs/{*key}",
-            get(blobs::get_blob)
-                .put(blobs::put_blob)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .fallback(portal::static_file)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            ops::observe,
-        ))
-        .with_state(state)
 }

@@ -155,9 +155,17 @@ pub fn admin(config: Config, cmd: AdminCommand) -> Result<(), crate::Error> {
                     .into());
                 }
                 let (email, account) = account_by_email(&db, &email).await?;
-                db.add_credits(&account.id, credits, "grant", Some("admin"))
+                let done = db
+                    .add_credits(&account.id, credits, "grant", Some("admin"))
                     .await
                     .map_err(ServiceError::from)?;
+                if done == crate::db::ledger::Credited::OverLimit {
+                    return Err(crate::config::ConfigError::Invalid(format!(
+                        "a grant and a balance may not pass {} credits",
+                        crate::db::ledger::MAX_CREDITS
+                    ))
+                    .into());
+                }
                 let after = db.account(&account.id).await.map_err(ServiceError::from)?;
                 println!(
                     "granted {credits} credits to {email}; balance {}",

@@ -32,9 +32,13 @@ pub struct ServiceConfig {
     /// How clients reach this server; presigned local-store links start with
     /// it. Empty (the default): `http://` and the address the API listens on.
     pub public_base_url: String,
-    /// Mark cookies `Secure`. Also set per request when a proxy says
-    /// `X-Forwarded-Proto: https`.
+    /// Mark cookies `Secure`. Also set per request when a trusted proxy
+    /// says `X-Forwarded-Proto: https`.
     pub cookie_secure: bool,
+    /// Addresses of the reverse proxies in front of the API. Only from
+    /// these are `X-Forwarded-For` (the client address, for rate limits)
+    /// and `X-Forwarded-Proto` believed; empty: from nobody.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub session_idle_secs: i64,
     pub session_max_secs: i64,
     /// Credits per second of video, rounded up per job.
@@ -53,13 +57,26 @@ pub struct ServiceConfig {
     pub workers: usize,
     pub lease_secs: i64,
     pub max_attempts: i64,
-    /// How often an idle worker looks for work, milliseconds.
+    /// How often an idle worker looks for work, milliseconds, where there
+    /// are no wake-ups (SQLite, or while PostgreSQL's LISTEN is down).
     pub poll_ms: u64,
+    /// The same while PostgreSQL's LISTEN/NOTIFY wakes workers and event
+    /// streams: only a safety net then.
+    pub notify_poll_ms: u64,
     /// Uploads are deleted this many days after they arrive.
     pub upload_retention_days: i64,
     /// Requests per minute per client address and per account (0 = no limit).
     pub rate_per_ip_per_min: u32,
     pub rate_per_account_per_min: u32,
+    /// Failed logins per minute for one email from one address; past it
+    /// that pair is refused without checking the password (0 = no limit).
+    pub login_failures_per_min: u32,
+    /// Password hashes computed at once (argon2 takes 19 MiB each).
+    pub max_concurrent_hashes: usize,
+    /// Uploads validated (probed and fully decoded) at once, and how long
+    /// one may take, waiting included.
+    pub max_concurrent_validations: usize,
+    pub validation_timeout_secs: u64,
     pub store: StoreConfig,
     /// The built web portal served at `/` (relative to the working directory).
     pub web_dir: std::path::PathBuf,
@@ -89,6 +106,7 @@ impl Default for ServiceConfig {
             database_url: "sqlite://data/vidmocap.db".into(),
             public_base_url: String::new(),
             cookie_secure: false,
+            trusted_proxies: Vec::new(),
             session_idle_secs: 30 * 60,
             session_max_secs: 12 * 3600,
             credits_per_second: 1.0,
@@ -102,9 +120,14 @@ impl Default for ServiceConfig {
             lease_secs: 30,
             max_attempts: 3,
             poll_ms: 500,
+            notify_poll_ms: 10_000,
             upload_retention_days: 30,
             rate_per_ip_per_min: 600,
             rate_per_account_per_min: 600,
+            login_failures_per_min: 10,
+            max_concurrent_hashes: 4,
+            max_concurrent_validations: 2,
+            validation_timeout_secs: 300,
             store: StoreConfig::default(),
             web_dir: "web/dist".into(),
         }
@@ -185,6 +208,12 @@ impl ServiceConfig {
                 "service.default_tier {:?} is not one of service.tiers",
                 self.default_tier
             )));
+        }
+        if self.max_concurrent_hashes == 0 || self.max_concurrent_validations == 0 {
+            return Err(ConfigError::Invalid(
+                "service.max_concurrent_hashes and max_concurrent_validations must be at least 1"
+                    .into(),
+            ));
         }
         if self.lease_secs < 2 || self.max_attempts < 1 || self.credits_per_second < 0.0 {
             return Err(ConfigError::Invalid(

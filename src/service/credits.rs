@@ -5,10 +5,10 @@
 //! tolerance window is refused (replay), and each event id is applied once
 //! (the database records it in the same transaction as the top-up).
 
+use super::extract::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -17,6 +17,7 @@ use super::app::AppState;
 use super::auth::Caller;
 use super::config::ServiceConfig;
 use super::error::{ApiError, ApiResult};
+use crate::db::ledger::{Credited, MAX_CREDITS};
 
 /// Credits a clip of `duration_s` seconds costs: the per-second price,
 /// rounded up, never below the per-job minimum.
@@ -135,11 +136,16 @@ pub async fn payment_webhook(
         ));
     }
     match state.db.apply_payment(id, account, credits).await? {
-        None => Err(ApiError::bad_request(
+        Credited::NoAccount => Err(ApiError::bad_request(
             "webhook.unknown_account",
             "no such account",
         )),
-        Some(applied) => {
+        Credited::OverLimit => Err(ApiError::bad_request(
+            "credits.over_limit",
+            format!("a top-up and a balance may not pass {MAX_CREDITS} credits"),
+        )),
+        outcome => {
+            let applied = outcome == Credited::Applied;
             tracing::info!(event = id, account, credits, applied, "payment event");
             Ok(Json(json!({"received": true, "applied": applied})))
         }

@@ -94,19 +94,30 @@ impl From<StoreError> for ApiError {
 }
 
 impl From<VideoError> for ApiError {
-    /// A bad video is the client's input: 4xx with the video code. An
-    /// i/o failure reading our own temp file is ours.
     fn from(e: VideoError) -> Self {
-        match e {
-            VideoError::Io { .. } => ApiError::internal(e),
-            VideoError::FileTooLarge { .. } => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.code(), e.to_string())
+        crate::Error::from(e).into()
+    }
+}
+
+impl From<crate::Error> for ApiError {
+    /// The input's fault is 4xx with its code; anything else is logged and
+    /// answered as `internal`.
+    fn from(e: crate::Error) -> Self {
+        use crate::ErrorKind;
+        match e.kind() {
+            ErrorKind::Input => {
+                let status = match &e {
+                    crate::Error::Video(VideoError::FileTooLarge { .. }) => {
+                        StatusCode::PAYLOAD_TOO_LARGE
+                    }
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                ApiError::new(status, e.code(), e.public_message())
             }
-            other => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                other.code(),
-                other.to_string(),
-            ),
+            ErrorKind::Canceled => {
+                ApiError::new(StatusCode::CONFLICT, e.code(), e.public_message())
+            }
+            ErrorKind::Internal => ApiError::internal(format!("[{}] {e}", e.code())),
         }
     }
 }

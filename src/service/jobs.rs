@@ -5,95 +5,56 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use crate::export::{ExportError, ExportOptions, Format};
-use crate::rig::RigPreset;
-use axum::extract::{Path, Query, State};
+use super::extract::{Json, Path, Query};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use futures_util::Stream;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::app::AppState;
 use super::auth::Caller;
 use super::credits::price;
 use super::error::{ApiError, ApiResult};
+pub use super::job::{job_prefix, JobOptions, OutputFile};
 use super::sha256_hex;
-use crate::db::jobs::{CancelOutcome, CreateOutcome, Job, NewJob};
+use crate::db::jobs::{CancelOutcome, CreateOutcome, Job, JobState, NewJob};
 use crate::db::now_ms;
-use crate::store::account_prefix;
 
-/// What a client asks a job to do; kept as JSON on the job row and handed
-/// to the pipeline by the worker.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobOptions {
-    /// Output formats wanted (for example `glb`, `keypoints`); empty means
-    /// the pipeline's defaults.
-    #[serde(default)]
-    pub outputs: Vec<String>,
-    /// Rig naming (for example `generic`, `mixamo`); empty means the default.
-    #[serde(default)]
-    pub rig: String,
-    /// `auto` or a track id.
-    #[serde(default = "auto")]
-    pub person: String,
-    /// Keep the uploaded video after the job (default true).
-    #[serde(default = "yes")]
-    pub keep_upload: bool,
-}
-
-fn auto() -> String {
-    "auto".into()
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl JobOptions {
-    /// The export choices these options ask for; empty fields keep the
-    /// pipeline's defaults (GLB and keypoints.json, generic rig).
-    pub fn export_options(&self) -> Result<ExportOptions, ExportError> {
-        let mut opts = ExportOptions::default();
-        if !self.outputs.is_empty() {
-            // `keypoints` is the service's older name for keypoints.json.
-            let words: Vec<&str> = self
-                .outputs
-                .iter()
-                .map(|o| if o == "keypoints" { "json" } else { o.as_str() })
-                .collect();
-            opts.formats = Format::parse_list(&words.join(","))?;
-        }
-        if !self.rig.is_empty() {
-            opts.rig = RigPreset::from_id(&self.rig)
-                .ok_or_else(|| ExportError::UnknownRig(self.rig.clone()))?;
-        }
-        Ok(opts)
-    }
-}
-
-#[derive(Deserialize)]
+/// A job request: `upload_id` plus the [`JobOptions`] fields.
+#[derive(Debug)]
 pub struct CreateJob {
     pub upload_id: String,
-    #[serde(flatten)]
     pub options: JobOptions,
 }
 
-/// One stored output file of a job.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct OutputFile {
-    pub name: String,
-    pub key: String,
-    pub size: u64,
-    pub content_type: String,
-}
-
-/// Prefix of every object a job writes.
-pub fn job_prefix(account_id: &str, job_id: &str) -> String {
-    format!("{}jobs/{job_id}/", account_prefix(account_id))
+impl CreateJob {
+    /// Parses the request body. Not `#[serde(flatten)]`: flatten silently
+    /// ignores unknown fields, so a typo (`"output"`) would be charged for
+    /// and do nothing. `upload_id` is taken out and the rest must be
+    /// exactly the options.
+    pub fn parse(body: Value) -> ApiResult<CreateJob> {
+        let Value::Object(mut fields) = body else {
+            return Err(ApiError::bad_request(
+                "job.bad_options",
+                "the body must be a JSON object",
+            ));
+        };
+        let upload_id = match fields.remove("upload_id") {
+            Some(Value::String(id)) => id,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "job.bad_options",
+                    "upload_id (a string) is required",
+                ))
+            }
+        };
+        let options = serde_json::from_value(Value::Object(fields))
+            .map_err(|e| ApiError::bad_request("job.bad_options", e.to_string()))?;
+        Ok(CreateJob { upload_id, options })
+    }
 }
 
 /// The job as a client sees it.
@@ -162,8 +123,9 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Json(body): Json<CreateJob>,
+    Json(body): Json<Value>,
 ) -> ApiResult<Response> {
+    let body = CreateJob::parse(body)?;
     check_options(&body.options)?;
     let idem = headers
         .get("idempotency-key")
@@ -328,10 +290,10 @@ pub async fn delete_one(
             "the job is running; cancel it and wait for it to stop",
         )
     };
-    if job.state == crate::db::jobs::RUNNING {
+    if job.state == JobState::Running {
         return Err(running());
     }
-    if job.state == crate::db::jobs::QUEUED {
+    if job.state == JobState::Queued {
         state
             .db
             .cancel_job(&caller.account.id, &id, now_ms())
@@ -384,6 +346,9 @@ pub async fn outputs(
     ))
 }
 
+/// How often an event stream looks at its job without wake-ups.
+const SSE_POLL_MS: u64 = 250;
+
 /// `GET /v1/jobs/{id}/events`: `progress` events while the job changes,
 /// then one `done` event with the final job, then the stream ends.
 pub async fn events(
@@ -395,13 +360,15 @@ pub async fn events(
     let account_id = caller.account.id.clone();
     struct Poll {
         state: AppState,
+        wake: tokio::sync::broadcast::Receiver<String>,
         account_id: String,
         id: String,
-        last: Option<(String, String, i64)>,
+        last: Option<(JobState, String, i64)>,
         pending: Option<Job>,
         ended: bool,
     }
     let start = Poll {
+        wake: state.wake.subscribe(),
         state,
         account_id,
         id,
@@ -417,7 +384,8 @@ pub async fn events(
             let job = match p.pending.take() {
                 Some(j) => Some(j),
                 None => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    let idle = super::wake::fallback(&p.state, SSE_POLL_MS);
+                    p.state.wake.wait(&mut p.wake, Some(&p.id), idle).await;
                     match p.state.db.job(&p.account_id, &p.id).await {
                         Ok(j) => j,
                         Err(e) => {
@@ -433,7 +401,7 @@ pub async fn events(
                 let ev = Event::default().event("gone").data("{}");
                 return Some((Ok(ev), p));
             };
-            let key = (job.state.clone(), job.stage.clone(), job.frames_done);
+            let key = (job.state, job.stage.clone(), job.frames_done);
             if p.last.as_ref() == Some(&key) {
                 continue;
             }

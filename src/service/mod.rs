@@ -13,11 +13,16 @@ pub mod cli;
 pub mod config;
 pub mod credits;
 pub mod error;
+pub mod extract;
+pub mod job;
 pub mod jobs;
 pub mod ops;
 pub mod portal;
 pub mod privacy;
+pub mod routes;
+pub mod state;
 pub mod uploads;
+pub mod wake;
 pub mod worker;
 
 pub use app::{start, Running, StartOptions};
@@ -67,4 +72,22 @@ pub fn random_hex(bytes: usize) -> String {
 pub fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+/// SHA-256 of a file's bytes as hex, read in chunks: what an upload is
+/// pinned to when it is priced.
+pub async fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }

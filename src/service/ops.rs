@@ -1,9 +1,10 @@
-//! Operations: health and readiness probes, Prometheus metrics, the
-//! OpenAPI document, per-IP and per-account rate limits, and the request
-//! middleware that gives every request an id and a log line.
+//! Operations: health and readiness probes, Prometheus metrics, rate
+//! limits (per IP, per account, failed logins per email and address), the
+//! client address as far as it can be trusted, and the request middleware
+//! that gives every request an id and a log line.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -12,8 +13,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::{json, Value};
 use tracing::Instrument;
 
 use super::app::AppState;
@@ -43,26 +42,31 @@ impl Metrics {
     }
 }
 
-/// Fixed one-minute windows per client address and per account. In memory,
-/// so per API process; enough to blunt abuse, not a billing control.
+/// Fixed one-minute windows per client address, per account, and per
+/// (email, address) for failed logins. In memory, so per API process;
+/// enough to blunt abuse, not a billing control.
 pub struct RateLimiter {
     per_ip: u32,
     per_account: u32,
+    login_failures: u32,
     windows: Mutex<(u64, HashMap<String, u32>)>,
 }
 
 impl RateLimiter {
-    pub fn new(per_ip: u32, per_account: u32) -> Self {
+    pub fn new(per_ip: u32, per_account: u32, login_failures: u32) -> Self {
         RateLimiter {
             per_ip,
             per_account,
+            login_failures,
             windows: Mutex::new((0, HashMap::new())),
         }
     }
 
-    fn hit(&self, key: String, limit: u32) -> bool {
+    /// Adds `add` to the key's count this minute and returns the count;
+    /// 0 (nothing kept) when `limit` is 0, which means no limit.
+    fn count(&self, key: String, limit: u32, add: u32) -> u32 {
         if limit == 0 {
-            return true;
+            return 0;
         }
         let minute = (crate::db::now_ms() / 60_000) as u64;
         let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
@@ -71,8 +75,8 @@ impl RateLimiter {
             w.1.clear();
         }
         let n = w.1.entry(key).or_insert(0);
-        *n += 1;
-        *n <= limit
+        *n = n.saturating_add(add);
+        *n
     }
 
     fn limited() -> ApiError {
@@ -84,7 +88,7 @@ impl RateLimiter {
     }
 
     pub fn check_ip(&self, ip: &str) -> Result<(), ApiError> {
-        if self.hit(format!("ip:{ip}"), self.per_ip) {
+        if self.count(format!("ip:{ip}"), self.per_ip, 1) <= self.per_ip {
             Ok(())
         } else {
             Err(Self::limited())
@@ -92,16 +96,91 @@ impl RateLimiter {
     }
 
     pub fn check_account(&self, account: &str) -> Result<(), ApiError> {
-        if self.hit(format!("acct:{account}"), self.per_account) {
+        if self.count(format!("acct:{account}"), self.per_account, 1) <= self.per_account {
             Ok(())
         } else {
             Err(Self::limited())
         }
     }
+
+    /// Before a password is checked: refused once this email has failed
+    /// too often from this address. Per pair, so an attacker elsewhere
+    /// cannot lock the owner out.
+    pub fn check_login(&self, email: &str, ip: &str) -> Result<(), ApiError> {
+        let failures = self.count(format!("login:{ip}:{email}"), self.login_failures, 0);
+        if self.login_failures == 0 || failures < self.login_failures {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "auth.throttled",
+                "too many failed logins; try again in a minute",
+            ))
+        }
+    }
+
+    /// Records a failed login of `email` from `ip`.
+    pub fn login_failed(&self, email: &str, ip: &str) {
+        let _ = self.count(format!("login:{ip}:{email}"), self.login_failures, 1);
+    }
+}
+
+/// Where a request came from, as far as it can be trusted: set by
+/// [`observe`] for every handler.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// The peer's address, or the one a trusted proxy forwarded for.
+    pub ip: String,
+    /// The connection to the client is HTTPS (a trusted proxy said so).
+    pub https: bool,
+}
+
+impl Client {
+    fn of(request: &Request, trusted: &[IpAddr]) -> Client {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let Some(peer) = peer else {
+            return Client {
+                ip: String::new(),
+                https: false,
+            };
+        };
+        if !trusted.contains(&peer) {
+            return Client {
+                ip: peer.to_string(),
+                https: false,
+            };
+        }
+        let headers = request.headers();
+        // The last address a trusted proxy did not add is the client.
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .rev()
+            .find(|a| !trusted.contains(a));
+        let https = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+        Client {
+            ip: forwarded.unwrap_or(peer).to_string(),
+            https,
+        }
+    }
+}
+
+/// Probes an orchestrator must always reach, whatever a client did.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz")
 }
 
 /// Request id, per-IP limit, a log line with status and duration, counters.
-pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get("x-request-id")
@@ -109,20 +188,20 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+    let client = Client::of(&request, &state.cfg.trusted_proxies);
+    let ip = client.ip.clone();
+    request.extensions_mut().insert(client);
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     state.metrics.requests.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("request", id = %id, %method, %path);
     let started = Instant::now();
     let mut response = async {
-        if let Err(e) = state.limiter.check_ip(&ip) {
-            state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-            return e.into_response();
+        if !is_probe(&path) {
+            if let Err(e) = state.limiter.check_ip(&ip) {
+                state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+                return e.into_response();
+            }
         }
         next.run(request).await
     }
@@ -228,66 +307,4 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         out,
     )
         .into_response()
-}
-
-/// `GET /v1/openapi.json`: the API described for client generators.
-pub async fn openapi() -> Json<Value> {
-    Json(openapi_document())
-}
-
-fn op(summary: &str, auth: bool) -> Value {
-    let mut v = json!({
-        "summary": summary,
-        "responses": {"default": {"description": "JSON; errors are {\"error\": {\"code\", \"message\"}}",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
-    });
-    if auth {
-        v["security"] = json!([{"bearer": []}, {"cookie": []}]);
-    }
-    v
-}
-
-/// The OpenAPI 3.1 document.
-pub fn openapi_document() -> Value {
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "vidmocap", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Video to 3D motion capture as credit-metered jobs."},
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": super::auth::SESSION_COOKIE}
-            },
-            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "object",
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}}
-        },
-        "paths": {
-            "/healthz": {"get": op("Liveness", false)},
-            "/readyz": {"get": op("Readiness (database reachable)", false)},
-            "/metrics": {"get": op("Prometheus metrics", false)},
-            "/v1/auth/signup": {"post": op("Create an account {email, password} and log in", false)},
-            "/v1/auth/login": {"post": op("Log in {email, password}; sets the session cookie", false)},
-            "/v1/auth/logout": {"post": op("End the session", false)},
-            "/v1/account": {"get": op("The account and its credits", true),
-                            "delete": op("Delete the account and everything it owns", true)},
-            "/v1/account/ledger": {"get": op("Credit ledger", true)},
-            "/v1/account/export": {"get": op("All of the account's data as a zip", true)},
-            "/v1/api-keys": {"get": op("List API keys", true), "post": op("Create an API key {name}; shown once", true)},
-            "/v1/api-keys/{id}": {"delete": op("Revoke an API key", true)},
-            "/v1/uploads": {"get": op("List uploads", true),
-                            "post": op("Upload a video: raw body or multipart field `file`", true)},
-            "/v1/uploads/presign": {"post": op("A presigned PUT link for a large upload", true)},
-            "/v1/uploads/{id}/complete": {"post": op("Validate and record a presigned upload", true)},
-            "/v1/uploads/{id}": {"get": op("One upload", true), "delete": op("Delete an upload's video", true)},
-            "/v1/jobs": {"get": op("List jobs (limit, cursor)", true),
-                         "post": op("Create a job {upload_id, outputs, rig, person, keep_upload}; Idempotency-Key header", true)},
-            "/v1/jobs/{id}": {"get": op("One job with its metadata", true), "delete": op("Delete a job and its outputs", true)},
-            "/v1/jobs/{id}/cancel": {"post": op("Cancel a job", true)},
-            "/v1/jobs/{id}/events": {"get": op("Progress as Server-Sent Events (progress, done)", true)},
-            "/v1/jobs/{id}/outputs": {"get": op("Outputs with presigned download links", true)},
-            "/v1/webhooks/payment": {"post": op("Payment provider webhook (Stripe-Signature)", false)},
-            "/v1/blobs/{key}": {"get": op("Download through a presigned link", false),
-                                "put": op("Upload through a presigned link", false)}
-        }
-    })
 }

@@ -4,11 +4,11 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use axum::extract::{Path as UrlPath, State};
+use super::extract::{Json, Path as UrlPath};
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
 use serde_json::{json, Value};
 
 use super::app::AppState;

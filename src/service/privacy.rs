@@ -15,7 +15,8 @@ use tokio::sync::watch;
 use super::app::AppState;
 use super::auth::{account_json, Caller};
 use super::error::{ApiError, ApiResult};
-use super::jobs::{job_json, OutputFile};
+use super::job::OutputFile;
+use super::jobs::job_json;
 use crate::db::now_ms;
 use crate::store::account_prefix;
 
@@ -85,7 +86,10 @@ pub async fn export(State(state): State<AppState>, caller: Caller) -> ApiResult<
 pub async fn delete_account(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let id = &caller.account.id;
     let jobs = state.db.all_jobs(id).await?;
-    if jobs.iter().any(|j| j.state == crate::db::jobs::RUNNING) {
+    if jobs
+        .iter()
+        .any(|j| j.state == crate::db::jobs::JobState::Running)
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "job.running",

@@ -5,12 +5,13 @@
 //! recorded. Nothing about credits happens here, so bad input costs nothing.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use axum::extract::{FromRequest, Multipart, Path as UrlPath, Request, State};
+use super::extract::{Json, Path as UrlPath};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -32,9 +33,17 @@ fn too_large(limit: u64) -> ApiError {
     )
 }
 
-/// Object key of an upload's bytes.
+/// Object key of an upload's bytes, as validated. Only the API writes it:
+/// no presigned link ever names it.
 pub fn upload_key(account_id: &str, upload_id: &str) -> String {
     format!("{}uploads/{upload_id}/input", account_prefix(account_id))
+}
+
+/// Where a presigned PUT link lets the client write. `complete` validates
+/// what is there, copies those very bytes to [`upload_key`] and deletes
+/// this; a PUT after that lands here again and is never read.
+pub fn incoming_key(account_id: &str, upload_id: &str) -> String {
+    format!("{}uploads/{upload_id}/incoming", account_prefix(account_id))
 }
 
 /// Past the limit the rest of a body is read and dropped up to this much, so
@@ -87,19 +96,36 @@ fn clean_filename(name: Option<&str>) -> String {
     }
 }
 
+/// Why a file did not pass validation.
+#[derive(Debug)]
+pub enum Invalid {
+    Video(VideoError),
+    /// Decoding ran past the deadline.
+    TimedOut,
+}
+
 /// Probes the file and decodes every frame, so a truncated or corrupt video
-/// is refused at upload rather than failing a paid job later.
+/// is refused at upload rather than failing a paid job later; gives up at
+/// `deadline`, so a file built to decode slowly cannot hold a thread.
 ///
 /// Always in software: that is the decoder every worker can fall back on,
 /// so it is the one a file must pass, and the API host has no business
 /// taking NVDEC sessions from the workers.
-pub fn validate_video(path: &Path, limits: &Limits) -> Result<VideoInfo, VideoError> {
-    let info = video::probe(path, limits)?;
-    let mut decoder = Decoder::start(path, &info, limits, 4, &DecodeOptions::software())?;
+pub fn validate_video(
+    path: &Path,
+    limits: &Limits,
+    deadline: Instant,
+) -> Result<VideoInfo, Invalid> {
+    let info = video::probe(path, limits).map_err(Invalid::Video)?;
+    let mut decoder = Decoder::start(path, &info, limits, 4, &DecodeOptions::software())
+        .map_err(Invalid::Video)?;
     for frame in decoder.by_ref() {
-        frame?;
+        frame.map_err(Invalid::Video)?;
+        if Instant::now() > deadline {
+            return Err(Invalid::TimedOut);
+        }
     }
-    decoder.finish()?;
+    decoder.finish().map_err(Invalid::Video)?;
     Ok(info)
 }
 
@@ -153,17 +179,12 @@ pub async fn create(
         return Err(VideoError::Empty.into());
     }
 
-    let tier = state.cfg.tier(&caller.account.tier);
-    let mut limits = state.pipeline.limits.clone();
-    limits.max_duration_s = limits.max_duration_s.min(tier.max_clip_s);
-    limits.max_file_bytes = limits.max_file_bytes.min(limit);
-    let probe_path = path.clone();
-    let info = tokio::task::spawn_blocking(move || validate_video(&probe_path, &limits))
+    let info = check_video(&state, &caller, &path).await.inspect_err(
+        |e| tracing::info!(code = e.code, account = %caller.account.id, "upload refused"),
+    )?;
+    let sha256 = super::file_sha256(&path)
         .await
-        .map_err(ApiError::internal)?
-        .inspect_err(
-            |e| tracing::info!(code = e.code(), account = %caller.account.id, "upload refused"),
-        )?;
+        .map_err(ApiError::internal)?;
 
     let id = uuid::Uuid::new_v4().to_string();
     let key = upload_key(&caller.account.id, &id);
@@ -171,7 +192,7 @@ pub async fn create(
         .store
         .put_file(&key, &path, "application/octet-stream")
         .await?;
-    let upload = new_upload(id, &caller, key, filename, size, &info);
+    let upload = new_upload(id, &caller, key, filename, size, &info, sha256);
     state.db.insert_upload(&upload).await?;
     state
         .metrics
@@ -189,6 +210,7 @@ fn new_upload(
     filename: String,
     size: u64,
     info: &VideoInfo,
+    sha256: String,
 ) -> Upload {
     Upload {
         id,
@@ -203,6 +225,7 @@ fn new_upload(
         codec: info.codec.clone(),
         created_ms: now_ms(),
         deleted_ms: None,
+        sha256: Some(sha256),
     }
 }
 
@@ -266,7 +289,7 @@ pub async fn presign(
     caller: Caller,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let id = uuid::Uuid::new_v4().to_string();
-    let key = upload_key(&caller.account.id, &id);
+    let key = incoming_key(&caller.account.id, &id);
     let expires = std::time::Duration::from_secs(state.cfg.store.presign_default_secs);
     let put = state
         .store
@@ -285,11 +308,16 @@ pub async fn presign(
 
 /// `POST /v1/uploads/{id}/complete {filename}`: validates what was PUT
 /// through a presigned link and records it; a bad video is deleted.
+///
+/// The bytes validated here are the ones stored and priced: they are
+/// copied from the link's key to the upload's own key, and their SHA-256
+/// is recorded for the worker to check. Whatever the link writes later is
+/// never read.
 pub async fn complete(
     State(state): State<AppState>,
     caller: Caller,
     UrlPath(id): UrlPath<String>,
-    body: Option<Json<PresignRequest>>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(ApiError::not_found("upload"));
@@ -297,37 +325,86 @@ pub async fn complete(
     if let Some(u) = state.db.upload(&caller.account.id, &id).await? {
         return Ok((StatusCode::OK, Json(upload_json(&state, &u))).into_response());
     }
+    let body: PresignRequest = if body.is_empty() {
+        PresignRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("request.bad_json", e.to_string()))?
+    };
     // The key is derived from the caller's own account: nobody completes
     // another account's object.
-    let key = upload_key(&caller.account.id, &id);
-    let Some(meta) = state.store.head(&key).await? else {
+    let incoming = incoming_key(&caller.account.id, &id);
+    let Some(meta) = state.store.head(&incoming).await? else {
         return Err(ApiError::not_found("upload"));
     };
     let limit = state.cfg.max_upload_bytes;
     if meta.size > limit {
-        state.store.delete(&key).await?;
+        state.store.delete(&incoming).await?;
         return Err(too_large(limit));
     }
     let dir = tempfile::tempdir().map_err(ApiError::internal)?;
     let path = dir.path().join("input");
-    state.store.get_to_file(&key, &path).await?;
+    let size = state.store.get_to_file(&incoming, &path).await?;
+    // What arrived is gone from the link's key whatever the verdict.
+    state.store.delete(&incoming).await?;
+    if size > limit {
+        return Err(too_large(limit));
+    }
+    let info = check_video(&state, &caller, &path).await?;
+    let sha256 = super::file_sha256(&path)
+        .await
+        .map_err(ApiError::internal)?;
+    let key = upload_key(&caller.account.id, &id);
+    state
+        .store
+        .put_file(&key, &path, "application/octet-stream")
+        .await?;
+    let filename = clean_filename(body.filename.as_deref());
+    let upload = new_upload(id, &caller, key, filename, size, &info, sha256);
+    state.db.insert_upload(&upload).await?;
+    Ok((StatusCode::CREATED, Json(upload_json(&state, &upload))).into_response())
+}
+
+/// Validates a spooled upload against the caller's tier: at most
+/// `max_concurrent_validations` at once in this process, each within
+/// `validation_timeout_secs` including the wait for its turn.
+async fn check_video(state: &AppState, caller: &Caller, path: &Path) -> ApiResult<VideoInfo> {
     let tier = state.cfg.tier(&caller.account.tier);
     let mut limits = state.pipeline.limits.clone();
     limits.max_duration_s = limits.max_duration_s.min(tier.max_clip_s);
-    limits.max_file_bytes = limits.max_file_bytes.min(limit);
-    let probe_path = path.clone();
-    let checked = tokio::task::spawn_blocking(move || validate_video(&probe_path, &limits))
-        .await
-        .map_err(ApiError::internal)?;
-    let info = match checked {
-        Ok(info) => info,
-        Err(e) => {
-            state.store.delete(&key).await?;
-            return Err(e.into());
-        }
+    limits.max_file_bytes = limits.max_file_bytes.min(state.cfg.max_upload_bytes);
+    let budget = Duration::from_secs(state.cfg.validation_timeout_secs);
+    let deadline = Instant::now() + budget;
+    let busy = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upload.busy",
+            "too many uploads are being checked; try again shortly",
+        )
     };
-    let filename = clean_filename(body.as_ref().and_then(|b| b.filename.as_deref()));
-    let upload = new_upload(id, &caller, key, filename, meta.size, &info);
-    state.db.insert_upload(&upload).await?;
-    Ok((StatusCode::CREATED, Json(upload_json(&state, &upload))).into_response())
+    let permit = tokio::time::timeout(budget, state.validations.clone().acquire_owned())
+        .await
+        .map_err(|_| busy())?
+        .map_err(ApiError::internal)?;
+    let probe_path = path.to_path_buf();
+    let checked = tokio::task::spawn_blocking(move || {
+        let out = validate_video(&probe_path, &limits, deadline);
+        // Held until the decode really ends, timed out or not.
+        drop(permit);
+        out
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    match checked {
+        Ok(info) => Ok(info),
+        Err(Invalid::Video(e)) => Err(e.into()),
+        Err(Invalid::TimedOut) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "upload.validation_timeout",
+            format!(
+                "the video could not be checked within {} s",
+                budget.as_secs()
+            ),
+        )),
+    }
 }

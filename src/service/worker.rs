@@ -16,11 +16,12 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::app::AppState;
-use super::jobs::{job_prefix, JobOptions, OutputFile};
+use super::job::{content_type, job_prefix, JobOptions, OutputFile};
 use crate::config::Config;
 use crate::db::jobs::{Finish, Job};
 use crate::db::now_ms;
 use crate::pipeline::{self, PersonChoice, ProcessOptions, Progress, Report};
+use crate::ErrorKind;
 
 /// Runs until `stop` turns true.
 pub async fn run(state: AppState, n: usize, mut stop: watch::Receiver<bool>) {
@@ -31,6 +32,7 @@ pub async fn run(state: AppState, n: usize, mut stop: watch::Receiver<bool>) {
     );
     tracing::info!(%owner, "worker started");
     let lease_ms = state.cfg.lease_secs * 1000;
+    let mut wake = state.wake.subscribe();
     while !*stop.borrow() {
         let now = now_ms();
         match state.db.reap_stale(now).await {
@@ -44,8 +46,9 @@ pub async fn run(state: AppState, n: usize, mut stop: watch::Receiver<bool>) {
                 run_job(&state, &owner, job, &stop).instrument(span).await;
             }
             Ok(None) => {
+                let idle = super::wake::fallback(&state, state.cfg.poll_ms);
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(state.cfg.poll_ms)) => {}
+                    _ = state.wake.wait(&mut wake, None, idle) => {}
                     _ = stop.changed() => {}
                 }
             }
@@ -110,8 +113,16 @@ async fn run_job(state: &AppState, owner: &str, job: Job, stop: &watch::Receiver
         Ok(false) => tracing::warn!("job outcome discarded: lease no longer ours"),
         Err(e) => tracing::error!(error = %e, "recording the job outcome failed"),
     }
-    let opts: JobOptions = serde_json::from_str(&job.options_json).unwrap_or_default();
-    if !opts.keep_upload {
+    // Only options that were read say to delete: an unreadable row must
+    // never cost the user their video.
+    let delete_upload = match serde_json::from_str::<JobOptions>(&job.options_json) {
+        Ok(opts) => !opts.keep_upload,
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable job options; keeping the upload");
+            false
+        }
+    };
+    if delete_upload {
         if let Ok(Some(upload)) = state.db.upload(&job.account_id, &job.upload_id).await {
             if let Err(e) = state.store.delete(&upload.object_key).await {
                 tracing::error!(error = %e, "deleting the processed upload failed");
@@ -208,11 +219,28 @@ async fn execute(
     let dir = tempfile::tempdir().map_err(|e| internal("temp dir", &e))?;
     let input = dir.path().join("input");
     let out_dir = dir.path().join("out");
-    state
+    let size = state
         .store
         .get_to_file(&upload.object_key, &input)
         .await
         .map_err(|e| internal("fetching the upload failed", &e))?;
+    // The job was priced on these bytes; anything else is not processed.
+    if let Some(pinned) = &upload.sha256 {
+        let digest = super::file_sha256(&input)
+            .await
+            .map_err(|e| internal("hashing the upload failed", &e))?;
+        if size != upload.size_bytes as u64 || &digest != pinned {
+            tracing::warn!(
+                size,
+                expected = upload.size_bytes,
+                "upload changed after pricing"
+            );
+            return Err(failed(
+                "upload.changed",
+                "the upload's video changed after it was priced",
+            ));
+        }
+    }
 
     let config = state.pipeline.clone();
     let run_flags = flags.clone();
@@ -235,15 +263,7 @@ async fn execute(
     .await
     .map_err(|e| internal("the pipeline thread panicked", &e))?;
 
-    let report = match result {
-        Ok(r) => r,
-        Err(e) if e.code() == "pipeline.canceled" => return Err(Finish::Canceled),
-        Err(e) if e.code().starts_with("video.") || e.code().starts_with("pipeline.") => {
-            tracing::info!(code = e.code(), error = %e, "job failed on its input");
-            return Err(failed(e.code(), e.to_string()));
-        }
-        Err(e) => return Err(internal("the pipeline failed", &e)),
-    };
+    let report = result.map_err(|e| pipeline_failure(&e))?;
 
     let prefix = job_prefix(&job.account_id, &job.id);
     let mut files = Vec::new();
@@ -289,15 +309,19 @@ async fn execute(
     })
 }
 
-fn content_type(name: &str) -> &'static str {
-    match name.rsplit('.').next() {
-        Some("glb") => "model/gltf-binary",
-        Some("gltf") => "model/gltf+json",
-        Some("json") => "application/json",
-        Some("csv") => "text/csv",
-        Some("bvh") => "text/plain",
-        Some("mp4") => "video/mp4",
-        _ => "application/octet-stream",
+/// How a pipeline error ends a job: the client sees the input's fault with
+/// its code and message, anything else only as `job.internal`.
+pub fn pipeline_failure(e: &crate::Error) -> Finish {
+    match e.kind() {
+        ErrorKind::Canceled => Finish::Canceled,
+        ErrorKind::Input => {
+            tracing::info!(code = e.code(), error = %e, "job failed on its input");
+            failed(e.code(), e.public_message())
+        }
+        ErrorKind::Internal => {
+            tracing::error!(code = e.code(), error = %e, "the pipeline failed");
+            failed("job.internal", e.public_message())
+        }
     }
 }
 
@@ -317,4 +341,39 @@ pub fn run_pipeline(
         export: options.export_options()?,
     };
     pipeline::run(input, out_dir, config, &opts, progress, cancel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::PipelineError;
+
+    /// A failure of ours reaches the client as `job.internal` without the
+    /// temporary path it names; the input's fault keeps code and message.
+    #[test]
+    fn pipeline_failures_keep_paths_out_of_client_messages() {
+        let ours = crate::Error::from(PipelineError::Output {
+            path: "/tmp/.tmpQx1/out".into(),
+            reason: "permission denied".into(),
+        });
+        match pipeline_failure(&ours) {
+            Finish::Failed { code, message } => {
+                assert_eq!(code, "job.internal");
+                assert!(!message.contains("/tmp"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let theirs = crate::Error::from(PipelineError::NoPerson);
+        match pipeline_failure(&theirs) {
+            Finish::Failed { code, message } => {
+                assert_eq!(code, "pipeline.no_person");
+                assert_eq!(message, "no person was found in the video");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            pipeline_failure(&crate::Error::from(PipelineError::Canceled)),
+            Finish::Canceled
+        ));
+    }
 }

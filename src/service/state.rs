@@ -1,0 +1,62 @@
+//! What every handler and worker can reach: the database, the store, the
+//! settings, the counters and limits, and the job wake-ups.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::ops::{Metrics, RateLimiter};
+use super::wake::Wake;
+use super::ServiceConfig;
+use crate::config::Config;
+use crate::db::Db;
+use crate::store::{local::LocalStore, Store};
+
+/// Shared by every request and worker of one process.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub store: Arc<dyn Store>,
+    /// The same local store, for the `/v1/blobs` route that serves its
+    /// signed links; `None` on S3, whose links go to S3 itself.
+    pub local: Option<Arc<LocalStore>>,
+    pub cfg: Arc<ServiceConfig>,
+    pub pipeline: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<RateLimiter>,
+    /// Caps argon2 runs: each takes 19 MiB, and a burst of logins must not
+    /// take the process's memory with it.
+    pub hashes: Arc<Semaphore>,
+    /// Caps upload validations (full decodes) running in the API process.
+    pub validations: Arc<Semaphore>,
+    /// Ids of jobs that changed, from PostgreSQL's NOTIFY. Every waiter
+    /// also polls, so a missed message only costs time.
+    pub wake: Arc<Wake>,
+}
+
+impl AppState {
+    pub fn new(
+        db: Db,
+        store: Arc<dyn Store>,
+        local: Option<Arc<LocalStore>>,
+        cfg: ServiceConfig,
+        pipeline: Config,
+    ) -> AppState {
+        AppState {
+            db,
+            store,
+            local,
+            limiter: Arc::new(RateLimiter::new(
+                cfg.rate_per_ip_per_min,
+                cfg.rate_per_account_per_min,
+                cfg.login_failures_per_min,
+            )),
+            hashes: Arc::new(Semaphore::new(cfg.max_concurrent_hashes.max(1))),
+            validations: Arc::new(Semaphore::new(cfg.max_concurrent_validations.max(1))),
+            wake: Arc::new(Wake::default()),
+            cfg: Arc::new(cfg),
+            pipeline: Arc::new(pipeline),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}
