@@ -70,6 +70,7 @@ impl JobOptions {
         if !self.rig.is_empty() {
             opts.rig = RigPreset::from_id(&self.rig)
                 .ok_or_else(|| ExportError::UnknownRig(self.rig.clone()))?;
+            opts.root_motion = crate::export::RootMotion::for_preset(opts.rig);
         }
         Ok(opts)
     }

@@ -296,6 +296,7 @@ fn content_type(name: &str) -> &'static str {
         Some("json") => "application/json",
         Some("csv") => "text/csv",
         Some("bvh") => "text/plain",
+        Some("usda") => "model/vnd.usda",
         Some("mp4") => "video/mp4",
         _ => "application/octet-stream",
     }
