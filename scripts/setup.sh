@@ -5,8 +5,11 @@
 # library (from PyPI), the glTF validator (from npm), assimp (the tests read
 # FBX and BVH back with it), Blender (the export tests import every file
 # into it, headless, as an animator would), s3s-fs, the S3 server the storage
-# tests start (from crates.io), and builds the web portal (npm packages, Vite)
-# with Chromium for its browser test. Safe to re-run.
+# tests start (from crates.io), OpenUSD's Python API (usd-core, from PyPI,
+# to validate the USD export), records where the library and models are in
+# the user configuration (scripts/record-paths.sh), and builds the web
+# portal (npm packages, Vite) with Chromium for its browser test. Safe to
+# re-run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -35,6 +38,15 @@ fi
 
 scripts/install-onnxruntime.sh
 scripts/install-s3s-fs.sh
+# So `vidmocap` finds the library and models with no environment variables.
+scripts/record-paths.sh
+
+# OpenUSD's Python API (PyPI usd-core; the wheel has no command-line tools):
+# the tests validate the USD export with its UsdValidation framework.
+if ! python3 -c 'import pxr.UsdValidation' 2>/dev/null; then
+  python3 -m pip install --quiet 'usd-core>=26,<27' ||
+    python3 -m pip install --quiet --break-system-packages 'usd-core>=26,<27'
+fi
 
 # The deploy/ checks (scripts/check-deploy.sh): kubectl's kustomize renders
 # the overlays; Python tools validate them offline; KEDA's schemas from npm.

@@ -30,7 +30,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Turn a video of a person into motion files (GLB, FBX, BVH, JSON, CSV).
+    /// Turn a video of a person into motion files (GLB, FBX, BVH, USD, JSON, CSV).
     Process(ProcessArgs),
     /// Re-export a past run's keypoints.json in other formats or rigs, without the models.
     Convert(ConvertArgs),
@@ -39,6 +39,8 @@ pub enum Command {
     Models(ModelsCommand),
     /// Measure the whole pipeline on a clip: fps per stage and peak memory.
     Bench(BenchArgs),
+    /// Check FFmpeg, ONNX Runtime, the models, GPUs and Blender; print the fixes.
+    Doctor,
     /// Run the HTTP API, with in-process workers unless --no-workers.
     Serve(crate::service::cli::ServeArgs),
     /// Run jobs from the shared database (no API).
@@ -69,14 +71,15 @@ pub struct ProcessArgs {
 /// What to write and for which rig (`process` and `convert`).
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Output formats, comma-separated: glb, fbx, bvh, json, csv.
+    /// Output formats, comma-separated: glb, fbx, bvh, usd, json, csv.
     #[arg(long, default_value = "glb,json")]
     pub formats: String,
     /// Bone names: generic, mixamo or ue5.
     #[arg(long, default_value = "generic")]
     pub rig: String,
-    /// Where root motion goes: `hips`, or `root` (a separate root bone on the floor).
-    #[arg(long, default_value = "hips")]
+    /// Where root motion goes: `auto` (the preset's: `root` for ue5, else `hips`), `hips`,
+    /// `root` (a root bone on the floor), `root-heading` (the root also turns with the subject).
+    #[arg(long, default_value = "auto")]
     pub root_motion: String,
     /// Length unit of FBX and BVH: cm or m (GLB is always metres).
     #[arg(long, default_value = "cm")]
@@ -84,17 +87,27 @@ pub struct ExportArgs {
     /// Up axis of FBX and BVH: y or z (GLB is always Y up).
     #[arg(long, default_value = "y")]
     pub up: String,
+    /// Local axis along each bone in FBX and GLB: `auto` (the preset's: x for ue5, else y), y or x.
+    #[arg(long, default_value = "auto")]
+    pub bone_axis: String,
+    /// Key times: `video` (the source video's timestamps) or `zero` (the first key at 0).
+    #[arg(long, default_value = "video")]
+    pub time: String,
 }
 
 impl ExportArgs {
     /// The export options these flags ask for.
     pub fn options(&self) -> Result<crate::export::ExportOptions, Error> {
         Ok(crate::export::ExportOptions::parse(
-            &self.formats,
-            &self.rig,
-            &self.root_motion,
-            &self.units,
-            &self.up,
+            &crate::export::OptionWords {
+                formats: &self.formats,
+                rig: &self.rig,
+                root_motion: &self.root_motion,
+                units: &self.units,
+                up: &self.up,
+                bone_axis: &self.bone_axis,
+                time: &self.time,
+            },
         )?)
     }
 }
@@ -206,6 +219,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             apply_common(&mut config, &args.common)?;
             crate::bench::run_cli(&config, &args)
         }
+        Command::Doctor => crate::doctor::run(&config),
         Command::Serve(args) => crate::service::cli::serve(config, args),
         Command::Worker(args) => crate::service::cli::worker(config, args),
         Command::Migrate => crate::service::cli::migrate(config),

@@ -203,6 +203,8 @@ pub enum ConfigError {
     Env { name: String, value: String },
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    #[error("this machine lacks what vidmocap needs: {0} (see the fixes above)")]
+    Incomplete(String),
 }
 
 impl ConfigError {
@@ -213,35 +215,64 @@ impl ConfigError {
             ConfigError::Parse { .. } => "config.parse",
             ConfigError::Env { .. } => "config.env",
             ConfigError::Invalid(_) => "config.invalid",
+            ConfigError::Incomplete(_) => "config.incomplete",
         }
     }
 }
 
 impl Config {
-    /// Defaults, then `file` if given (or `vidmocap.toml` in the working
-    /// directory if it exists), then the environment.
+    /// Defaults, then the user configuration (`scripts/setup.sh` records
+    /// the library and models there, see [`crate::locate`]), then `file` if
+    /// given (or `vidmocap.toml` in the working directory if it exists),
+    /// then the environment; what is still unset is looked for beside the
+    /// executable and in the data folder.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut config = match file {
-            Some(path) => Self::from_file(path)?,
+        let mut table = toml::Table::new();
+        if let Some(user) = crate::locate::user_config_file().filter(|p| p.is_file()) {
+            merge(&mut table, Self::read_table(&user)?);
+        }
+        match file {
+            Some(path) => merge(&mut table, Self::read_table(path)?),
             None if Path::new("vidmocap.toml").exists() => {
-                Self::from_file(Path::new("vidmocap.toml"))?
+                merge(&mut table, Self::read_table(Path::new("vidmocap.toml"))?)
             }
-            None => Config::default(),
-        };
+            None => {}
+        }
+        let mut config: Config =
+            table
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: "the merged configuration".into(),
+                    reason: e.message().to_string(),
+                })?;
         config.apply_env(|name| std::env::var(name).ok())?;
+        let probe = crate::infer::Manifest::builtin()
+            .ok()
+            .and_then(|m| m.models.first().map(|s| s.file.clone()))
+            .unwrap_or_default();
+        // A models folder someone chose stays, so its error names it.
+        let chosen = config.models.dir != ModelsConfig::default().dir;
+        crate::locate::fill_in(
+            &mut config.models.ort_library,
+            (!chosen).then_some(&mut config.models.dir),
+            &probe,
+        );
         config.validate()?;
         Ok(config)
     }
 
-    fn from_file(path: &Path) -> Result<Config, ConfigError> {
+    /// One file's settings, checked on their own so an error names its file.
+    fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let parse = |e: toml::de::Error| ConfigError::Parse {
             path: path.display().to_string(),
             reason: e.message().to_string(),
-        })
+        };
+        toml::from_str::<Config>(&text).map_err(parse)?;
+        toml::from_str(&text).map_err(parse)
     }
 
     /// Applies `VIDMOCAP_*` variables; `get` is injectable for tests.
@@ -324,6 +355,18 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// Deep-merges `over` into `base`: tables key by key, other values replaced.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
     }
 }
 

@@ -328,11 +328,18 @@ pub fn run(
     // Stage 4: write the files.
     let export_started = Instant::now();
     let records = export::keypoints::frame_records(frames, &motion);
+    let source = export::SourceSpan {
+        first_frame: motion.first_frame,
+        last_frame: motion.first_frame + motion.times.len() as u64 - 1,
+        fps: info.fps,
+        times: motion.times.clone(),
+    };
     let mut outputs = export::write_motion_files(
         out_dir,
         &opts.export,
         &motion.skeleton,
         &motion.clip,
+        Some(&source),
         &records,
     )?;
     let keypoints = out_dir.join(export::Format::Json.file_name());

@@ -172,8 +172,12 @@ fn process_writes_every_format_and_convert_reproduces_it() {
     let info = String::from_utf8_lossy(&info.stdout);
     assert!(info.contains("Animations:         1"), "{info}");
     assert!(info.contains("mixamorig:LeftUpLeg"), "{info}");
-    let last_key = fbx.curves.values().next().unwrap().times[span - 1];
-    assert!((last_key as f64 / 46_186_158_000.0 - duration).abs() < 1e-6);
+    // Keys at the video's timestamps: the first at the span's first frame.
+    let keys = &fbx.curves.values().next().unwrap().times;
+    let seconds = |k: i64| k as f64 / 46_186_158_000.0;
+    let first_video_time = report["first_frame"].as_f64().unwrap() / fps;
+    assert!((seconds(keys[0]) - first_video_time).abs() < 1e-3);
+    assert!((seconds(keys[span - 1] - keys[0]) - duration).abs() < 1e-6);
 
     // BVH: one line per motion frame at the clip's rate.
     let bvh = Bvh::parse(&std::fs::read_to_string(first.join("motion.bvh")).unwrap());

@@ -43,6 +43,7 @@ fn options(rig: RigPreset, root_motion: RootMotion, units: Units, up: UpAxis) ->
         rig,
         root_motion,
         space: Space { units, up },
+        ..ExportOptions::default()
     }
 }
 
@@ -96,7 +97,7 @@ fn every_format_carries_the_same_motion() {
     ];
     for opts in configs {
         let dir = tempfile::tempdir().unwrap();
-        let written = write_motion_files(dir.path(), &opts, &skel, &clip, &[]).unwrap();
+        let written = write_motion_files(dir.path(), &opts, &skel, &clip, None, &[]).unwrap();
         assert_eq!(written.len(), 3);
         let glb = glb::Glb::read(&dir.path().join("motion.glb"));
         let fbx = FbxScene::read(&dir.path().join("motion.fbx"));
@@ -237,7 +238,7 @@ fn fbx_and_bvh_read_back_in_fbxcel_and_assimp() {
         Units::Centimetres,
         UpAxis::Y,
     );
-    write_motion_files(dir.path(), &opts, &skel, &clip, &[]).unwrap();
+    write_motion_files(dir.path(), &opts, &skel, &clip, None, &[]).unwrap();
     let fbx_path = dir.path().join("motion.fbx");
     let bvh_path = dir.path().join("motion.bvh");
     let duration = (FRAMES - 1) as f64 / f64::from(FPS);
@@ -392,7 +393,7 @@ fn presets_have_published_names_hierarchy_and_a_t_pose_rest() {
         };
         let dir = tempfile::tempdir().unwrap();
         let opts = options(preset, root_motion, Units::Metres, UpAxis::Y);
-        write_motion_files(dir.path(), &opts, &skel, &clip, &[]).unwrap();
+        write_motion_files(dir.path(), &opts, &skel, &clip, None, &[]).unwrap();
 
         // Names and parents as the FBX reader sees them.
         let fbx = FbxScene::read(&dir.path().join("motion.fbx"));
@@ -456,24 +457,36 @@ fn presets_have_published_names_hierarchy_and_a_t_pose_rest() {
             assert!(o.y < -0.999, "{preset}: {j} leg not vertical: {o}");
         }
         // The FBX's default pose (what Unity's avatar and Unreal's
-        // reference pose read) is the same T-pose: rest offsets, no rotation.
-        for b in &fbx.bones {
-            assert_eq!(b.rotation_deg, DVec3::ZERO, "{preset}: {}", b.name);
-        }
+        // reference pose read) is the same T-pose, now reached through the
+        // bones' rest orientations: arms along ±X, legs down.
+        let rest = fbx.rest_positions();
         for (j, axis) in [
             (JointId::LeftForearm, DVec3::X),
             (JointId::RightHand, -DVec3::X),
             (JointId::LeftShin, -DVec3::Y),
             (JointId::RightFoot, -DVec3::Y),
         ] {
+            let parent = preset.bone_name(j.parent().unwrap());
+            let d = rest[preset.bone_name(j)] - rest[parent];
+            assert!(d.normalize().dot(axis) > 0.999, "{preset}: {j}: {d}");
+        }
+        // Mixamo and generic bones run along their local +Y, UE5's along
+        // +X: each child's rest offset lies on that axis of its parent.
+        let along = if preset == RigPreset::Ue5 {
+            DVec3::X
+        } else {
+            DVec3::Y
+        };
+        for j in [JointId::LeftForearm, JointId::RightShin, JointId::Neck] {
             let bone = fbx
                 .bones
                 .iter()
                 .find(|b| b.name == preset.bone_name(j))
                 .unwrap();
             assert!(
-                bone.translation.normalize().dot(axis) > 0.999,
-                "{preset}: {j}"
+                bone.translation.normalize().dot(along) > 0.999,
+                "{preset}: {j}: {}",
+                bone.translation
             );
         }
     }

@@ -16,6 +16,7 @@
 
 use glam::{Mat4, Vec3};
 
+use super::axes::OrientedRig;
 use super::euler::{to_euler, FBX_XYZ};
 pub use super::fbx_binary::{encode, Node, Prop, VERSION};
 use super::fbx_binary::{CREATION_TIME, FILE_ID};
@@ -135,10 +136,11 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
         )
     };
     let n = rig.frames();
-    let stop = ktime(n - 1, rig.fps);
+    let times: Vec<i64> = rig.times.iter().map(|&t| seconds_to_ktime(t)).collect();
+    let (start, stop) = (times[0], times[n - 1]);
+    let oriented = OrientedRig::new(rig, space, rig.bone_axis);
 
     // Bones.
-    let rest = rig.rest_globals();
     let bone_ids: Vec<i64> = rig.bones.iter().map(|_| ids.next()).collect();
     for (i, bone) in rig.bones.iter().enumerate() {
         let attr = ids.next();
@@ -156,7 +158,8 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
                 leaf("TypeFlags", s("Skeleton")),
             ]),
         );
-        let t_rest = space.point(bone.rest_translation);
+        let t_rest = oriented.rest_translation(i);
+        let r_rest = fbx_angles(to_euler(oriented.rest_rotation(i), FBX_XYZ, None));
         objects.push(
             Node::new(
                 "Model",
@@ -173,7 +176,7 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
                     // (Unity's humanoid avatar, Unreal's reference pose);
                     // the animation curves carry the motion.
                     p_vec("Lcl Translation", v64(t_rest)),
-                    p_vec("Lcl Rotation", [0.0; 3]),
+                    p_vec("Lcl Rotation", r_rest),
                     p_vec("Lcl Scaling", [1.0; 3]),
                     p_int("DefaultAttributeIndex", 0),
                     p("InheritType", "enum", "", "", vec![Prop::I32(1)]),
@@ -200,7 +203,11 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
         )
         .with(vec![
             leaf("Version", Prop::I32(232)),
-            Node::new("Properties70", vec![]).with(vec![p_int("DefaultAttributeIndex", 0)]),
+            Node::new("Properties70", vec![]).with(
+                std::iter::once(p_int("DefaultAttributeIndex", 0))
+                    .chain(source_properties(rig))
+                    .collect(),
+            ),
             leaf("Shading", Prop::Bool(true)),
             leaf("Culling", s("CullingOff")),
         ]),
@@ -305,10 +312,7 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
         ]),
     );
     links.push(oo(skin, geometry));
-    let bind: Vec<Mat4> = rest
-        .iter()
-        .map(|m| Mat4::from_translation(space.point(m.w_axis.truncate())))
-        .collect();
+    let bind: Vec<Mat4> = oriented.binds();
     let mut clusters = 0;
     for (b, bone) in rig.bones.iter().enumerate() {
         let indexes: Vec<i32> = (0..mesh.joints.len())
@@ -382,12 +386,17 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
                 s(""),
             ],
         )
-        .with(vec![Node::new("Properties70", vec![]).with(vec![
-            p_time("LocalStart", 0),
-            p_time("LocalStop", stop),
-            p_time("ReferenceStart", 0),
-            p_time("ReferenceStop", stop),
-        ])]),
+        .with(vec![Node::new("Properties70", vec![]).with(
+            [
+                p_time("LocalStart", start),
+                p_time("LocalStop", stop),
+                p_time("ReferenceStart", start),
+                p_time("ReferenceStop", stop),
+            ]
+            .into_iter()
+            .chain(source_properties(rig))
+            .collect(),
+        )]),
     );
     // Readers (assimp) require every object record to have a scope, so the
     // layer carries its (default) weight.
@@ -409,7 +418,6 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
         )])]),
     );
     links.push(oo(layer, stack));
-    let times: Vec<i64> = (0..n).map(|i| ktime(i, rig.fps)).collect();
     let mut curve_nodes = 0;
     let mut curves = 0;
     for (b, _) in rig.bones.iter().enumerate() {
@@ -417,7 +425,7 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
         if rig.animated_translation[b] {
             let mut t: [Vec<f32>; 3] = Default::default();
             for f in 0..n {
-                let v = space.point(rig.translations[f][b]);
+                let v = oriented.translation(f, b);
                 for a in 0..3 {
                     t[a].push(v[a]);
                 }
@@ -427,7 +435,7 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
         let mut r: [Vec<f32>; 3] = Default::default();
         let mut prev = None;
         for f in 0..n {
-            let e = to_euler(space.rotation(rig.rotations[f][b]), FBX_XYZ, prev);
+            let e = to_euler(oriented.rotation(f, b), FBX_XYZ, prev);
             prev = Some(e);
             let deg = fbx_angles(e);
             for a in 0..3 {
@@ -535,7 +543,7 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
         leaf("FileId", Prop::Raw(FILE_ID.to_vec())),
         leaf("CreationTime", s(CREATION_TIME)),
         leaf("Creator", s(&creator)),
-        global_settings(rig, space, stop),
+        global_settings(rig, space, start, stop),
         Node::new("Documents", vec![]).with(vec![
             leaf("Count", Prop::I32(1)),
             Node::new(
@@ -564,8 +572,8 @@ fn document(rig: &ExportRig, space: Space) -> Vec<Node> {
             leaf("Current", s(ANIMATION_NAME)),
             Node::new("Take", vec![s(ANIMATION_NAME)]).with(vec![
                 leaf("FileName", s(&format!("{ANIMATION_NAME}.tak"))),
-                Node::new("LocalTime", vec![Prop::I64(0), Prop::I64(stop)]),
-                Node::new("ReferenceTime", vec![Prop::I64(0), Prop::I64(stop)]),
+                Node::new("LocalTime", vec![Prop::I64(start), Prop::I64(stop)]),
+                Node::new("ReferenceTime", vec![Prop::I64(start), Prop::I64(stop)]),
             ]),
         ]),
     ]
@@ -577,7 +585,7 @@ fn fbx_angles(e: [f64; 3]) -> [f64; 3] {
     [e[2].to_degrees(), e[1].to_degrees(), e[0].to_degrees()]
 }
 
-fn global_settings(rig: &ExportRig, space: Space, stop: i64) -> Node {
+fn global_settings(rig: &ExportRig, space: Space, start: i64, stop: i64) -> Node {
     // Axis system: (up, front, coord) axes and signs. Y up faces +Z;
     // Z up is Blender's (front -Y), which `Space` maps into.
     let (up, front, front_sign) = match space.up {
@@ -619,11 +627,42 @@ fn global_settings(rig: &ExportRig, space: Space, stop: i64) -> Node {
                 "",
                 vec![Prop::I32(time_mode(rig.fps))],
             ),
-            p_time("TimeSpanStart", 0),
+            p_time("TimeSpanStart", start),
             p_time("TimeSpanStop", stop),
             p_double("CustomFrameRate", f64::from(rig.fps)),
         ]),
     ])
+}
+
+/// FBX time of `t` seconds.
+pub fn seconds_to_ktime(t: f64) -> i64 {
+    (t * KTIME_PER_SECOND as f64).round() as i64
+}
+
+/// The source span as user properties of the animation stack, where
+/// Blender (custom properties), Maya (extra attributes) and the FBX SDK
+/// show them: `vidmocap_first_frame`, `vidmocap_last_frame`,
+/// `vidmocap_video_fps`, `vidmocap_start_s`.
+fn source_properties(rig: &ExportRig) -> Vec<Node> {
+    let Some(src) = &rig.source else {
+        return Vec::new();
+    };
+    let user_int = |name: &str, v: u64| {
+        p(
+            name,
+            "int",
+            "Integer",
+            "U",
+            vec![Prop::I32(i32::try_from(v).unwrap_or(i32::MAX))],
+        )
+    };
+    let user_double = |name: &str, v: f64| p(name, "double", "Number", "U", vec![Prop::F64(v)]);
+    vec![
+        user_int("vidmocap_first_frame", src.first_frame),
+        user_int("vidmocap_last_frame", src.last_frame),
+        user_double("vidmocap_video_fps", src.fps),
+        user_double("vidmocap_start_s", src.start_s()),
+    ]
 }
 
 #[cfg(test)]

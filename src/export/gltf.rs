@@ -6,20 +6,23 @@
 //! checks (alignment, targets, min/max, unit quaternions) visible here.
 //!
 //! Layout: nodes `0..J` are the bones of an [`ExportRig`] (node index = bone
-//! index, named by its rig preset, rest translations, identity rest
-//! rotations), node `J` is the body mesh at the scene root (a skinned mesh
-//! must not sit under a joint), the skin binds it to the bones, and the
-//! animation "capture" has a rotation channel per bone plus a translation
-//! channel per bone whose translation moves (the hips, and the root bone
-//! when there is one). Frame `i` is at `i / fps`. glTF is always metres
-//! with Y up.
+//! index, named by its rig preset, rest translations and rotations with the
+//! preset's bone axes, see [`super::axes`]), node `J` is the body mesh at
+//! the scene root (a skinned mesh must not sit under a joint), the skin
+//! binds it to the bones, and the animation "capture" has a rotation
+//! channel per bone plus a translation channel per bone whose translation
+//! moves (the hips, and the root bone when there is one). Keys are at the
+//! rig's times (the video's timestamps by default); the source span is in
+//! the animation's and the scene's `extras`. glTF is always metres with Y
+//! up.
 
 use std::path::Path;
 
 use glam::{Quat, Vec3};
 use serde_json::{json, Map, Value};
 
-use super::rig::{ExportRig, RootMotion};
+use super::axes::OrientedRig;
+use super::rig::{ExportRig, RootMotion, Space};
 use super::{write_atomic, ExportError};
 use crate::rig::{Clip, RigPreset, Skeleton};
 
@@ -69,10 +72,15 @@ pub fn glb_bytes_rig(rig: &ExportRig) -> Result<Vec<u8>, ExportError> {
     if rig.frames() == 0 {
         return Err(ExportError::EmptyMotion);
     }
+    let oriented = OrientedRig::new(rig, Space::OUTPUT, rig.bone_axis);
     let mut bin = Bin::default();
     let mesh = mesh_primitive(&mut bin, rig);
-    let ibm = inverse_bind_matrices(&mut bin, rig);
-    let animation = animation(&mut bin, rig);
+    let ibm = inverse_bind_matrices(&mut bin, &oriented);
+    let mut animation = animation(&mut bin, &oriented);
+    let extras = source_extras(rig);
+    if let Some(extras) = &extras {
+        animation["extras"] = extras.clone();
+    }
 
     let joint_count = rig.bones.len();
     let mut nodes: Vec<Value> = rig
@@ -82,7 +90,11 @@ pub fn glb_bytes_rig(rig: &ExportRig) -> Result<Vec<u8>, ExportError> {
         .map(|(i, bone)| {
             let mut node = Map::new();
             node.insert("name".into(), json!(bone.name));
-            node.insert("translation".into(), vec3(bone.rest_translation));
+            node.insert("translation".into(), vec3(oriented.rest_translation(i)));
+            let r = oriented.rest_rotation(i);
+            if r.angle_between(Quat::IDENTITY) > 1e-6 {
+                node.insert("rotation".into(), json!(r.to_array()));
+            }
             let children: Vec<usize> = rig.children(i).collect();
             if !children.is_empty() {
                 node.insert("children".into(), json!(children));
@@ -96,7 +108,7 @@ pub fn glb_bytes_rig(rig: &ExportRig) -> Result<Vec<u8>, ExportError> {
     let root = json!({
         "asset": { "version": "2.0", "generator": "vidmocap" },
         "scene": 0,
-        "scenes": [{ "name": "capture", "nodes": [0, mesh_node] }],
+        "scenes": [scene(mesh_node, extras)],
         "nodes": nodes,
         "meshes": [{ "name": MESH_NODE_NAME, "primitives": [mesh] }],
         "materials": [{
@@ -276,8 +288,8 @@ fn mesh_primitive(bin: &mut Bin, rig: &ExportRig) -> Value {
 
 /// Inverse global rest transforms, column-major, joint index order. Views
 /// holding inverse bind matrices take no target (they are not vertex data).
-fn inverse_bind_matrices(bin: &mut Bin, rig: &ExportRig) -> usize {
-    let rest = rig.rest_globals();
+fn inverse_bind_matrices(bin: &mut Bin, rig: &OrientedRig) -> usize {
+    let rest = rig.binds();
     let bytes = f32_bytes(rest.iter().flat_map(|m| m.inverse().to_cols_array()));
     let view = bin.view(&bytes, None);
     bin.accessor(view, FLOAT, rest.len(), "MAT4", json!({}))
@@ -285,20 +297,18 @@ fn inverse_bind_matrices(bin: &mut Bin, rig: &ExportRig) -> usize {
 
 /// The "capture" animation: shared keyframe times, one rotation sampler
 /// per bone, one translation sampler per bone whose translation moves.
-fn animation(bin: &mut Bin, rig: &ExportRig) -> Value {
+fn animation(bin: &mut Bin, oriented: &OrientedRig) -> Value {
+    let rig = oriented.rig;
     let n = rig.frames();
-    // f64 division keeps long clips' times exact to f32 precision.
-    let times: Vec<f32> = (0..n)
-        .map(|i| (i as f64 / f64::from(rig.fps)) as f32)
-        .collect();
-    let last = times.last().copied().unwrap_or(0.0);
+    let times: Vec<f32> = rig.times.iter().map(|&t| t as f32).collect();
+    let (first, last) = (times[0], times[n - 1]);
     let time_view = bin.view(&f32_bytes(times), None);
     let input = bin.accessor(
         time_view,
         FLOAT,
         n,
         "SCALAR",
-        json!({ "min": [0.0], "max": [f64::from(last)] }),
+        json!({ "min": [f64::from(first)], "max": [f64::from(last)] }),
     );
 
     let mut samplers = Vec::with_capacity(rig.bones.len() + 2);
@@ -307,11 +317,9 @@ fn animation(bin: &mut Bin, rig: &ExportRig) -> Value {
         // Normalised (glTF requires unit quaternions) and sign-continuous, so
         // players that interpolate component-wise take the short way too.
         let mut prev = Quat::IDENTITY;
-        let track: Vec<f32> = rig
-            .rotations
-            .iter()
-            .flat_map(|frame| {
-                let mut q = frame[joint].normalize();
+        let track: Vec<f32> = (0..n)
+            .flat_map(|f| {
+                let mut q = oriented.rotation(f, joint);
                 if q.dot(prev) < 0.0 {
                     q = -q;
                 }
@@ -330,7 +338,7 @@ fn animation(bin: &mut Bin, rig: &ExportRig) -> Value {
 
     for bone in (0..rig.bones.len()).filter(|&b| rig.animated_translation[b]) {
         let view = bin.view(
-            &f32_bytes(rig.translations.iter().flat_map(|t| t[bone].to_array())),
+            &f32_bytes((0..n).flat_map(|f| oriented.translation(f, bone).to_array())),
             None,
         );
         let output = bin.accessor(view, FLOAT, n, "VEC3", json!({}));
@@ -342,6 +350,29 @@ fn animation(bin: &mut Bin, rig: &ExportRig) -> Value {
     }
 
     json!({ "name": ANIMATION_NAME, "samplers": samplers, "channels": channels })
+}
+
+/// The source span as glTF `extras`: `first_frame`, `last_frame`,
+/// `video_fps`, `start_s` (the first key's video time), `fps`.
+fn source_extras(rig: &ExportRig) -> Option<Value> {
+    let src = rig.source.as_ref()?;
+    Some(json!({
+        "vidmocap_source": {
+            "first_frame": src.first_frame,
+            "last_frame": src.last_frame,
+            "video_fps": src.fps,
+            "start_s": src.start_s(),
+            "fps": rig.fps,
+        }
+    }))
+}
+
+fn scene(mesh_node: usize, extras: Option<Value>) -> Value {
+    let mut scene = json!({ "name": "capture", "nodes": [0, mesh_node] });
+    if let Some(extras) = extras {
+        scene["extras"] = extras;
+    }
+    scene
 }
 
 /// Frames the JSON and binary chunks into a GLB container.

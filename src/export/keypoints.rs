@@ -89,7 +89,16 @@ pub struct KeypointsFile {
     pub fps: f32,
     pub first_frame: u64,
     pub last_frame: u64,
+    /// The video's own frame rate (`video.fps`).
+    #[serde(default, rename = "video", deserialize_with = "video_fps")]
+    pub video_fps: Option<f64>,
     pub frames: Vec<FrameRecord>,
+}
+
+/// `video.fps` out of the header's video object.
+fn video_fps<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(v.get("fps").and_then(serde_json::Value::as_f64))
 }
 
 fn round(v: f32, digits: i32) -> f32 {
@@ -214,6 +223,27 @@ pub fn read(path: &Path) -> Result<KeypointsFile, ExportError> {
 }
 
 impl KeypointsFile {
+    /// The followed span's place in the video, for a clip of `frames`
+    /// frames rebuilt by [`KeypointsFile::motion`]: its frames' recorded
+    /// times (files without a frame's time get `frame / fps`).
+    pub fn source_span(&self, frames: usize) -> Option<super::SourceSpan> {
+        let times: Vec<f64> = self
+            .frames
+            .iter()
+            .filter(|f| f.frame >= self.first_frame && f.frame <= self.last_frame)
+            .map(|f| f.time_s)
+            .collect();
+        // A span that starts with frames the clip skipped (no pose yet in
+        // a version 1 file) has more times than frames: keep the last ones.
+        let skip = times.len().checked_sub(frames)?;
+        Some(super::SourceSpan {
+            first_frame: self.first_frame + skip as u64,
+            last_frame: self.last_frame,
+            fps: self.video_fps.unwrap_or(f64::from(self.fps)),
+            times: times[skip..].to_vec(),
+        })
+    }
+
     /// The skeleton and clip `process` solved, rebuilt from the followed
     /// span's world landmarks and root: the same measurements (from the
     /// frames with a pose) and the same per-frame solve, so the result
@@ -281,6 +311,7 @@ mod tests {
             fps: 30.0,
             first_frame: 1,
             last_frame: 3,
+            video_fps: Some(30.0),
             frames: vec![
                 record(0, false, None),
                 record(1, true, Some(w)),
@@ -299,6 +330,10 @@ mod tests {
             Vec3::new(0.3, 0.9, 0.0),
         ];
         assert_eq!(clip, Clip::solve(&want_skel, 30.0, &roots, &[w, w, w]));
+        // The clip's frames at their recorded video times.
+        let span = file.source_span(clip.len()).unwrap();
+        assert_eq!((span.first_frame, span.last_frame, span.fps), (1, 3, 30.0));
+        assert_eq!(span.times, [1.0 / 30.0, 2.0 / 30.0, 3.0 / 30.0]);
 
         let nobody = KeypointsFile {
             frames: vec![record(1, false, None)],

@@ -1,7 +1,9 @@
 //! Output writers: GLB ([`gltf`]), FBX binary 7.4 ([`fbx`]), BVH ([`bvh`]),
-//! keypoints.json ([`keypoints`]) and CSV ([`csv`]), all from one solved
-//! motion renamed by a rig preset ([`rig`]).
+//! USD ([`usd`]), keypoints.json ([`keypoints`]) and CSV ([`csv`]), all
+//! from one solved motion renamed by a rig preset ([`rig`]), with the
+//! preset's bone axes ([`axes`]).
 
+pub mod axes;
 pub mod bvh;
 pub mod csv;
 pub mod euler;
@@ -10,12 +12,14 @@ pub mod fbx_binary;
 pub mod gltf;
 pub mod keypoints;
 pub mod rig;
+pub mod usd;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use rig::{ExportRig, RootMotion, Space, Units, UpAxis};
+pub use axes::BoneAxis;
+pub use rig::{ExportRig, RootMotion, SourceSpan, Space, TimeBase, Units, UpAxis};
 
 use crate::rig::{Clip, RigPreset, Skeleton};
 
@@ -28,7 +32,7 @@ pub enum ExportError {
     EmptyMotion,
     #[error("invalid export request: {0}")]
     Invalid(String),
-    #[error("unknown output format {0:?}; choose from glb, fbx, bvh, json, csv")]
+    #[error("unknown output format {0:?}; choose from glb, fbx, bvh, usd, json, csv")]
     UnknownFormat(String),
     #[error("unknown rig preset {0:?}; choose from generic, mixamo, ue5")]
     UnknownRig(String),
@@ -69,15 +73,17 @@ pub enum Format {
     Glb,
     Fbx,
     Bvh,
+    Usd,
     Json,
     Csv,
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Glb,
         Format::Fbx,
         Format::Bvh,
+        Format::Usd,
         Format::Json,
         Format::Csv,
     ];
@@ -88,6 +94,7 @@ impl Format {
             Format::Glb => "glb",
             Format::Fbx => "fbx",
             Format::Bvh => "bvh",
+            Format::Usd => "usd",
             Format::Json => "json",
             Format::Csv => "csv",
         }
@@ -99,6 +106,7 @@ impl Format {
             Format::Glb => "motion.glb",
             Format::Fbx => "motion.fbx",
             Format::Bvh => "motion.bvh",
+            Format::Usd => "motion.usda",
             Format::Json => "keypoints.json",
             Format::Csv => "keypoints.csv",
         }
@@ -129,6 +137,11 @@ pub struct ExportOptions {
     pub root_motion: RootMotion,
     /// Units and axes of FBX and BVH (GLB is metres, Y up by its spec).
     pub space: Space,
+    /// The local axis along each bone in FBX and GLB; `None` is the
+    /// preset's convention ([`BoneAxis::for_preset`]).
+    pub bone_axis: Option<BoneAxis>,
+    /// Keys at the video's timestamps or from 0.
+    pub time_base: TimeBase,
 }
 
 impl Default for ExportOptions {
@@ -143,48 +156,107 @@ impl Default for ExportOptions {
                 units: Units::Centimetres,
                 up: UpAxis::Y,
             },
+            bone_axis: None,
+            time_base: TimeBase::Video,
         }
     }
 }
 
 impl ExportOptions {
     /// Builds options from command-line words, each error with its code.
-    pub fn parse(
-        formats: &str,
-        rig: &str,
-        root_motion: &str,
-        units: &str,
-        up: &str,
-    ) -> Result<ExportOptions, ExportError> {
+    /// `auto` (root motion, bone axis) is the preset's convention.
+    pub fn parse(words: &OptionWords<'_>) -> Result<ExportOptions, ExportError> {
         let unknown = |option, value: &str, choices| ExportError::UnknownOption {
             option,
             value: value.to_string(),
             choices,
         };
+        let auto = |w: &str| w.trim().eq_ignore_ascii_case("auto");
+        let rig = RigPreset::from_id(words.rig)
+            .ok_or_else(|| ExportError::UnknownRig(words.rig.into()))?;
+        let root_motion = if auto(words.root_motion) {
+            RootMotion::for_preset(rig)
+        } else {
+            RootMotion::from_id(words.root_motion).ok_or_else(|| {
+                unknown(
+                    "root motion",
+                    words.root_motion,
+                    "auto, hips, root, root-heading",
+                )
+            })?
+        };
+        let bone_axis = if auto(words.bone_axis) {
+            None
+        } else {
+            Some(
+                BoneAxis::from_id(words.bone_axis)
+                    .ok_or_else(|| unknown("bone axis", words.bone_axis, "auto, y, x"))?,
+            )
+        };
         Ok(ExportOptions {
-            formats: Format::parse_list(formats)?,
-            rig: RigPreset::from_id(rig).ok_or_else(|| ExportError::UnknownRig(rig.into()))?,
-            root_motion: RootMotion::from_id(root_motion)
-                .ok_or_else(|| unknown("root motion", root_motion, "hips, root"))?,
+            formats: Format::parse_list(words.formats)?,
+            rig,
+            root_motion,
             space: Space {
-                units: Units::from_id(units).ok_or_else(|| unknown("unit", units, "cm, m"))?,
-                up: UpAxis::from_id(up).ok_or_else(|| unknown("up axis", up, "y, z"))?,
+                units: Units::from_id(words.units)
+                    .ok_or_else(|| unknown("unit", words.units, "cm, m"))?,
+                up: UpAxis::from_id(words.up)
+                    .ok_or_else(|| unknown("up axis", words.up, "y, z"))?,
             },
+            bone_axis,
+            time_base: TimeBase::from_id(words.time)
+                .ok_or_else(|| unknown("time base", words.time, "video, zero"))?,
         })
+    }
+}
+
+/// The command line's words for [`ExportOptions::parse`].
+#[derive(Clone, Copy, Debug)]
+pub struct OptionWords<'a> {
+    pub formats: &'a str,
+    pub rig: &'a str,
+    pub root_motion: &'a str,
+    pub units: &'a str,
+    pub up: &'a str,
+    pub bone_axis: &'a str,
+    pub time: &'a str,
+}
+
+impl Default for OptionWords<'_> {
+    /// The command line's defaults.
+    fn default() -> Self {
+        OptionWords {
+            formats: "glb,json",
+            rig: "generic",
+            root_motion: "auto",
+            units: "cm",
+            up: "y",
+            bone_axis: "auto",
+            time: "video",
+        }
     }
 }
 
 /// Writes the rig formats among `opts.formats` (GLB, FBX, BVH) and the CSV
 /// of `frames` into `out_dir`; keypoints.json is the caller's (it carries
-/// the run's report). Returns the paths written, in `opts.formats` order.
+/// the run's report). With `source`, keys sit at its video times (or from
+/// 0, by `opts.time_base`) and each file records it. Returns the paths
+/// written, in `opts.formats` order.
 pub fn write_motion_files(
     out_dir: &Path,
     opts: &ExportOptions,
     skel: &Skeleton,
     clip: &Clip,
+    source: Option<&SourceSpan>,
     frames: &[keypoints::FrameRecord],
 ) -> Result<Vec<PathBuf>, ExportError> {
-    let rig = ExportRig::new(skel, clip, opts.rig, opts.root_motion)?;
+    let mut rig = ExportRig::new(skel, clip, opts.rig, opts.root_motion)?;
+    if let Some(axis) = opts.bone_axis {
+        rig.bone_axis = axis;
+    }
+    if let Some(source) = source {
+        rig = rig.with_source(source.clone(), opts.time_base)?;
+    }
     let mut written = Vec::new();
     for &format in &opts.formats {
         let path = out_dir.join(format.file_name());
@@ -192,6 +264,7 @@ pub fn write_motion_files(
             Format::Glb => gltf::glb_bytes_rig(&rig)?,
             Format::Fbx => fbx::fbx_bytes(&rig, opts.space)?,
             Format::Bvh => bvh::bvh_string(&rig, opts.space).into_bytes(),
+            Format::Usd => usd::usda_string(&rig)?.into_bytes(),
             Format::Csv => csv::csv_string(frames).into_bytes(),
             Format::Json => continue,
         };
@@ -212,12 +285,14 @@ pub fn convert(
 ) -> Result<Vec<PathBuf>, ExportError> {
     let file = keypoints::read(input)?;
     let (skel, clip) = file.motion()?;
+    let source = file.source_span(clip.len());
     let io = |path: &Path, e: std::io::Error| ExportError::Io {
         path: path.display().to_string(),
         reason: e.to_string(),
     };
     std::fs::create_dir_all(out_dir).map_err(|e| io(out_dir, e))?;
-    let mut written = write_motion_files(out_dir, opts, &skel, &clip, &file.frames)?;
+    let mut written =
+        write_motion_files(out_dir, opts, &skel, &clip, source.as_ref(), &file.frames)?;
     if opts.formats.contains(&Format::Json) {
         let target = out_dir.join(Format::Json.file_name());
         let same = match (input.canonicalize(), target.canonicalize()) {
@@ -284,13 +359,50 @@ mod tests {
             Format::parse_list("").unwrap_err().code(),
             "export.unknown_format"
         );
-        let o = ExportOptions::parse("fbx", "mixamo", "root", "m", "z").unwrap();
+        let words = OptionWords {
+            formats: "fbx",
+            rig: "mixamo",
+            root_motion: "root",
+            units: "m",
+            up: "z",
+            ..OptionWords::default()
+        };
+        let o = ExportOptions::parse(&words).unwrap();
         assert_eq!(o.rig, RigPreset::Mixamo);
         assert_eq!(o.root_motion, RootMotion::RootBone);
         assert_eq!(o.space.up, UpAxis::Z);
-        let bad = ExportOptions::parse("fbx", "maya", "hips", "cm", "y").unwrap_err();
-        assert_eq!(bad.code(), "export.unknown_rig");
-        let bad = ExportOptions::parse("fbx", "ue5", "hips", "inch", "y").unwrap_err();
-        assert_eq!(bad.code(), "export.unknown_option");
+        assert_eq!((o.bone_axis, o.time_base), (None, TimeBase::Video));
+        // `auto` is each preset's convention: a root bone for Unreal.
+        let ue5 = |root_motion| OptionWords {
+            rig: "ue5",
+            root_motion,
+            ..OptionWords::default()
+        };
+        let o = ExportOptions::parse(&ue5("auto")).unwrap();
+        assert_eq!(o.root_motion, RootMotion::RootBone);
+        let o = ExportOptions::parse(&ue5("root-heading")).unwrap();
+        assert_eq!(o.root_motion, RootMotion::RootBoneHeading);
+        let bad = ExportOptions::parse(&OptionWords {
+            rig: "maya",
+            ..words
+        });
+        assert_eq!(bad.unwrap_err().code(), "export.unknown_rig");
+        for bad in [
+            OptionWords {
+                units: "inch",
+                ..words
+            },
+            OptionWords {
+                bone_axis: "z",
+                ..words
+            },
+            OptionWords {
+                time: "later",
+                ..words
+            },
+        ] {
+            let err = ExportOptions::parse(&bad).unwrap_err();
+            assert_eq!(err.code(), "export.unknown_option");
+        }
     }
 }

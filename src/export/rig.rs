@@ -9,6 +9,7 @@
 use glam::{Mat4, Quat, Vec3};
 use serde::{Deserialize, Serialize};
 
+use super::axes::BoneAxis;
 use super::ExportError;
 use crate::rig::{body_mesh, BodyMesh, Clip, ClipProblem, JointId, RigPreset, Skeleton};
 
@@ -22,16 +23,36 @@ pub enum RootMotion {
     /// A `root` bone on the floor under the hips carries the horizontal
     /// translation; the hips keep only their height (Unreal's convention).
     RootBone,
+    /// As [`RootMotion::RootBone`], and the root also turns with the
+    /// subject's heading (yaw about up); the hips keep the rest of their
+    /// rotation. What engines that extract root rotation expect.
+    RootBoneHeading,
 }
 
 impl RootMotion {
-    /// The motion called `name` on the command line (`hips` or `root`).
+    /// The motion called `name` on the command line (`hips`, `root` or
+    /// `root-heading`).
     pub fn from_id(name: &str) -> Option<RootMotion> {
         match name.trim().to_ascii_lowercase().as_str() {
             "hips" => Some(RootMotion::Hips),
             "root" | "root_bone" | "root-bone" => Some(RootMotion::RootBone),
+            "root-heading" | "root_heading" | "root-yaw" => Some(RootMotion::RootBoneHeading),
             _ => None,
         }
+    }
+
+    /// What `preset`'s target expects: a root bone for Unreal, the hips
+    /// for the others.
+    pub fn for_preset(preset: RigPreset) -> RootMotion {
+        match preset {
+            RigPreset::Ue5 => RootMotion::RootBone,
+            RigPreset::Generic | RigPreset::Mixamo => RootMotion::Hips,
+        }
+    }
+
+    /// Whether a separate root bone carries the motion.
+    pub fn has_root_bone(self) -> bool {
+        self != RootMotion::Hips
     }
 }
 
@@ -100,7 +121,7 @@ impl Space {
     };
 
     /// The rotation taking output space's axes to this space's.
-    fn basis(self) -> Quat {
+    pub fn basis(self) -> Quat {
         match self.up {
             UpAxis::Y => Quat::IDENTITY,
             // +90° about X: up (+Y) goes to +Z, forward (+Z) to -Y.
@@ -129,6 +150,49 @@ impl Space {
     }
 }
 
+/// The stretch of the source video a motion covers, recorded in each
+/// file's metadata so the motion can be lined up with the footage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceSpan {
+    /// First and last video frame of the followed span (0-based, inclusive).
+    pub first_frame: u64,
+    pub last_frame: u64,
+    /// The video's frame rate.
+    pub fps: f64,
+    /// Per motion frame: its time in the video, seconds.
+    pub times: Vec<f64>,
+}
+
+impl SourceSpan {
+    /// The video time of the span's first frame.
+    pub fn start_s(&self) -> f64 {
+        self.times.first().copied().unwrap_or(0.0)
+    }
+}
+
+/// Where the keys' times start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeBase {
+    /// At the source video's timestamps: the first key is at the span's
+    /// first video time.
+    #[default]
+    Video,
+    /// At 0: the first key at 0 s, the rest at the video's spacing.
+    Zero,
+}
+
+impl TimeBase {
+    /// `video` or `zero`.
+    pub fn from_id(name: &str) -> Option<TimeBase> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "video" => Some(TimeBase::Video),
+            "zero" | "0" => Some(TimeBase::Zero),
+            _ => None,
+        }
+    }
+}
+
 /// One bone of an export rig.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bone {
@@ -145,7 +209,14 @@ pub struct Bone {
 pub struct ExportRig {
     pub preset: RigPreset,
     pub root_motion: RootMotion,
+    /// The local axis along each bone in FBX and GLB (see [`super::axes`]).
+    pub bone_axis: BoneAxis,
     pub fps: f32,
+    /// Per frame: the key's time in seconds (frame `i` at `i / fps` until
+    /// [`ExportRig::with_source`] sets the video's timestamps).
+    pub times: Vec<f64>,
+    /// The stretch of video the motion covers, when known.
+    pub source: Option<SourceSpan>,
     pub bones: Vec<Bone>,
     /// Per bone: whether its translation is animated (otherwise it keeps
     /// its rest translation in every frame).
@@ -174,7 +245,7 @@ impl ExportRig {
             ClipProblem::Empty => ExportError::EmptyMotion,
             other => ExportError::Invalid(other.to_string()),
         })?;
-        let offset = usize::from(root_motion == RootMotion::RootBone);
+        let offset = usize::from(root_motion.has_root_bone());
         let mut bones = Vec::with_capacity(skel.len() + offset);
         if offset == 1 {
             bones.push(Bone {
@@ -203,19 +274,27 @@ impl ExportRig {
         let rest: Vec<Vec3> = bones.iter().map(|b| b.rest_translation).collect();
         let mut translations = Vec::with_capacity(clip.len());
         let mut rotations = Vec::with_capacity(clip.len());
+        let mut heading = Heading::default();
         for (root, rots) in clip.root_translation.iter().zip(&clip.rotations) {
             let mut t = rest.clone();
             let mut r = Vec::with_capacity(bones.len());
+            r.push(Quat::IDENTITY);
+            r.extend(rots.iter().map(|q| q.normalize()));
             if offset == 1 {
                 // The root follows the hips over the floor; the hips keep
                 // their height, so root + hips is exactly the solved root.
                 t[0] = Vec3::new(root.x, 0.0, root.z);
                 t[hips] = Vec3::new(0.0, root.y, 0.0);
-                r.push(Quat::IDENTITY);
+                if root_motion == RootMotion::RootBoneHeading {
+                    // A turn about up leaves the hips' height where it is.
+                    let yaw = heading.next(r[hips]);
+                    r[0] = yaw;
+                    r[hips] = (yaw.conjugate() * r[hips]).normalize();
+                }
             } else {
+                r.remove(0);
                 t[hips] = *root;
             }
-            r.extend(rots.iter().map(|q| q.normalize()));
             translations.push(t);
             rotations.push(r);
         }
@@ -227,13 +306,43 @@ impl ExportRig {
         Ok(ExportRig {
             preset,
             root_motion,
+            bone_axis: BoneAxis::for_preset(preset),
             fps: clip.fps,
+            times: (0..clip.len())
+                .map(|i| i as f64 / f64::from(clip.fps))
+                .collect(),
+            source: None,
             bones,
             animated_translation,
             translations,
             rotations,
             mesh,
         })
+    }
+
+    /// Records `source` and puts the keys at its video times (`Video`) or
+    /// at the same spacing from 0 (`Zero`). A span that does not match the
+    /// clip's frame count is refused.
+    pub fn with_source(mut self, source: SourceSpan, base: TimeBase) -> Result<Self, ExportError> {
+        if source.times.len() != self.frames() || source.times.iter().any(|t| !t.is_finite()) {
+            return Err(ExportError::Invalid(format!(
+                "the source span has {} times for {} frames",
+                source.times.len(),
+                self.frames()
+            )));
+        }
+        let start = match base {
+            TimeBase::Video => 0.0,
+            TimeBase::Zero => source.start_s(),
+        };
+        self.times = source.times.iter().map(|t| t - start).collect();
+        self.source = Some(source);
+        Ok(self)
+    }
+
+    /// Time of the first key, seconds.
+    pub fn start_s(&self) -> f64 {
+        self.times.first().copied().unwrap_or(0.0)
     }
 
     /// Number of frames.
@@ -278,6 +387,37 @@ impl ExportRig {
     }
 }
 
+/// The subject's heading as a turn about up, unwrapped frame to frame.
+#[derive(Default)]
+struct Heading {
+    last: Option<f32>,
+}
+
+impl Heading {
+    /// The yaw of `hips` (a rotation from the rest pose, which faces +Z):
+    /// where its forward axis points over the floor. A forward axis that
+    /// points straight up or down keeps the last heading.
+    fn next(&mut self, hips: Quat) -> Quat {
+        let f = hips * Vec3::Z;
+        let flat = (f.x * f.x + f.z * f.z).sqrt();
+        let yaw = if flat > 1e-3 {
+            let raw = f.x.atan2(f.z);
+            match self.last {
+                // Nearest to the last one, so it never jumps by a turn.
+                Some(last) => {
+                    let tau = std::f32::consts::TAU;
+                    raw + ((last - raw) / tau).round() * tau
+                }
+                None => raw,
+            }
+        } else {
+            self.last.unwrap_or(0.0)
+        };
+        self.last = Some(yaw);
+        Quat::from_rotation_y(yaw)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,7 +445,11 @@ mod tests {
     fn both_root_motions_give_the_solved_positions() {
         let skel = Skeleton::default();
         let clip = moving_clip(&skel);
-        for motion in [RootMotion::Hips, RootMotion::RootBone] {
+        for motion in [
+            RootMotion::Hips,
+            RootMotion::RootBone,
+            RootMotion::RootBoneHeading,
+        ] {
             let rig = ExportRig::new(&skel, &clip, RigPreset::Ue5, motion).unwrap();
             let offset = rig.bones.len() - skel.len();
             for f in 0..clip.len() {
@@ -315,10 +459,17 @@ mod tests {
                     assert!((got[j + offset] - *w).length() < 1e-5, "{motion:?} {f} {j}");
                 }
             }
-            if motion == RootMotion::RootBone {
+            if motion.has_root_bone() {
                 assert_eq!(rig.bones[0].name, "root");
                 assert_eq!(rig.bones[1].parent, Some(0));
                 assert_eq!(rig.translations[3][0].y, 0.0);
+            }
+            if motion == RootMotion::RootBoneHeading {
+                // The clip turns the hips 0.3 rad a frame about up: the
+                // root takes the turn, the hips none of it.
+                let yaw = rig.rotations[3][0];
+                assert!(yaw.angle_between(Quat::from_rotation_y(0.9)) < 1e-4);
+                assert!(rig.rotations[3][1].angle_between(Quat::IDENTITY) < 1e-4);
             }
         }
     }

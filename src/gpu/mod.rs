@@ -71,12 +71,33 @@ pub fn for_device(
 /// driver prints warnings of its own when probed, which a plain CPU run
 /// should not show.
 pub fn hardware() -> Result<std::sync::Arc<GpuContext>, GpuError> {
-    if !has_gpu_device_node(std::path::Path::new("/dev")) {
+    if !has_gpu_device() {
         return Err(GpuError::NoAdapter {
             reason: "no GPU device in /dev (nvidia*, dri/renderD*)".into(),
         });
     }
     GpuContext::shared(AdapterChoice::Hardware)
+}
+
+/// Whether this machine has a GPU device node (NVIDIA or a DRM render node).
+pub fn has_gpu_device() -> bool {
+    has_gpu_device_node(std::path::Path::new("/dev"))
+}
+
+/// Every Vulkan adapter wgpu sees, as "name (kind, driver)"; empty when
+/// there is no Vulkan loader or driver.
+pub fn adapter_names() -> Vec<String> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::VULKAN,
+        ..wgpu::InstanceDescriptor::new_without_display_handle_from_env()
+    });
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN))
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!("{} ({:?}, {})", i.name, i.device_type, i.driver)
+        })
+        .collect()
 }
 
 /// Whether `dev` holds an NVIDIA device or a DRM render node.

@@ -20,7 +20,7 @@ use thiserror::Error;
 /// Why a model could not be used.
 #[derive(Debug, Error)]
 pub enum ModelError {
-    #[error("model file {file} is missing from {dir}; run `vidmocap models fetch --dir {dir}` or set VIDMOCAP_MODELS_DIR to a folder that has it")]
+    #[error("model file {file} is missing from {dir}; run `vidmocap models fetch --dir {dir} --from <folder or URL of the models>`")]
     Missing { file: String, dir: String },
     #[error("model file {file} does not match the manifest (sha256 {actual}, expected {expected}); re-download it with `vidmocap models fetch`")]
     HashMismatch {
@@ -30,7 +30,7 @@ pub enum ModelError {
     },
     #[error("model {0} is not in the manifest")]
     Unknown(String),
-    #[error("the ONNX Runtime library could not be loaded ({reason}); install it with scripts/install-onnxruntime.sh and set ORT_DYLIB_PATH")]
+    #[error("the ONNX Runtime library could not be loaded ({reason}); run `scripts/setup.sh` in the vidmocap checkout, which installs it and records where")]
     RuntimeMissing { reason: String },
     #[error("model {model} could not be loaded")]
     Load { model: String, reason: String },

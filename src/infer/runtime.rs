@@ -42,7 +42,18 @@ impl Runtime {
         let library = library
             .map(Path::to_path_buf)
             .ok_or_else(|| ModelError::RuntimeMissing {
-                reason: "no library configured (models.ort_library or ORT_DYLIB_PATH)".into(),
+                reason: format!(
+                    "none configured (models.ort_library, ORT_DYLIB_PATH or {}) and none at {}",
+                    crate::locate::user_config_file().map_or_else(
+                        || "the user configuration".into(),
+                        |p| p.display().to_string()
+                    ),
+                    crate::locate::ort_library_candidates()
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             })?;
         let env = ENVIRONMENT.get_or_init(|| {
             let builder = ort::init_from(&library).map_err(|e| e.to_string())?;

@@ -68,6 +68,7 @@ impl JobOptions {
         if !self.rig.is_empty() {
             opts.rig = RigPreset::from_id(&self.rig)
                 .ok_or_else(|| ExportError::UnknownRig(self.rig.clone()))?;
+            opts.root_motion = crate::export::RootMotion::for_preset(opts.rig);
         }
         Ok(opts)
     }
@@ -95,6 +96,7 @@ pub fn content_type(name: &str) -> &'static str {
         Some("json") => "application/json",
         Some("csv") => "text/csv",
         Some("bvh") => "text/plain",
+        Some("usda") => "model/vnd.usda",
         Some("mp4") => "video/mp4",
         _ => "application/octet-stream",
     }

@@ -260,9 +260,11 @@ impl FbxScene {
             .unwrap_or(0)
     }
 
-    /// The value of `prop` on `bone` at key `k`, else `fallback`.
-    fn channel(&self, bone: usize, prop: &str, k: usize, fallback: DVec3) -> DVec3 {
+    /// The value of `prop` on `bone` at key `k`, else `fallback` (the
+    /// default pose's value, which is all there is with no key).
+    fn channel(&self, bone: usize, prop: &str, k: Option<usize>, fallback: DVec3) -> DVec3 {
         let mut v = fallback;
+        let Some(k) = k else { return v };
         for axis in 0..3 {
             if let Some(c) = self.curves.get(&(bone, prop.to_string(), axis)) {
                 v[axis] = f64::from(c.values[k]);
@@ -274,6 +276,17 @@ impl FbxScene {
     /// World positions of every bone at key `k`, converted back to metres
     /// with Y up (the subject facing +Z), by bone name.
     pub fn positions(&self, k: usize) -> HashMap<String, DVec3> {
+        self.positions_at(Some(k))
+    }
+
+    /// World positions of every bone in the default (rest) pose, as
+    /// [`FbxScene::positions`].
+    #[allow(dead_code)]
+    pub fn rest_positions(&self) -> HashMap<String, DVec3> {
+        self.positions_at(None)
+    }
+
+    fn positions_at(&self, k: Option<usize>) -> HashMap<String, DVec3> {
         let mut global: Vec<(DVec3, DQuat)> = Vec::with_capacity(self.bones.len());
         // Parents may come after children in the file: resolve in passes.
         let mut done = vec![None; self.bones.len()];

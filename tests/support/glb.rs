@@ -48,12 +48,13 @@ impl Glb {
             .collect()
     }
 
-    /// Duration of the first animation, seconds.
+    /// Duration of the first animation, seconds (its keys start at the
+    /// video's time of the first frame, not necessarily at 0).
     pub fn animation_duration(&self) -> f32 {
         let anim = &self.json["animations"][0];
         let sampler = &anim["samplers"][0];
-        let input = sampler["input"].as_u64().unwrap() as usize;
-        self.json["accessors"][input]["max"][0].as_f64().unwrap() as f32
+        let input = &self.json["accessors"][sampler["input"].as_u64().unwrap() as usize];
+        (input["max"][0].as_f64().unwrap() - input["min"][0].as_f64().unwrap()) as f32
     }
 
     /// Global joint positions at keyframe `k`, by joint node name.
