@@ -233,7 +233,8 @@ impl Config {
         Ok(config)
     }
 
-    fn from_file(path: &Path) -> Result<Config, ConfigError> {
+    /// Defaults overlaid with one TOML file, without the environment.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: path.display().to_string(),
             reason: e.to_string(),
