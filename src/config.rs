@@ -261,6 +261,17 @@ impl Config {
         Ok(config)
     }
 
+    /// Defaults overlaid with one TOML file alone: no user configuration,
+    /// no environment (what a deployment's file says by itself).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        Self::read_table(path)?
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.display().to_string(),
+                reason: e.message().to_string(),
+            })
+    }
+
     /// One file's settings, checked on their own so an error names its file.
     fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {

@@ -212,6 +212,12 @@ pub enum Finish {
     Canceled,
 }
 
+/// The queue depth the autoscaler reads. Running jobs count as well as
+/// queued ones, so scaling in never targets a worker that is busy; the
+/// Kubernetes ScaledObject in `deploy/` carries this exact text (a test
+/// checks it), and `vidmocap admin queue-depth --sql` prints it.
+pub const QUEUE_DEPTH_SQL: &str = "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')";
+
 impl Db {
     /// Creates a job and reserves its price in one transaction.
     pub async fn create_job(&self, new: &NewJob) -> Result<CreateOutcome, DbError> {
@@ -378,6 +384,13 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Jobs waiting or running: what the fleet's autoscaler (KEDA's
+    /// `postgresql` trigger) divides by the jobs one worker takes.
+    pub async fn queue_depth(&self) -> Result<i64, DbError> {
+        let row = sqlx::query(QUEUE_DEPTH_SQL).fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>(0)?)
     }
 
     /// Claims the next runnable job: highest priority, then oldest, skipping

@@ -43,6 +43,12 @@ pub enum AdminCommand {
         #[arg(long)]
         tier: String,
     },
+    /// Print how many jobs are queued or running (what workers scale on).
+    QueueDepth {
+        /// Print the SQL query instead (the one the KEDA trigger runs).
+        #[arg(long)]
+        sql: bool,
+    },
 }
 
 /// The account an operator names by email (case and spaces ignored).
@@ -144,6 +150,10 @@ pub fn migrate(config: Config) -> Result<(), crate::Error> {
 
 /// `vidmocap admin …`.
 pub fn admin(config: Config, cmd: AdminCommand) -> Result<(), crate::Error> {
+    if let AdminCommand::QueueDepth { sql: true } = cmd {
+        println!("{}", crate::db::jobs::QUEUE_DEPTH_SQL);
+        return Ok(());
+    }
     runtime()?.block_on(async move {
         let db = app::open_db(&config.service).await?;
         match cmd {
@@ -184,6 +194,9 @@ pub fn admin(config: Config, cmd: AdminCommand) -> Result<(), crate::Error> {
                     .await
                     .map_err(ServiceError::from)?;
                 println!("{email} is now on tier {tier}");
+            }
+            AdminCommand::QueueDepth { .. } => {
+                println!("{}", db.queue_depth().await.map_err(ServiceError::from)?);
             }
         }
         Ok(())

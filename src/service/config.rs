@@ -184,6 +184,27 @@ impl ServiceConfig {
         if let Some(v) = get("VIDMOCAP_STORE_SIGNING_SECRET") {
             self.store.signing_secret = v;
         }
+        // The fleet's store, set from the environment so that credentials
+        // come from a secret rather than the shared configuration file.
+        let store_text = [
+            ("VIDMOCAP_STORE_KIND", &mut self.store.kind),
+            ("VIDMOCAP_S3_ENDPOINT", &mut self.store.endpoint),
+            ("VIDMOCAP_S3_BUCKET", &mut self.store.bucket),
+            ("VIDMOCAP_S3_REGION", &mut self.store.region),
+            ("VIDMOCAP_S3_ACCESS_KEY_ID", &mut self.store.access_key_id),
+            (
+                "VIDMOCAP_S3_SECRET_ACCESS_KEY",
+                &mut self.store.secret_access_key,
+            ),
+        ];
+        for (name, field) in store_text {
+            if let Some(v) = get(name) {
+                *field = v;
+            }
+        }
+        if let Some(v) = get("VIDMOCAP_S3_PATH_STYLE") {
+            self.store.path_style = parse("VIDMOCAP_S3_PATH_STYLE", v)?;
+        }
         Ok(())
     }
 
