@@ -91,7 +91,6 @@ fn document(paths: Map<String, Value>) -> Value {
 fn table() -> Table {
     use Access::{Account, Public};
     use Method as M;
-    let unlimited = || DefaultBodyLimit::disable();
     Table::new()
         .add(
             M::GET,
@@ -202,7 +201,7 @@ fn table() -> Table {
         .add(
             M::POST,
             "/v1/uploads",
-            routing::post(uploads::create).layer(unlimited()),
+            routing::post(uploads::create).layer(DefaultBodyLimit::disable()),
             "Upload a video: raw body or multipart field `file`",
             Account,
         )
@@ -307,7 +306,7 @@ fn table() -> Table {
         .add(
             M::PUT,
             "/v1/blobs/{*key}",
-            routing::put(blobs::put_blob).layer(unlimited()),
+            routing::put(blobs::put_blob).layer(DefaultBodyLimit::disable()),
             "Upload through a presigned link",
             Public,
         )

@@ -229,7 +229,7 @@ async fn execute(
         let digest = super::file_sha256(&input)
             .await
             .map_err(|e| internal("hashing the upload failed", &e))?;
-        if size != upload.size_bytes as u64 || &digest != pinned {
+        if size != upload.size_bytes as u64 || digest != *pinned {
             tracing::warn!(
                 size,
                 expected = upload.size_bytes,
