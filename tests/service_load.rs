@@ -48,9 +48,11 @@ async fn hundred_concurrent_logins_stay_within_memory() {
         tokio::spawn(async move {
             loop {
                 let now = rss_mib();
-                let mut p = peak.lock().unwrap();
-                *p = p.max(now);
-                drop(p);
+                // A block, not drop(): the guard must not live across the await.
+                {
+                    let mut p = peak.lock().unwrap();
+                    *p = p.max(now);
+                }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })

@@ -212,6 +212,16 @@ pub enum Finish {
     Canceled,
 }
 
+/// The next job a PostgreSQL worker may take: queued, its account under
+/// its running limit, highest priority then oldest; rows other workers are
+/// claiming are skipped. `jobs_claim_order` (migration 0003) serves the scan
+/// in this order and `jobs_running_account` the running count.
+const PG_CLAIM_CANDIDATE_SQL: &str = "SELECT j.id, j.account_id, j.max_running FROM jobs j
+     WHERE j.state = 'queued'
+       AND (SELECT COUNT(*) FROM jobs r WHERE r.account_id = j.account_id AND r.state = 'running') < j.max_running
+     ORDER BY j.priority DESC, j.created_ms, j.id
+     LIMIT 1 FOR UPDATE SKIP LOCKED";
+
 /// The queue depth the autoscaler reads. Running jobs count as well as
 /// queued ones, so scaling in never targets a worker that is busy; the
 /// Kubernetes ScaledObject in `deploy/` carries this exact text (a test
@@ -386,6 +396,19 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// PostgreSQL's plan for the claim's candidate query, run for real
+    /// (`EXPLAIN ANALYZE`, inside a transaction that is rolled back, so no
+    /// row stays locked): what the queue bench prints.
+    pub async fn explain_claim(&self) -> Result<String, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(&format!("EXPLAIN (ANALYZE, COSTS OFF) {PG_CLAIM_CANDIDATE_SQL}"))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        let lines: Result<Vec<String>, _> = rows.iter().map(|r| r.try_get::<String, _>(0)).collect();
+        Ok(lines?.join("\n"))
+    }
+
     /// Jobs waiting or running: what the fleet's autoscaler (KEDA's
     /// `postgresql` trigger) divides by the jobs one worker takes.
     pub async fn queue_depth(&self) -> Result<i64, DbError> {
@@ -451,14 +474,8 @@ impl Db {
         lease_until: i64,
     ) -> Result<PgClaim, DbError> {
         let mut tx = self.pool.begin().await?;
-        let candidate = sqlx::query(
-            "SELECT j.id, j.account_id, j.max_running FROM jobs j
-             WHERE j.state = 'queued'
-               AND (SELECT COUNT(*) FROM jobs r WHERE r.account_id = j.account_id AND r.state = 'running') < j.max_running
-             ORDER BY j.priority DESC, j.created_ms, j.id
-             LIMIT 1 FOR UPDATE SKIP LOCKED",
-        )
-        .fetch_optional(&mut *tx)
+        let candidate = sqlx::query(PG_CLAIM_CANDIDATE_SQL)
+            .fetch_optional(&mut *tx)
         .await?;
         let Some(candidate) = candidate else {
             tx.rollback().await?;

@@ -70,6 +70,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_upload_digest.sql"),
         include_str!("../../migrations/postgres/0002_upload_digest.sql"),
     ),
+    (
+        "0003_queue_indexes",
+        include_str!("../../migrations/sqlite/0003_queue_indexes.sql"),
+        include_str!("../../migrations/postgres/0003_queue_indexes.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under on PostgreSQL.
