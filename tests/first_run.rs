@@ -364,7 +364,8 @@ fn every_preset_imports_into_blender_with_default_settings() {
                 "tail"
             };
             let errors = axis_errors(imported, axis);
-            assert!(errors.len() >= 18, "{preset} {kind}: {errors:?}");
+            // Every bone but the ends (BVH has no bones for its End Sites).
+            assert!(errors.len() >= 17, "{preset} {kind}: {errors:?}");
             let worst =
                 errors.iter().cloned().fold(
                     (String::new(), 0.0f64),
