@@ -4,7 +4,7 @@
 # Vulkan driver (lavapipe: the GPU kernels' tests run on it), the ONNX Runtime
 # library (from PyPI), the glTF validator (from npm), assimp (the tests read
 # FBX and BVH back with it), Blender (the export tests import every file
-# into it, headless, as an animator would), s3s-fs, the S3 server the storage
+# into it, headless, as an animator would; its glTF importer needs numpy), s3s-fs, the S3 server the storage
 # tests start (from crates.io), OpenUSD's Python API (usd-core, from PyPI,
 # to validate the USD export), records where the library and models are in
 # the user configuration (scripts/record-paths.sh), and builds the web
@@ -17,7 +17,7 @@ cd "$root"
 packages=(pkg-config clang libclang-dev libavformat-dev libavcodec-dev libavutil-dev
   mesa-vulkan-drivers libvulkan1
   libswscale-dev libavfilter-dev libavdevice-dev ffmpeg curl python3-pip nodejs npm
-  assimp-utils chromium blender)
+  assimp-utils chromium blender python3-numpy)
 missing=()
 for p in "${packages[@]}"; do
   # A tool already on PATH (node, npm, pip from another install) counts.

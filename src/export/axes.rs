@@ -214,15 +214,11 @@ mod tests {
                 };
                 let o = OrientedRig::new(&r, space, BoneAxis::for_preset(preset));
                 let rest = globals(&o, 0);
-                for b in 0..r.bones.len() {
+                for (b, bone) in r.bones.iter().enumerate() {
                     if let Some(c) = main_child(&r, b) {
                         let d = (rest[c].0 - rest[b].0).normalize();
                         let a = rest[b].1 * axis;
-                        assert!(
-                            a.dot(d) > 0.9999,
-                            "{preset} {}: {a} vs {d}",
-                            r.bones[b].name
-                        );
+                        assert!(a.dot(d) > 0.9999, "{preset} {}: {a} vs {d}", bone.name);
                     }
                 }
                 for f in 0..r.frames() {

@@ -11,8 +11,12 @@
 //! AnimationCurveNode (Euler XYZ degrees), a `T` node on the bones whose
 //! translation moves and an `S` node on the top bone, → one AnimationCurve
 //! per channel, keyed at every frame (linear) on FBX's 46186158000 ticks
-//! per second. Units and up axis follow [`Space`], declared in
-//! GlobalSettings (`UnitScaleFactor` is centimetres per file unit).
+//! per second, at the rig's times (the video's timestamps by default).
+//! Bones carry the preset's rest orientation ([`super::axes`]) in their
+//! `Lcl Rotation` and bind matrices. The source span is in user properties
+//! (`vidmocap_*`) of the animation stack and the body. Units and up axis
+//! follow [`Space`], declared in GlobalSettings (`UnitScaleFactor` is
+//! centimetres per file unit).
 
 use glam::{Mat4, Vec3};
 

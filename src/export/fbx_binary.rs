@@ -174,8 +174,10 @@ pub fn encode(nodes: &[Node]) -> Vec<u8> {
     e.nodes(nodes);
     e.out.extend_from_slice(&FOOT_ID);
     e.out.extend_from_slice(&[0; 4]);
-    // Pad to 16 bytes, a whole 16 when already aligned.
-    let pad = 16 - e.out.len() % 16;
+    // Pad to 16 bytes: none when already aligned. Blender writes a whole
+    // 16 then, which readers that check the footer (fbxcel: 4 to 19 zero
+    // bytes before the version) refuse; one file in 16 hit it.
+    let pad = (16 - e.out.len() % 16) % 16;
     e.out.extend(std::iter::repeat_n(0u8, pad));
     e.out.extend_from_slice(&VERSION.to_le_bytes());
     e.out.extend_from_slice(&[0; 120]);

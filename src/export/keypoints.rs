@@ -236,11 +236,22 @@ impl KeypointsFile {
         // A span that starts with frames the clip skipped (no pose yet in
         // a version 1 file) has more times than frames: keep the last ones.
         let skip = times.len().checked_sub(frames)?;
+        let fps = self.video_fps.unwrap_or(f64::from(self.fps));
+        // Times are written to 0.1 ms; back on the frame grid where they
+        // were on it, so keys land on whole frames as `process` put them.
+        let snap = |t: f64| {
+            let f = t * fps;
+            if (f - f.round()).abs() * 1e4 < fps {
+                f.round() / fps
+            } else {
+                t
+            }
+        };
         Some(super::SourceSpan {
             first_frame: self.first_frame + skip as u64,
             last_frame: self.last_frame,
-            fps: self.video_fps.unwrap_or(f64::from(self.fps)),
-            times: times[skip..].to_vec(),
+            fps,
+            times: times[skip..].iter().map(|&t| snap(t)).collect(),
         })
     }
 

@@ -30,6 +30,13 @@ def _open_without_u(file, mode="r", *args, **kwargs):
 
 builtins.open = _open_without_u
 
+# Blender 3.4's glTF importer uses `np.bool`, which NumPy 1.24 (Debian 12's)
+# removed; it meant the builtin.
+import numpy
+
+if not hasattr(numpy, "bool"):
+    numpy.bool = bool
+
 argv = sys.argv[sys.argv.index("--") + 1 :]
 path = argv[0]
 samples = [int(k) for k in argv[1:]]
