@@ -17,6 +17,10 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
+    Eval(#[from] crate::eval::EvalError),
+    #[error(transparent)]
+    Motion(#[from] crate::motion::MotionError),
+    #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),
     #[error(transparent)]
     Service(#[from] crate::service::ServiceError),
@@ -34,6 +38,8 @@ impl Error {
             Error::Model(e) => e.code(),
             Error::Export(e) => e.code(),
             Error::Config(e) => e.code(),
+            Error::Eval(e) => e.code(),
+            Error::Motion(e) => e.code(),
             Error::Pipeline(e) => e.code(),
             Error::Service(e) => e.code(),
             Error::Store(e) => e.code(),
