@@ -85,6 +85,7 @@ pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
     let out = std::env::temp_dir().join(format!("vidmocap-bench-{}", std::process::id()));
     let opts = ProcessOptions {
         person: args.common.person,
+        height_m: args.common.height,
         ..ProcessOptions::default()
     };
     let cancel = AtomicBool::new(false);

@@ -1,4 +1,4 @@
-//! The `vidmocap` command line: `process`, `convert`, `models check|fetch`,
+//! The `vidmocap` command line: `process`, `convert`, `eval`, `models check|fetch`,
 //! `bench`, and the service's `serve`, `worker`, `migrate`, `admin` (see
 //! `service::cli`).
 //!
@@ -34,6 +34,8 @@ pub enum Command {
     Process(ProcessArgs),
     /// Re-export a past run's keypoints.json in other formats or rigs, without the models.
     Convert(ConvertArgs),
+    /// 3D accuracy of a run's keypoints.json against a reference in OpenSim TRC.
+    Eval(EvalArgs),
     /// Check or download the model files.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -123,6 +125,25 @@ pub struct ConvertArgs {
     pub export: ExportArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A keypoints.json written by `vidmocap process`.
+    pub keypoints: PathBuf,
+    /// The reference: an OpenSim TRC file.
+    #[arg(long)]
+    pub trc: PathBuf,
+    /// Score the model's own landmarks (`raw_world`) instead of the solved
+    /// skeleton's.
+    #[arg(long)]
+    pub raw: bool,
+    /// Video frame of the reference's first row.
+    #[arg(long, default_value_t = 0)]
+    pub frame_offset: i64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Options shared by `process` and `bench`.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
@@ -132,6 +153,10 @@ pub struct CommonArgs {
     /// Horizontal field of view of the camera in degrees (root motion).
     #[arg(long)]
     pub fov: Option<f32>,
+    /// The subject's standing height in metres (for example 1.82): the
+    /// skeleton is scaled to it exactly; without it the model's estimate.
+    #[arg(long)]
+    pub height: Option<f32>,
     /// Folder with the model files (overrides VIDMOCAP_MODELS_DIR).
     #[arg(long)]
     pub models_dir: Option<PathBuf>,
@@ -214,6 +239,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             process(&config, &args)
         }
         Command::Convert(args) => convert(&args),
+        Command::Eval(args) => eval(&args),
         Command::Models(cmd) => models(&config, cmd),
         Command::Bench(args) => {
             apply_common(&mut config, &args.common)?;
@@ -267,6 +293,7 @@ fn process(config: &Config, args: &ProcessArgs) -> Result<(), Error> {
     let cancel = AtomicBool::new(false);
     let opts = ProcessOptions {
         person: args.common.person,
+        height_m: args.common.height,
         export,
     };
     let mut on_progress = |p: &pipeline::Progress| {
@@ -323,6 +350,31 @@ pub fn print_summary(r: &Report) {
         "followed person {}: frames {}-{}, pose on {} frames, {} filled",
         r.followed_track, r.first_frame, r.last_frame, r.frames_with_pose, r.frames_filled
     );
+    let q = &r.quality;
+    if let Some(s) = &q.skeleton {
+        println!(
+            "skeleton: {:.2} m tall ({})",
+            s.height_m,
+            match s.height_source {
+                crate::motion::scale::HeightSource::Given => "as given",
+                crate::motion::scale::HeightSource::Measured => "measured",
+            }
+        );
+    }
+    println!(
+        "motion: {} frames bridged, {} limb-swap and {} facing-flip frames corrected, \
+         contacts {:.0} % / {:.0} % (left/right)",
+        q.frames_bridged,
+        q.limb_swaps_corrected,
+        q.facing_flips_corrected,
+        100.0 * q.contact_share[0],
+        100.0 * q.contact_share[1]
+    );
+    println!(
+        "quality: planted-foot slide {:.1} mm/frame, jitter {:.1} mm (wrists) {:.1} mm (ankles), \
+         2D reprojection {:.1} px (median)",
+        q.planted_foot_slide_mm, q.wrist_jitter_mm, q.ankle_jitter_mm, q.reprojection_px
+    );
     for p in &r.providers {
         match &p.fallback_reason {
             Some(reason) => println!("{} on {} ({reason})", p.model, p.provider.name()),
@@ -355,6 +407,26 @@ fn convert(args: &ConvertArgs) -> Result<(), Error> {
     for path in crate::export::convert(&args.input, &out_dir, &opts)? {
         println!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+fn eval(args: &EvalArgs) -> Result<(), Error> {
+    let r = crate::eval::evaluate_files(&args.keypoints, &args.trc, args.raw, args.frame_offset)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        return Ok(());
+    }
+    println!("{} frames, landmarks: {}", r.frames, r.landmarks);
+    println!("  {:<18} {:<10} {:>10}", "landmark", "marker", "PA-MPJPE");
+    for j in &r.joints {
+        println!(
+            "  {:<18} {:<10} {:>7.1} mm",
+            j.landmark, j.marker, j.pa_mpjpe_mm
+        );
+    }
+    println!("PA-MPJPE {:.1} mm", r.pa_mpjpe_mm);
+    println!("root-aligned MPJPE {:.1} mm", r.mpjpe_root_aligned_mm);
+    println!("acceleration error {:.1} mm/frame²", r.accel_error_mm);
     Ok(())
 }
 

@@ -185,7 +185,7 @@ impl Default for PoseConfig {
             max_people: 4,
             min_detection_score: 0.5,
             min_presence: 0.5,
-            fov_deg: crate::pose::lift::DEFAULT_FOV_DEG,
+            fov_deg: crate::motion::lift::DEFAULT_FOV_DEG,
             max_gap_s: 0.5,
             track_memory_s: 1.0,
         }

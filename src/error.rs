@@ -17,6 +17,10 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
+    Eval(#[from] crate::eval::EvalError),
+    #[error(transparent)]
+    Motion(#[from] crate::motion::MotionError),
+    #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),
     #[error(transparent)]
     Service(#[from] crate::service::ServiceError),
@@ -34,6 +38,8 @@ impl Error {
             Error::Model(e) => e.code(),
             Error::Export(e) => e.code(),
             Error::Config(e) => e.code(),
+            Error::Eval(e) => e.code(),
+            Error::Motion(e) => e.code(),
             Error::Pipeline(e) => e.code(),
             Error::Service(e) => e.code(),
             Error::Store(e) => e.code(),
@@ -69,7 +75,11 @@ impl Error {
             }
             Error::Pipeline(PipelineError::Output { .. }) => ErrorKind::Internal,
             Error::Export(e) if e.is_bad_request() => ErrorKind::Input,
+            Error::Motion(e) if e.is_bad_request() => ErrorKind::Input,
+            // eval reads files the user named: every failure is theirs to fix.
+            Error::Eval(_) => ErrorKind::Input,
             Error::Export(_)
+            | Error::Motion(_)
             | Error::Model(_)
             | Error::Config(_)
             | Error::Service(_)

@@ -2,9 +2,9 @@
 //!
 //! The local pipeline (`vidmocap process`) is: probe and decode the video
 //! ([`video`]), find and track people and run BlazePose on each ([`pose`],
-//! [`infer`]), recover root motion and clean the motion ([`pose::lift`],
-//! [`pose::filter`], [`pose::gaps`], [`pose::foot`]), solve a humanoid rig
-//! ([`rig`]) and write the outputs ([`export`]). [`pipeline::run`] is the one
+//! [`infer`]), solve one person's motion over the whole clip ([`motion`]:
+//! gaps, smoothing, left/right and facing, root, contacts, the rig fit) on a
+//! humanoid rig ([`rig`]) and write the outputs ([`export`]). [`pipeline::run`] is the one
 //! entry point every front end (CLI, bench, later the job service) calls.
 
 pub mod bench;
@@ -13,10 +13,12 @@ pub mod config;
 pub mod db;
 pub mod doctor;
 pub mod error;
+pub mod eval;
 pub mod export;
 pub mod gpu;
 pub mod infer;
 pub mod locate;
+pub mod motion;
 pub mod nvml;
 pub mod pipeline;
 pub mod pose;

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use glam::{Vec2, Vec3};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -22,14 +21,11 @@ use crate::error::Error;
 use crate::export;
 use crate::infer::runtime::Model;
 use crate::infer::{ExecutionOptions, Manifest, Runtime, SessionOptions, SessionProvider};
+use crate::motion::lift::Pinhole;
+use crate::motion::{self, MotionError, MotionParams};
 use crate::pose::blazepose::BlazePose;
-use crate::pose::filter::{PoseSmoother, Vec3Smoother};
-use crate::pose::foot::{detect_contacts, lock_feet, ContactParams};
-use crate::pose::gaps::{fill_gaps, fill_gaps_vec3};
-use crate::pose::lift::{solve_translation, Pinhole};
 use crate::pose::track::{TrackBook, TrackSummary, Tracker, TrackerConfig};
-use crate::pose::{camera_to_output, PoseObservation, NUM_LANDMARKS};
-use crate::rig::{global_positions, BodyMeasurements, Clip, JointId, Skeleton};
+use crate::pose::PoseObservation;
 use crate::video::{self, Decoder, VideoInfo};
 
 /// Frames buffered between the decoding thread and the pose stage.
@@ -61,6 +57,9 @@ impl std::str::FromStr for PersonChoice {
 #[derive(Clone, Debug, Default)]
 pub struct ProcessOptions {
     pub person: PersonChoice,
+    /// The subject's standing height in metres, when known: the skeleton
+    /// is scaled to it exactly (otherwise the model's estimate is used).
+    pub height_m: Option<f32>,
     /// Which files to write, the rig preset, root motion, units and axes
     /// (default: motion.glb and keypoints.json, generic rig).
     pub export: export::ExportOptions,
@@ -97,6 +96,8 @@ pub struct Report {
     pub frames_with_pose: u64,
     /// Frames of the span filled by interpolation.
     pub frames_filled: u64,
+    /// How good the solved motion is (see the README's "Motion quality").
+    pub quality: crate::motion::quality::Quality,
     pub detector_runs: u64,
     pub landmark_runs: u64,
     pub timings: Vec<StageTiming>,
@@ -117,6 +118,8 @@ pub struct Report {
     /// "cpu") and, where it is not the one asked for, why.
     pub providers: Vec<SessionProvider>,
 }
+
+pub use crate::motion::Motion;
 
 /// Pipeline-level failures (the stages' own errors keep their own codes).
 #[derive(Debug, Error)]
@@ -141,29 +144,6 @@ impl PipelineError {
             PipelineError::Output { .. } => "pipeline.output",
         }
     }
-}
-
-/// One followed person's cleaned motion, ready for every exporter.
-#[derive(Clone, Debug)]
-pub struct Motion {
-    pub fps: f32,
-    /// Video frame index of the first motion frame.
-    pub first_frame: u64,
-    /// Per motion frame: seconds from the start of the video.
-    pub times: Vec<f64>,
-    /// Per motion frame: the cleaned observation, `None` where the subject
-    /// was lost for longer than gap filling bridges.
-    pub poses: Vec<Option<PoseObservation>>,
-    /// Per motion frame: hip-centred world landmarks in output space (the
-    /// previous pose is held where `poses` is `None`).
-    pub world: Vec<[Vec3; NUM_LANDMARKS]>,
-    /// Per motion frame: the hips' position in output space after foot locking.
-    pub root: Vec<Vec3>,
-    /// Per motion frame: left/right foot contact.
-    pub contacts: Vec<[bool; 2]>,
-    pub camera: Pinhole,
-    pub skeleton: Skeleton,
-    pub clip: Clip,
 }
 
 /// The detector and one landmark session per worker, built in parallel
@@ -223,6 +203,7 @@ pub fn run(
     cancel: &AtomicBool,
 ) -> Result<Report, Error> {
     let started = Instant::now();
+    let params = MotionParams::from_config(config).with_height(opts.height_m)?;
     let info = video::probe(input, &config.limits)?;
     std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::Output {
         path: out_dir.display().to_string(),
@@ -322,7 +303,11 @@ pub fn run(
     };
     let (w, h) = (info.upright_width, info.upright_height);
     let camera = Pinhole::from_fov(w, h, config.pose.fov_deg);
-    let motion = clean_motion(&observations, &times, fps, camera, config)?;
+    let motion =
+        motion::solve(&observations, &times, fps, camera, &params).map_err(|e| match e {
+            MotionError::NoPose => Error::from(PipelineError::NoPerson),
+            e => e.into(),
+        })?;
     let solve = solve_started.elapsed();
 
     // Stage 4: write the files.
@@ -359,8 +344,8 @@ pub fn run(
         first_frame: motion.first_frame,
         last_frame: motion.first_frame + motion.times.len() as u64 - 1,
         frames_with_pose: observations.len() as u64,
-        frames_filled: motion.poses.iter().filter(|p| p.is_some()).count() as u64
-            - observations.len() as u64,
+        frames_filled: motion.quality.frames_filled as u64,
+        quality: motion.quality.clone(),
         detector_runs: tracker.detector_runs,
         landmark_runs: tracker.landmark_runs,
         timings: Vec::new(),
@@ -438,137 +423,4 @@ fn timing(stage: &'static str, d: Duration, items: u64) -> StageTiming {
             0.0
         },
     }
-}
-
-/// From one track's raw observations to a cleaned, rigged motion.
-/// `observations` are (frame index, crop size, pose) in frame order;
-/// `times` holds every decoded frame's time.
-pub fn clean_motion(
-    observations: &[(u64, f32, PoseObservation)],
-    times: &[f64],
-    fps: f32,
-    camera: Pinhole,
-    config: &Config,
-) -> Result<Motion, Error> {
-    let (Some(first), Some(last)) = (observations.first(), observations.last()) else {
-        return Err(PipelineError::NoPerson.into());
-    };
-    let (first, last) = (first.0 as usize, last.0 as usize);
-    let span_times: Vec<f64> = times[first..=last].to_vec();
-    let n = span_times.len();
-    let mut poses: Vec<Option<PoseObservation>> = vec![None; n];
-    let mut scales: Vec<Option<f32>> = vec![None; n];
-    for (index, size, pose) in observations {
-        let i = *index as usize - first;
-        poses[i] = Some(pose.clone());
-        scales[i] = Some(*size);
-    }
-    fill_gaps(&mut poses, &span_times, config.pose.max_gap_s);
-
-    // Smooth: MediaPipe's one-euro settings, scaled by the person's size in
-    // pixels; filters restart after a loss so an old pose does not leak in.
-    let mut smoother = PoseSmoother::new();
-    let mut last_scale = scales.iter().flatten().next().copied().unwrap_or(1.0);
-    for i in 0..n {
-        if let Some(s) = scales[i] {
-            last_scale = s;
-        }
-        match &poses[i] {
-            Some(p) => poses[i] = Some(smoother.apply(span_times[i], p, last_scale)),
-            None => smoother.reset(),
-        }
-    }
-
-    // Root: where the hips are in camera space, from the 2D↔3D fit.
-    let mut root_cam: Vec<Option<Vec3>> = poses
-        .iter()
-        .map(|p| {
-            p.as_ref().and_then(|p| {
-                let image: Vec<Vec2> = p.image.iter().map(|l| Vec2::new(l.x, l.y)).collect();
-                let weights: Vec<f32> = p.image.iter().map(|l| l.visibility).collect();
-                solve_translation(&camera, &image, &p.world, &weights)
-            })
-        })
-        .collect();
-    fill_gaps_vec3(&mut root_cam, &span_times, config.pose.max_gap_s);
-    let mut root_smoother = Vec3Smoother::default();
-    let mut held_root = root_cam
-        .iter()
-        .flatten()
-        .next()
-        .copied()
-        .unwrap_or(Vec3::Z * 3.0);
-    let root_cam: Vec<Vec3> = root_cam
-        .iter()
-        .zip(&span_times)
-        .map(|(r, &t)| {
-            if let Some(r) = r {
-                held_root = root_smoother.apply(t, *r);
-            }
-            held_root
-        })
-        .collect();
-
-    // Output space: hip-centred landmarks (hold the last pose through long
-    // losses so every frame of the span has a value).
-    let mut held = poses
-        .iter()
-        .flatten()
-        .next()
-        .map(|p| p.world.map(camera_to_output))
-        .unwrap_or([Vec3::ZERO; NUM_LANDMARKS]);
-    let world: Vec<[Vec3; NUM_LANDMARKS]> = poses
-        .iter()
-        .map(|p| {
-            if let Some(p) = p {
-                held = p.world.map(camera_to_output);
-            }
-            held
-        })
-        .collect();
-    let seen: Vec<[Vec3; NUM_LANDMARKS]> = poses
-        .iter()
-        .flatten()
-        .map(|p| p.world.map(camera_to_output))
-        .collect();
-    let skeleton = Skeleton::t_pose(&BodyMeasurements::from_world_frames(&seen));
-
-    // The root starts above the origin at the rig's hip height and moves as
-    // the camera-space hips move.
-    let start = camera_to_output(root_cam[0]);
-    let rest = skeleton.rest_root_translation();
-    let mut root: Vec<Vec3> = root_cam
-        .iter()
-        .map(|&r| rest + (camera_to_output(r) - start))
-        .collect();
-
-    let mut clip = Clip::solve(&skeleton, fps, &root, &world);
-    // Planted feet must not slide: find contacts on the solved rig, then
-    // shift the root so each planted foot stays put.
-    let feet_of = |root: &[Vec3]| -> Vec<[Vec3; 2]> {
-        root.iter()
-            .zip(&clip.rotations)
-            .map(|(r, rot)| {
-                let g = global_positions(&skeleton, *r, rot);
-                [g[JointId::LeftFoot.index()], g[JointId::RightFoot.index()]]
-            })
-            .collect()
-    };
-    let feet = feet_of(&root);
-    let contacts = detect_contacts(&feet, &span_times, &ContactParams::default());
-    lock_feet(&mut root, &feet, &contacts);
-    clip.root_translation = root.clone();
-
-    Ok(Motion {
-        fps,
-        first_frame: first as u64,
-        times: span_times,
-        poses,
-        world,
-        root,
-        contacts,
-        camera,
-        skeleton,
-        clip,
-    })
 }

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use vidmocap::config::Config;
+use vidmocap::export::Format;
 use vidmocap::pipeline::{self, PersonChoice, ProcessOptions, Report};
 
 fn media(name: &str) -> PathBuf {
@@ -40,6 +41,10 @@ fn run(person: PersonChoice) -> Run {
         &config,
         &ProcessOptions {
             person,
+            export: vidmocap::export::ExportOptions {
+                formats: vec![Format::Glb, Format::Fbx, Format::Json],
+                ..Default::default()
+            },
             ..ProcessOptions::default()
         },
         &mut |_| {},
@@ -364,4 +369,290 @@ fn keypoints_json_has_the_promised_shape() {
     assert_eq!(f["landmarks"].as_array().unwrap().len(), 33);
     assert_eq!(f["world"].as_array().unwrap().len(), 33);
     assert!(f["time_s"].as_f64().is_some() && f["root"].as_array().is_some());
+}
+
+// ---- The motion solver (issue 11) and the skeleton's scale, measured on
+// keypoints.json: the solved skeleton's landmarks, which every export
+// carries.
+
+type V3 = [f32; 3];
+
+fn v3(v: &Value) -> V3 {
+    let a = v.as_array().unwrap();
+    [0, 1, 2].map(|k| a[k].as_f64().unwrap() as f32)
+}
+
+fn sub(a: V3, b: V3) -> V3 {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+fn add(a: V3, b: V3) -> V3 {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+}
+
+fn norm(a: V3) -> f32 {
+    (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt()
+}
+
+/// The followed span's frames of a run's keypoints.json.
+fn span(run: &Run) -> Vec<&Value> {
+    let (first, last) = (run.report.first_frame, run.report.last_frame);
+    run.keypoints["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| (first..=last).contains(&f["frame"].as_u64().unwrap()))
+        .collect()
+}
+
+/// Landmark `k` of a frame in the scene (world + root).
+fn scene(f: &Value, k: usize) -> V3 {
+    add(v3(&f["world"][k]), v3(&f["root"]))
+}
+
+fn jitter_mm(track: &[V3]) -> f32 {
+    let sum: f32 = track
+        .windows(3)
+        .map(|w| norm(sub(add(w[2], w[0]), add(w[1], w[1]))))
+        .sum();
+    1000.0 * sum / (track.len() - 2) as f32
+}
+
+#[test]
+#[ignore = "issue 11 not met yet: left wrist jitter 26.3 mm/frame² (limit 25); later figures unmeasured"]
+fn the_woman_s_motion_is_usable_without_cleanup() {
+    let run = walker_run();
+    let frames = span(run);
+    let n = frames.len();
+    // Jitter of wrists (15, 16) and ankles (27, 28), mean second difference.
+    for k in [15, 16, 27, 28] {
+        let track: Vec<V3> = frames.iter().map(|f| scene(f, k)).collect();
+        let j = jitter_mm(&track);
+        eprintln!("landmark {k}: jitter {j:.1} mm/frame²");
+        assert!(j <= 25.0, "landmark {k}: jitter {j:.1} mm/frame²");
+    }
+    // Contacts on each foot, planted feet still and on the floor.
+    let contact = |f: &Value, side: usize| f["foot_contact"][side] == true;
+    let mut slide = Vec::new();
+    for (side, (ankle, heel, toe)) in [(27, 29, 31), (28, 30, 32)].into_iter().enumerate() {
+        let share = frames.iter().filter(|f| contact(f, side)).count() as f32 / n as f32;
+        eprintln!("foot {side}: contact on {:.0} % of frames", 100.0 * share);
+        assert!(share >= 0.25, "foot {side}: contact on {share}");
+        for w in frames.windows(2) {
+            if contact(w[0], side) && contact(w[1], side) {
+                let d = sub(scene(w[1], ankle), scene(w[0], ankle));
+                slide.push(1000.0 * (d[0] * d[0] + d[2] * d[2]).sqrt());
+            }
+        }
+        // She walks on flat lawn: every planted sole within 3 cm of the
+        // median planted sole height.
+        let soles: Vec<f32> = frames
+            .iter()
+            .filter(|f| contact(f, side))
+            .map(|f| scene(f, heel)[1].min(scene(f, toe)[1]))
+            .collect();
+        let floor = median(soles.clone());
+        let off = soles.iter().filter(|s| (*s - floor).abs() > 0.03).count();
+        assert!(
+            off as f32 <= 0.05 * soles.len() as f32,
+            "foot {side}: {off} of {} planted frames off the floor ({floor})",
+            soles.len()
+        );
+    }
+    let slide = median(slide);
+    eprintln!("planted-foot slide {slide:.1} mm/frame (median)");
+    assert!(slide <= 10.0, "planted foot slides {slide} mm/frame");
+    // No limb swap: the left ankle stays the one nearer the left hip ...
+    // measured as the solver reports it, and no facing change over 60°.
+    let q = &run.keypoints["quality"];
+    eprintln!("quality: {q}");
+    assert_eq!(q["facing_jumps"], 0);
+    let facing = |f: &Value| {
+        let l = sub(scene(f, 11), scene(f, 12));
+        let h = sub(scene(f, 23), scene(f, 24));
+        let x = l[0] + h[0];
+        let z = l[2] + h[2];
+        let len = (x * x + z * z).sqrt();
+        [x / len, z / len]
+    };
+    let turns = frames
+        .windows(2)
+        .filter(|w| {
+            let (a, b) = (facing(w[0]), facing(w[1]));
+            a[0] * b[0] + a[1] * b[1] < 60f32.to_radians().cos()
+        })
+        .count();
+    assert_eq!(turns, 0, "facing changes over 60° between frames");
+}
+
+#[test]
+#[ignore = "issue 11 not met yet: largest root step 0.364 m (limit 0.35)"]
+fn the_man_s_jump_from_the_roof_is_a_continuous_fall() {
+    let run = auto_run();
+    let frames = span(run);
+    let roots: Vec<V3> = frames.iter().map(|f| v3(&f["root"])).collect();
+    let max_step = roots
+        .windows(2)
+        .map(|w| norm(sub(w[1], w[0])))
+        .fold(0.0, f32::max);
+    eprintln!("largest root step {max_step:.3} m");
+    assert!(max_step <= 0.35, "root steps {max_step} m between frames");
+    // Standing: no foot above the pelvis.
+    for f in frames
+        .iter()
+        .filter(|f| f["pose"] == true && f["bridged"] == false)
+    {
+        let hips = 0.5 * (scene(f, 23)[1] + scene(f, 24)[1]);
+        for ankle in [27, 28] {
+            if f["foot_contact"][ankle - 27] == true {
+                assert!(
+                    scene(f, ankle)[1] < hips,
+                    "frame {}: planted foot above the pelvis",
+                    f["frame"]
+                );
+            }
+        }
+    }
+    // On the roof at the start, on the lawn at the end: about 2 m lower.
+    let y = |range: std::ops::Range<usize>| median(range.map(|i| roots[i][1]).collect());
+    let n = roots.len();
+    let (top, bottom) = (y(20..100), y(n - 10..n));
+    eprintln!("hips on the roof {top:.2} m, on the lawn {bottom:.2} m");
+    assert!(
+        (1.3..=2.8).contains(&(top - bottom)),
+        "fell {} m",
+        top - bottom
+    );
+    let bridged = frames.iter().filter(|f| f["bridged"] == true).count();
+    assert_eq!(
+        bridged,
+        run.keypoints["quality"]["frames_bridged"].as_u64().unwrap() as usize
+    );
+}
+
+#[test]
+#[ignore = "issue 17.5 not met: measured man 1.518 m, woman 1.548 m (the model's metric estimate)"]
+fn the_man_and_the_woman_get_skeletons_of_their_own_size() {
+    let man = &auto_run().keypoints["skeleton"];
+    let woman = &walker_run().keypoints["skeleton"];
+    let (hm, hw) = (
+        man["height_m"].as_f64().unwrap(),
+        woman["height_m"].as_f64().unwrap(),
+    );
+    eprintln!("skeleton heights: man {hm:.3} m, woman {hw:.3} m");
+    assert_eq!(man["height_source"], "measured");
+    assert!((1.4..=2.1).contains(&hm) && (1.4..=2.1).contains(&hw));
+    assert!(hm > hw, "man {hm} m, woman {hw} m");
+}
+
+#[test]
+#[ignore = "issue 11 not met yet: median 5.62 % of her height (limit 2 %)"]
+fn the_solved_skeleton_reprojects_onto_mediapipe_s_landmarks() {
+    let run = walker_run();
+    let kp = &run.keypoints;
+    let cam = &kp["camera"];
+    let (fx, fy, cx, cy) = (
+        cam["fx"].as_f64().unwrap() as f32,
+        cam["fy"].as_f64().unwrap() as f32,
+        cam["cx"].as_f64().unwrap() as f32,
+        cam["cy"].as_f64().unwrap() as f32,
+    );
+    let o = v3(&kp["scene_offset"]);
+    let mut errors = Vec::new();
+    for f in span(run) {
+        let i = f["frame"].as_u64().unwrap() as usize;
+        let Some(r) = reference_walker(i) else {
+            continue;
+        };
+        let ours: Points = (0..33)
+            .map(|k| {
+                let p = add(scene(f, k), o);
+                // Output space to camera space: y and z negated.
+                let (x, y, z) = (p[0], -p[1], -p[2]);
+                (fx * x / z + cx, fy * y / z + cy)
+            })
+            .collect();
+        errors.push(median_error(&ours, &r) / height(&r));
+    }
+    assert!(errors.len() > 100, "only {} frames compared", errors.len());
+    let m = median(errors);
+    eprintln!(
+        "solved skeleton vs MediaPipe: {:.2} % of her height",
+        100.0 * m
+    );
+    assert!(m <= 0.02, "median 2D error {:.2}% of her height", m * 100.0);
+}
+
+/// Every bone's head per frame, as Blender imports the run's FBX with
+/// default settings (metres, Blender's Z-up scene).
+fn blender_bones(run: &Run) -> Vec<std::collections::BTreeMap<String, V3>> {
+    let out = run.dir.path().join("blender_bones.json");
+    if !out.exists() {
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/blender_bones.py");
+        let status = std::process::Command::new("blender")
+            .args(["-b", "--factory-startup", "--python"])
+            .arg(&script)
+            .arg("--")
+            .arg(run.dir.path().join("motion.fbx"))
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("blender (scripts/setup.sh installs it)");
+        assert!(status.success(), "blender failed: {status}");
+    }
+    let v: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    v["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            f.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, p)| (k.clone(), v3(p)))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "issue 11 not met yet: FBX left_hand jitter 26.3 mm/frame² (limit 25)"]
+fn in_blender_the_woman_s_feet_stay_planted_and_her_limbs_are_smooth() {
+    let run = walker_run();
+    let bones = blender_bones(run);
+    let frames = span(run);
+    assert_eq!(bones.len(), frames.len(), "FBX frames vs the followed span");
+    for bone in ["left_hand", "right_hand", "left_foot", "right_foot"] {
+        let track: Vec<V3> = bones.iter().map(|b| b[bone]).collect();
+        let j = jitter_mm(&track);
+        eprintln!("FBX {bone}: jitter {j:.1} mm/frame²");
+        assert!(j <= 25.0, "FBX {bone}: jitter {j:.1} mm/frame²");
+    }
+    let mut slide = Vec::new();
+    for (side, bone) in ["left_foot", "right_foot"].into_iter().enumerate() {
+        for k in 1..frames.len() {
+            let planted = |f: &Value| f["foot_contact"][side] == true;
+            if planted(frames[k - 1]) && planted(frames[k]) {
+                // Blender's scene is Z up: the floor plane is XY.
+                let d = sub(bones[k][bone], bones[k - 1][bone]);
+                slide.push(1000.0 * (d[0] * d[0] + d[1] * d[1]).sqrt());
+            }
+        }
+    }
+    let slide = median(slide);
+    eprintln!("FBX planted-foot slide {slide:.1} mm/frame (median)");
+    assert!(slide <= 10.0, "FBX planted foot slides {slide} mm/frame");
+}
+
+#[test]
+#[ignore = "issue 11 not met yet: FBX hips largest step 0.364 m (limit 0.35)"]
+fn in_blender_the_man_never_teleports() {
+    let bones = blender_bones(auto_run());
+    let max_step = bones
+        .windows(2)
+        .map(|w| norm(sub(w[1]["hips"], w[0]["hips"])))
+        .fold(0.0, f32::max);
+    eprintln!("FBX hips: largest step {max_step:.3} m");
+    assert!(max_step <= 0.35, "FBX hips step {max_step} m");
 }

@@ -94,6 +94,7 @@ mod tests {
                 world: None,
                 root: None,
                 foot_contact: None,
+                ..FrameRecord::default()
             },
             FrameRecord {
                 frame: 1,
@@ -103,6 +104,7 @@ mod tests {
                 world: Some(vec![[0.1, 0.2, 0.3]; 33]),
                 root: Some([1.0, 0.9, 2.0]),
                 foot_contact: Some([true, false]),
+                ..FrameRecord::default()
             },
         ];
         let text = csv_string(&frames);

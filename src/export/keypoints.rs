@@ -12,6 +12,14 @@
 //! false they hold the values the rig used through the loss), so the file
 //! alone reproduces the solved motion: [`KeypointsFile::motion`] is what
 //! `vidmocap convert` exports from.
+//!
+//! Since version 3, `world` is the solved skeleton's landmarks (constant
+//! bone lengths: the motion every other format carries), the model's own
+//! landmarks are in `raw_world`, each frame says whether it was `filled`
+//! (a short loss, interpolated) or `bridged` (a long loss, made up by a
+//! smooth transition), and the header carries the `skeleton` (height and
+//! segment lengths, which `convert` rebuilds the rig from) and the
+//! motion's `quality` report.
 
 use std::io::Write;
 use std::path::Path;
@@ -21,8 +29,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ExportError;
 use crate::infer::Manifest;
+use crate::motion::lift::Pinhole;
+use crate::motion::quality::Quality;
+use crate::motion::scale::SkeletonScale;
 use crate::pipeline::{Motion, Report, StageTiming};
-use crate::pose::lift::Pinhole;
 use crate::pose::track::TrackSummary;
 use crate::pose::{LANDMARK_NAMES, NUM_LANDMARKS};
 use crate::rig::{BodyMeasurements, Clip, Skeleton};
@@ -30,7 +40,7 @@ use crate::video::VideoInfo;
 
 /// Format name and version written in every file.
 pub const FORMAT: &str = "vidmocap.keypoints";
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Serialize)]
 struct ModelRef<'a> {
@@ -48,6 +58,9 @@ struct Header<'a> {
     video: &'a VideoInfo,
     models: Vec<ModelRef<'a>>,
     camera: &'a Pinhole,
+    /// Scene (output space) to camera space: `p` is at
+    /// (p + o) with y and z negated.
+    scene_offset: [f32; 3],
     fps: f32,
     tracks: &'a [TrackSummary],
     followed_track: u32,
@@ -55,12 +68,14 @@ struct Header<'a> {
     last_frame: u64,
     frames_with_pose: u64,
     timings: &'a [StageTiming],
+    skeleton: &'a SkeletonScale,
+    quality: &'a Quality,
     landmark_names: &'a [&'static str],
     frames: Vec<FrameRecord>,
 }
 
 /// One video frame of keypoints.json (and one row of keypoints.csv).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FrameRecord {
     pub frame: u64,
     pub time_s: f64,
@@ -69,10 +84,20 @@ pub struct FrameRecord {
     /// Image landmarks: x, y, z (pixels), visibility; only with a pose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landmarks: Option<Vec<[f32; 4]>>,
-    /// Hip-centred world landmarks the rig was solved from (metres,
-    /// output space); every frame of the followed span.
+    /// Hip-centred landmarks of the solved skeleton (metres, output
+    /// space; before version 3, the model's); every frame of the span.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub world: Option<Vec<[f32; 3]>>,
+    /// The model's own hip-centred world landmarks (output space, made
+    /// left/right consistent and smoothed), where it has a pose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_world: Option<Vec<[f32; 3]>>,
+    /// A short loss filled by interpolating the model's poses.
+    #[serde(default)]
+    pub filled: bool,
+    /// A long loss bridged by a smooth transition: motion made up, not seen.
+    #[serde(default)]
+    pub bridged: bool,
     /// The hips' position (metres, output space); every frame of the span.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<[f32; 3]>,
@@ -92,6 +117,9 @@ pub struct KeypointsFile {
     /// The video's own frame rate (`video.fps`).
     #[serde(default, rename = "video", deserialize_with = "video_fps")]
     pub video_fps: Option<f64>,
+    /// The skeleton `process` solved with (version 3 on).
+    #[serde(default)]
+    pub skeleton: Option<SkeletonScale>,
     pub frames: Vec<FrameRecord>,
 }
 
@@ -132,6 +160,7 @@ pub fn write(
             })
             .collect(),
         camera: &motion.camera,
+        scene_offset: motion.scene_offset.to_array(),
         fps: motion.fps,
         tracks: &report.tracks,
         followed_track: report.followed_track,
@@ -139,6 +168,8 @@ pub fn write(
         last_frame: report.last_frame,
         frames_with_pose: report.frames_with_pose,
         timings: &report.timings,
+        skeleton: &motion.scale,
+        quality: &motion.quality,
         landmark_names: &LANDMARK_NAMES,
         frames,
     };
@@ -192,6 +223,13 @@ pub fn frame_records(frames: u64, motion: &Motion) -> Vec<FrameRecord> {
             }),
             // Full precision: convert re-solves the rig from these.
             world: in_span.then(|| motion.world[i].iter().map(|w| w.to_array()).collect()),
+            raw_world: in_span.then(|| motion.raw_world[i]).flatten().map(|w| {
+                w.iter()
+                    .map(|p| [round(p.x, 4), round(p.y, 4), round(p.z, 4)])
+                    .collect()
+            }),
+            filled: in_span && motion.filled[i],
+            bridged: in_span && motion.bridged[i],
             root: in_span.then(|| motion.root[i].to_array()),
             foot_contact: in_span.then(|| motion.contacts[i]),
         });
@@ -256,10 +294,10 @@ impl KeypointsFile {
     }
 
     /// The skeleton and clip `process` solved, rebuilt from the followed
-    /// span's world landmarks and root: the same measurements (from the
-    /// frames with a pose) and the same per-frame solve, so the result
-    /// equals the original up to float round-off. Version 1 files, which
-    /// lack values through losses, hold the last one.
+    /// span's world landmarks and root: the recorded skeleton (older files:
+    /// measured from the frames with a pose) and the same per-frame solve,
+    /// so the result equals the original up to float round-off. Version 1
+    /// files, which lack values through losses, hold the last one.
     pub fn motion(&self) -> Result<(Skeleton, Clip), ExportError> {
         let mut world: Vec<[Vec3; NUM_LANDMARKS]> = Vec::new();
         let mut root: Vec<Vec3> = Vec::new();
@@ -290,7 +328,11 @@ impl KeypointsFile {
         if seen.is_empty() {
             return Err(ExportError::EmptyMotion);
         }
-        let skeleton = Skeleton::t_pose(&BodyMeasurements::from_world_frames(&seen));
+        let measurements = match &self.skeleton {
+            Some(s) => s.measurements,
+            None => BodyMeasurements::from_world_frames(&seen),
+        };
+        let skeleton = Skeleton::t_pose(&measurements);
         let clip = Clip::solve(&skeleton, self.fps, &root, &world);
         Ok((skeleton, clip))
     }
@@ -308,7 +350,7 @@ mod tests {
             landmarks: None,
             world: world.map(|w| w.iter().map(|p| p.to_array()).collect()),
             root: world.map(|_| [0.1 * frame as f32, 0.9, 0.0]),
-            foot_contact: None,
+            ..FrameRecord::default()
         }
     }
 
@@ -323,6 +365,7 @@ mod tests {
             first_frame: 1,
             last_frame: 3,
             video_fps: Some(30.0),
+            skeleton: None,
             frames: vec![
                 record(0, false, None),
                 record(1, true, Some(w)),

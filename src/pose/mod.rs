@@ -3,9 +3,9 @@
 //! Stages, each a module with one job: [`anchors`] and [`detect`] find people,
 //! [`roi`] turns a detection (or the previous frame's landmarks) into a
 //! rotated crop, [`crop`] samples that crop from the frame, [`landmark`]
-//! decodes the landmark model, [`track`] keeps stable ids across frames,
-//! [`lift`] recovers the camera-space root, [`gaps`] fills short losses,
-//! [`filter`] removes jitter, [`foot`] finds contacts and locks planted feet.
+//! decodes the landmark model, [`track`] keeps stable ids across frames.
+//! What happens to one person's observations after that (gaps, smoothing,
+//! root, contacts, the rig fit) is [`crate::motion`]'s.
 //!
 //! Conventions used throughout:
 //! - image landmarks are upright frame pixels (x right, y down);
@@ -18,11 +18,7 @@ pub mod anchors;
 pub mod blazepose;
 pub mod crop;
 pub mod detect;
-pub mod filter;
-pub mod foot;
-pub mod gaps;
 pub mod landmark;
-pub mod lift;
 pub mod roi;
 pub mod track;
 

@@ -69,7 +69,16 @@ impl Limit {
     fn accepts(self, v: f32) -> bool {
         v.is_finite() && v >= self.min && v <= self.max
     }
+
+    /// The limit for a person `k` times the average adult's size.
+    fn scaled(self, k: f32) -> Limit {
+        Limit::new(self.default * k, self.min * k, self.max * k)
+    }
 }
+
+/// Range of [`BodyMeasurements::size_factor`]: a small child to a very tall
+/// adult.
+const SIZE_FACTOR_RANGE: (f32, f32) = (0.5, 1.6);
 
 // Defaults describe an average adult (about 1.70 m) as BlazePose measures
 // one; ranges are wide enough for children and tall adults but reject
@@ -302,11 +311,67 @@ impl BodyMeasurements {
         .sanitized()
     }
 
+    /// Every length multiplied by `k` (a person `k` times the size, same
+    /// proportions); non-positive or non-finite `k` changes nothing.
+    pub fn scaled(&self, k: f32) -> BodyMeasurements {
+        if !(k.is_finite() && k > 0.0) {
+            return *self;
+        }
+        BodyMeasurements {
+            upper_arm: self.upper_arm * k,
+            forearm: self.forearm * k,
+            hand: self.hand * k,
+            hand_width: self.hand_width * k,
+            thigh: self.thigh * k,
+            shin: self.shin * k,
+            foot: self.foot * k,
+            heel: self.heel * k,
+            ankle_height: self.ankle_height * k,
+            hip_width: self.hip_width * k,
+            shoulder_width: self.shoulder_width * k,
+            torso: self.torso * k,
+            neck: self.neck * k,
+            ear_width: self.ear_width * k,
+            nose_forward: self.nose_forward * k,
+            nose_up: self.nose_up * k,
+        }
+    }
+
+    /// The person's size relative to the average adult, from the long
+    /// segments (legs and torso) that are plausible at that size; 1 when
+    /// none is.
+    fn size_factor(&self) -> f32 {
+        let mut sum = 0.0;
+        let mut default = 0.0;
+        for (v, limit) in [(self.thigh, THIGH), (self.shin, SHIN), (self.torso, TORSO)] {
+            if limit.accepts(v) {
+                sum += v;
+                default += limit.default;
+            }
+        }
+        if default > 0.0 {
+            (sum / default).clamp(SIZE_FACTOR_RANGE.0, SIZE_FACTOR_RANGE.1)
+        } else {
+            1.0
+        }
+    }
+
     /// A copy with every implausible value replaced by its default, and the
     /// foot made consistent (the ankle must sit lower than the foot is long,
-    /// or the rest foot could not touch the floor).
+    /// or the rest foot could not touch the floor). "Plausible" and the
+    /// defaults are for a person of this one's size (legs and torso against
+    /// the average adult's), so a tall or small subject keeps her
+    /// proportions.
     pub fn sanitized(&self) -> BodyMeasurements {
-        let fix = |v: f32, limit: Limit| if limit.accepts(v) { v } else { limit.default };
+        let k = self.size_factor();
+        let fix = |v: f32, limit: Limit| {
+            let limit = limit.scaled(k);
+            if limit.accepts(v) {
+                v
+            } else {
+                limit.default
+            }
+        };
         let mut m = BodyMeasurements {
             upper_arm: fix(self.upper_arm, UPPER_ARM),
             forearm: fix(self.forearm, FOREARM),
@@ -326,8 +391,8 @@ impl BodyMeasurements {
             nose_up: fix(self.nose_up, NOSE_UP),
         };
         if m.foot < 1.25 * m.ankle_height {
-            m.foot = FOOT.default;
-            m.ankle_height = ANKLE_HEIGHT.default;
+            m.foot = FOOT.default * k;
+            m.ankle_height = ANKLE_HEIGHT.default * k;
         }
         m
     }

@@ -336,6 +336,13 @@ impl Skeleton {
         &self.joints[id.index()]
     }
 
+    /// Standing height: the top of the head above the floor in the rest pose
+    /// (metres). Every rest position is linear in the measurements, so
+    /// scaling them by `k` scales this by exactly `k`.
+    pub fn height(&self) -> f32 {
+        self.rest_position(JointId::HeadEnd).y
+    }
+
     /// Rest translation of the hips: where they stand above the floor origin.
     pub fn rest_root_translation(&self) -> Vec3 {
         self.joints[JointId::Hips.index()].rest_translation

@@ -298,6 +298,7 @@ async fn execute(
         "corrupt_frames": report.corrupt_frames,
         "frames_with_pose": report.frames_with_pose,
         "frames_filled": report.frames_filled,
+        "quality": report.quality,
         "followed_track": report.followed_track,
         "tracks": report.tracks.len(),
         "timings": report.timings,
@@ -338,6 +339,7 @@ pub fn run_pipeline(
     let person = options.person.parse().unwrap_or(PersonChoice::Auto);
     let opts = ProcessOptions {
         person,
+        height_m: None,
         export: options.export_options()?,
     };
     pipeline::run(input, out_dir, config, &opts, progress, cancel)

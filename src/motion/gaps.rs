@@ -22,7 +22,7 @@
 
 use glam::Vec3;
 
-use super::{ImageLandmark, PoseObservation};
+use crate::pose::{ImageLandmark, PoseObservation};
 
 /// Fills short gaps in a pose track (see the module rules). Image and world
 /// landmarks are interpolated linearly; visibility and presence, per

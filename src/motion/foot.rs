@@ -269,7 +269,7 @@ fn percentile(values: impl Iterator<Item = f32>, q: f32) -> Option<f32> {
 }
 
 /// Index ranges `[start, end)` of the runs of `true`.
-fn runs(flags: &[bool]) -> Vec<(usize, usize)> {
+pub(super) fn runs(flags: &[bool]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = None;
     for (i, &c) in flags.iter().enumerate() {
@@ -288,7 +288,7 @@ fn runs(flags: &[bool]) -> Vec<(usize, usize)> {
     out
 }
 
-fn drop_short_runs(flags: &mut [bool], min_len: usize) {
+pub(super) fn drop_short_runs(flags: &mut [bool], min_len: usize) {
     for (s, e) in runs(flags) {
         if e - s < min_len {
             flags[s..e].fill(false);
@@ -298,7 +298,7 @@ fn drop_short_runs(flags: &mut [bool], min_len: usize) {
 
 /// Fills breaks of at most `max_len` frames between two runs when every
 /// frame of the break passes `low`.
-fn bridge_low_breaks(flags: &mut [bool], max_len: usize, low: impl Fn(usize) -> bool) {
+pub(super) fn bridge_low_breaks(flags: &mut [bool], max_len: usize, low: impl Fn(usize) -> bool) {
     let r = runs(flags);
     for pair in r.windows(2) {
         let (gap_start, gap_end) = (pair[0].1, pair[1].0);

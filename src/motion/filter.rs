@@ -25,7 +25,7 @@
 
 use glam::Vec3;
 
-use super::{PoseObservation, NUM_LANDMARKS};
+use crate::pose::{PoseObservation, NUM_LANDMARKS};
 
 /// Frequency (Hz) a one-euro filter assumes before it has seen two
 /// timestamps, as in MediaPipe's calculator options.
