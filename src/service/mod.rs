@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod ops;
 pub mod portal;
 pub mod privacy;
+pub mod showcase;
 pub mod uploads;
 pub mod worker;
 

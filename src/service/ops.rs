@@ -265,6 +265,8 @@ pub fn openapi_document() -> Value {
             "/healthz": {"get": op("Liveness", false)},
             "/readyz": {"get": op("Readiness (database reachable)", false)},
             "/metrics": {"get": op("Prometheus metrics", false)},
+            "/v1/pricing": {"get": op("Public price list: credits per second, per-job minimum, tiers", false)},
+            "/v1/demo/{name}": {"get": op("The operator's demo: demo.mp4, motion.glb or keypoints.json", false)},
             "/v1/auth/signup": {"post": op("Create an account {email, password} and log in", false)},
             "/v1/auth/login": {"post": op("Log in {email, password}; sets the session cookie", false)},
             "/v1/auth/logout": {"post": op("End the session", false)},
