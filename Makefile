@@ -26,9 +26,16 @@ test: setup
 	scripts/check-deploy.sh
 	cargo test --all-targets
 
-# The web portal and HTTP API with a worker, on http://127.0.0.1:8080/.
-serve: setup
-	cargo run --release -- serve
+# The web portal and HTTP API with a worker, on http://127.0.0.1:8080/. The
+# landing page's demo (the clip beside its 3D result) is made once from the
+# first seconds of $(CLIP) into out/demo.
+serve: setup out/demo/motion.glb
+	VIDMOCAP_DEMO_DIR=$(CURDIR)/out/demo cargo run --release -- serve
+
+out/demo/motion.glb:
+	mkdir -p out/demo
+	ffmpeg -v error -y -i "$(CLIP)" -t 4 -an -c:v libx264 -pix_fmt yuv420p out/demo/demo.mp4
+	cargo run --release -- process out/demo/demo.mp4 -o out/demo --formats glb,json
 
 bench: setup
 	cargo run --release -- bench "$(CLIP)"

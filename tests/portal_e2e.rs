@@ -1,10 +1,16 @@
 //! The web portal end to end in a real browser: the `vidmocap serve`
 //! binary on a free port in a temp dir (SQLite, local store, one worker,
 //! the real models), driven by `web/e2e/portal.mjs` in Debian's headless
-//! Chromium through playwright-core. The script signs up, gets credits
-//! through `vidmocap admin grant-credits`, uploads walk_outdoor.mp4, follows
-//! the job over SSE to done, checks the viewer's figure moves, downloads and
-//! parses the GLB, deletes the account and sees the old session refused.
+//! Chromium through playwright-core. The script checks the visitor's
+//! landing page, a wrong password's message, signs up, gets credits through
+//! `vidmocap admin grant-credits`, uploads the first 3 s of walk_outdoor.mp4
+//! (landscape) and of two_people.mp4 (portrait) and a clip with nobody in
+//! it, follows the jobs over SSE (focus kept on Cancel), checks the failed
+//! job's page and its retry, the viewers (overlay on the landmarks at
+//! desktop and phone sizes, the figure framed and on the ground, keyboard
+//! orbit), axe-core on every view, fills the demo folder from the first job
+//! and sees the landing page play it, deletes the account and sees the old
+//! session refused.
 //!
 //! Needs what scripts/setup.sh installs (chromium, node, `npm ci` and the
 //! portal build in web/) and VIDMOCAP_MEDIA_DIR / VIDMOCAP_MODELS_DIR.
@@ -43,6 +49,20 @@ fn screenshot_dir(root: &Path) -> PathBuf {
         .join("portal-screenshots")
 }
 
+/// The first `secs` seconds of `src`, re-encoded (a cut on any frame, the
+/// rotation applied), into `dst`.
+fn cut(src: &Path, secs: &str, dst: &Path) {
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(src)
+        .args(["-t", secs, "-an", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(dst)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg cut {}", src.display());
+}
+
 #[test]
 fn portal_in_a_real_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -52,10 +72,35 @@ fn portal_in_a_real_browser() {
         "the portal is not built; run scripts/setup.sh"
     );
     let dir = tempfile::tempdir().unwrap();
+    // Short clips keep the three pipeline runs to a few minutes.
+    let landscape = dir.path().join("walk_outdoor.mp4");
+    let portrait = dir.path().join("two_people.mp4");
+    let nobody = dir.path().join("empty-room.mp4");
+    cut(&media("walk_outdoor.mp4"), "3", &landscape);
+    cut(&media("two_people.mp4"), "3", &portrait);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=c=0x808080:size=640x360:rate=30:duration=1")
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&nobody)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made the clip with nobody in it");
+    // Empty at the start (the landing page falls back); the script fills it.
+    let demo = dir.path().join("demo");
+    std::fs::create_dir(&demo).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
         .args(["serve", "--bind", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env("VIDMOCAP_WEB_DIR", &web_dist)
+        .env("VIDMOCAP_DEMO_DIR", &demo)
         .env_remove("VIDMOCAP_DATABASE_URL")
         .env_remove("VIDMOCAP_STORE_DIR")
         .stderr(Stdio::piped())
@@ -84,7 +129,9 @@ fn portal_in_a_real_browser() {
     let status = Command::new("node")
         .arg(root.join("web/e2e/portal.mjs"))
         .arg(format!("http://{addr}"))
-        .arg(media("walk_outdoor.mp4"))
+        .arg(&landscape)
+        .arg(&portrait)
+        .arg(&nobody)
         .arg(&shots)
         .args([
             env!("CARGO_BIN_EXE_vidmocap"),
@@ -96,6 +143,7 @@ fn portal_in_a_real_browser() {
         ])
         // grant-credits finds the server's ./data from here.
         .current_dir(dir.path())
+        .env("VIDMOCAP_E2E_DEMO_DIR", &demo)
         .env_remove("VIDMOCAP_DATABASE_URL")
         .status()
         .expect("node runs (scripts/setup.sh installs it)");
@@ -105,16 +153,24 @@ fn portal_in_a_real_browser() {
         "the browser run failed (see its output above)"
     );
     for page in [
+        "landing",
+        "login-wrong",
         "signup",
         "upload-chosen",
+        "upload-done",
+        "jobs-running",
         "jobs-done",
-        "viewer",
+        "job-failed",
+        "viewer-landscape",
+        "viewer-portrait",
         "account",
-        "phone-jobs",
+        "landing-demo",
     ] {
-        assert!(
-            shots.join(format!("{page}.png")).is_file(),
-            "screenshot {page}.png saved"
-        );
+        for size in ["desktop", "phone"] {
+            assert!(
+                shots.join(format!("{page}-{size}.png")).is_file(),
+                "screenshot {page}-{size}.png saved"
+            );
+        }
     }
 }

@@ -80,6 +80,9 @@ pub struct ServiceConfig {
     pub store: StoreConfig,
     /// The built web portal served at `/` (relative to the working directory).
     pub web_dir: std::path::PathBuf,
+    /// The landing page's demo: a folder with demo.mp4, motion.glb and
+    /// keypoints.json (`make serve` fills out/demo). Empty: no demo.
+    pub demo_dir: std::path::PathBuf,
 }
 
 impl Default for ServiceConfig {
@@ -130,6 +133,7 @@ impl Default for ServiceConfig {
             validation_timeout_secs: 300,
             store: StoreConfig::default(),
             web_dir: "web/dist".into(),
+            demo_dir: std::path::PathBuf::new(),
         }
     }
 }
@@ -180,6 +184,9 @@ impl ServiceConfig {
         }
         if let Some(v) = get("VIDMOCAP_WEB_DIR") {
             self.web_dir = v.into();
+        }
+        if let Some(v) = get("VIDMOCAP_DEMO_DIR") {
+            self.demo_dir = v.into();
         }
         if let Some(v) = get("VIDMOCAP_STORE_SIGNING_SECRET") {
             self.store.signing_secret = v;

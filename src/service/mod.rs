@@ -21,6 +21,7 @@ pub mod portal;
 pub mod privacy;
 pub mod routes;
 pub mod state;
+pub mod showcase;
 pub mod uploads;
 pub mod wake;
 pub mod worker;

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::app::AppState;
 use super::extract::Json;
-use super::{auth, blobs, credits, jobs, ops, portal, privacy, uploads};
+use super::{auth, blobs, credits, jobs, ops, portal, privacy, showcase, uploads};
 
 /// Who may call an operation.
 #[derive(Clone, Copy)]
@@ -111,6 +111,20 @@ fn table() -> Table {
             "/metrics",
             routing::get(ops::metrics),
             "Prometheus metrics",
+            Public,
+        )
+        .add(
+            M::GET,
+            "/v1/pricing",
+            routing::get(showcase::pricing),
+            "Prices per second of video, tiers, and whether a demo is on offer",
+            Public,
+        )
+        .add(
+            M::GET,
+            "/v1/demo/{name}",
+            routing::get(showcase::demo_file),
+            "The landing page's demo: demo.mp4, motion.glb or keypoints.json",
             Public,
         )
         .add(

@@ -58,7 +58,7 @@ pub enum VideoError {
     Io { path: String, reason: String },
     #[error("the file is empty")]
     Empty,
-    #[error("the file is not a video ffmpeg can read")]
+    #[error("the file is not a video the service can read")]
     NotAVideo,
     #[error("the file has no video stream (audio only?)")]
     NoVideoStream,

@@ -20,7 +20,17 @@ export async function errorFrom(status, text) {
     const e = JSON.parse(text).error;
     if (e && e.message) return new ApiError(status, e.code, e.message);
   } catch { /* not JSON: fall through */ }
-  return new ApiError(status, 'http', `the server answered ${status}`);
+  return new ApiError(status, 'http', `The server could not answer (error ${status}). Try again in a moment.`);
+}
+
+/** The logged-in account, or null for a visitor; never redirects. */
+export async function whoami() {
+  try {
+    const res = await fetch('/v1/account', { credentials: 'same-origin' });
+    return res.ok ? res.json() : null;
+  } catch {
+    return null;
+  }
 }
 
 export async function api(path, { method = 'GET', body, raw = false } = {}) {
@@ -33,11 +43,11 @@ export async function api(path, { method = 'GET', body, raw = false } = {}) {
   try {
     res = await fetch(path, opts);
   } catch {
-    throw new ApiError(0, 'network', 'the server cannot be reached; check the connection');
+    throw new ApiError(0, 'network', 'The server cannot be reached; check the connection.');
   }
   if (res.status === 401 && !path.startsWith('/v1/auth/')) {
     onUnauthorized();
-    throw new ApiError(401, 'auth.required', 'your session has ended; please log in again');
+    throw new ApiError(401, 'auth.required', 'Your session has ended; please log in again.');
   }
   if (!res.ok) throw await errorFrom(res.status, await res.text());
   if (raw) return res;
@@ -65,14 +75,14 @@ export function uploadFile(file, onProgress, direct = false) {
     xhr.onload = async () => {
       if (xhr.status === 401) {
         onUnauthorized();
-        reject(new ApiError(401, 'auth.required', 'your session has ended; please log in again'));
+        reject(new ApiError(401, 'auth.required', 'Your session has ended; please log in again.'));
       } else if (xhr.status >= 200 && xhr.status < 300) {
         resolve(xhr.responseText);
       } else {
         reject(await errorFrom(xhr.status, xhr.responseText));
       }
     };
-    xhr.onerror = () => reject(new ApiError(0, 'network', 'the upload failed; check the connection'));
+    xhr.onerror = () => reject(new ApiError(0, 'network', 'The upload failed; check the connection.'));
     xhr.onabort = () => reject(new ApiError(0, 'cancelled', 'upload cancelled'));
     xhr.open(method, url);
     for (const [k, v] of headers) xhr.setRequestHeader(k, v);

@@ -1,10 +1,12 @@
-// The portal's views, switched by the URL's hash: login, signup, upload,
-// jobs, one job's viewer, account. Every view fetches what it shows.
-import { api, uploadFile, setUnauthorizedHandler, ApiError } from './api.js';
-import { openViewer } from './viewer.js';
+// The portal's views, switched by the URL's hash: the landing page for
+// visitors, login, signup, upload, jobs, one job (its progress, failure or
+// viewer), account. Every view fetches what it shows.
+import { api, uploadFile, setUnauthorizedHandler, whoami } from './api.js';
+import { say } from './words.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
+const visitorNav = document.getElementById('visitor-nav');
 let cleanup = () => {};
 
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -17,39 +19,160 @@ function toast(msg) {
   toast.timer = setTimeout(() => { t.textContent = ''; }, 4000);
 }
 
+// An ended session has already sent the user to the login view; every
+// other failure (a wrong password's 401 among them) is said where it arose.
 function showError(target, err) {
-  if (err instanceof ApiError && err.status === 401) return; // already back at login
-  target.textContent = err.message || String(err);
+  if (err && err.code === 'auth.required') return;
+  target.textContent = say(err);
 }
 
 // Views render after awaits; a view the user has left must not write.
 let viewGen = 0;
 const current = (gen) => gen === viewGen;
 
-function view(html) {
+// A new view: its title, and focus on its heading (not the whole page, so
+// no focus ring frames it) for screen readers and the next Tab.
+function view(title, html) {
   viewGen += 1;
   cleanup();
   cleanup = () => {};
+  document.title = `${title} · vidmocap`;
   main.innerHTML = html;
-  main.focus();
+  const h1 = main.querySelector('h1');
+  if (h1) {
+    h1.tabIndex = -1;
+    h1.focus({ preventScroll: true });
+  }
+}
+
+function showNav(loggedIn) {
+  nav.hidden = !loggedIn;
+  visitorNav.hidden = loggedIn;
 }
 
 setUnauthorizedHandler(() => {
-  nav.hidden = true;
+  showNav(false);
   if (!location.hash.startsWith('#/login')) {
     location.hash = '#/login';
   }
 });
 
+// The balance in the header: what the account may still spend.
+async function refreshCredits() {
+  try {
+    const a = await api('/v1/account');
+    el('head-credits').textContent = `${a.credits.available} credits`;
+  } catch { /* the view shows its own error */ }
+}
+
+const fmtSecs = (s) => (s == null ? '' : `${Number(s).toFixed(1)} s`);
+const FORMAT_NAMES = { glb: 'GLB', keypoints: 'keypoints.json', fbx: 'FBX', bvh: 'BVH', csv: 'CSV', json: 'keypoints.json' };
+
+// ---- the viewer's markup, shared by a job and the landing page's demo ------
+function viewerMarkup(caption) {
+  return `<div class="viewer">
+      <figure><div id="stage" class="stage3d"></div><figcaption class="muted">${caption.figure}</figcaption></figure>
+      <figure><div class="src"><video id="video" muted playsinline aria-label="${esc(caption.videoLabel)}"></video><canvas id="overlay" aria-hidden="true"></canvas></div>
+        <figcaption class="muted">${caption.video}</figcaption></figure>
+    </div>
+    <p id="frame-flag" class="flag" hidden></p>
+    <div class="controls">
+      <div class="row">
+        <button id="play" type="button">Pause</button>
+        <div class="timeline"><input id="scrub" type="range" min="0" max="1000" value="0" aria-label="Time" aria-describedby="quality">
+          <div id="gaps" class="gaps" aria-hidden="true"></div></div>
+        <span id="time" class="muted">0.00 s</span>
+      </div>
+      <div class="row">
+        <label class="row">Speed <select id="speed-sel">
+          <option value="0.25">0.25×</option><option value="0.5">0.5×</option><option value="1" selected>1×</option><option value="2">2×</option>
+        </select></label>
+        <label class="row"><input id="follow" type="checkbox" checked> Camera follows the figure</label>
+      </div>
+    </div>
+    <p id="quality" class="muted"></p>`;
+}
+
+// three.js loads only with a viewer, so the first view stays small.
+async function startViewer(gen, { glbBytes, keypoints, videoUrl, label }) {
+  const { openViewer } = await import('./viewer.js');
+  if (!current(gen)) { if (videoUrl) URL.revokeObjectURL(videoUrl); return; }
+  const viewer = await openViewer({
+    stage: el('stage'), video: el('video'), overlay: el('overlay'), glbBytes, keypoints, videoUrl, label,
+    controls: {
+      play: el('play'), scrub: el('scrub'), time: el('time'), speed: el('speed-sel'), follow: el('follow'),
+      gaps: el('gaps'), flag: el('frame-flag'), quality: el('quality'),
+    },
+  });
+  const dispose = () => { viewer.dispose(); if (videoUrl) URL.revokeObjectURL(videoUrl); };
+  if (current(gen)) cleanup = dispose; else dispose();
+}
+
+// ---- landing page for visitors ---------------------------------------------
+async function landingView() {
+  showNav(false);
+  view('3D motion capture from any video', `<section class="hero"><h1>Turn a video of a person into 3D motion capture</h1>
+      <p>Upload a clip filmed with any camera or phone. vidmocap finds the body in every frame, solves a humanoid
+        skeleton and hands you an animated GLB, FBX or BVH for Blender, Unity or Unreal, plus every frame's landmarks.
+        No suit, no markers, no studio.</p>
+      <p class="row"><a class="button" href="#/signup">Create a free account</a> <a href="#/login">Log in</a></p></section>
+    <section id="demo-section" aria-labelledby="demo-h"><h2 id="demo-h">See it work</h2><div id="demo"><p class="muted">Loading the demo…</p></div></section>
+    <section aria-labelledby="price-h"><h2 id="price-h">Prices</h2><p id="price-line">Loading prices…</p>
+      <table id="tiers"><caption class="muted">What each plan allows</caption>
+        <thead><tr><th scope="col">Plan</th><th scope="col">Longest clip</th><th scope="col">Jobs at once</th><th scope="col">Queue</th></tr></thead><tbody></tbody></table>
+      <p class="muted">Credits are held when a job starts and returned if it fails or is canceled; you pay only for finished jobs.</p></section>
+    <section aria-labelledby="how-h"><h2 id="how-h">How it works</h2><ol>
+      <li>Sign up and upload a clip; its length and price show before a byte is sent.</li>
+      <li>Pick the skeleton's naming (generic, Mixamo, Unreal 5) and the files you want.</li>
+      <li>Watch the progress live, then check the result side by side with your video and download it.</li></ol>
+      <p><a class="button" href="#/signup">Sign up</a></p></section>`);
+  const gen = viewGen;
+  let pricing = null;
+  try {
+    pricing = await api('/v1/pricing');
+  } catch (err) {
+    if (current(gen)) showError(el('price-line'), err);
+  }
+  if (!current(gen)) return;
+  if (pricing) {
+    const per = pricing.credits_per_second;
+    el('price-line').innerHTML = `<strong id="price-per-second">${per}</strong> credit${per === 1 ? '' : 's'} per second of video, rounded up, at least <strong>${pricing.min_job_credits}</strong> credits per job: a 10-second clip costs ${Math.max(Math.ceil(10 * per), pricing.min_job_credits)} credits.`;
+    el('tiers').querySelector('tbody').innerHTML = pricing.tiers
+      .map((t) => `<tr><th scope="row">${esc(t.name)}${t.name === pricing.default_tier ? ' <span class="muted">(new accounts)</span>' : ''}</th><td>${t.max_clip_s} s</td><td>${t.max_running}</td><td>${t.priority > 0 ? 'ahead' : 'standard'}</td></tr>`)
+      .join('');
+  }
+  if (!pricing || !pricing.demo) {
+    el('demo').innerHTML = '<p>The demo is not set up on this server. Sign up to try a clip of your own: you see its price before uploading.</p>';
+    return;
+  }
+  el('demo').innerHTML = viewerMarkup({
+    figure: 'The 3D result: a skeleton solved from the video.',
+    video: 'The demo clip, with the detected body drawn over it.',
+    videoLabel: 'Demo clip',
+  });
+  try {
+    const [glbBytes, keypoints, video] = await Promise.all([
+      fetch('/v1/demo/motion.glb').then((r) => r.arrayBuffer()),
+      fetch('/v1/demo/keypoints.json').then((r) => r.json()),
+      fetch('/v1/demo/demo.mp4').then((r) => r.blob()),
+    ]);
+    if (!current(gen)) return;
+    await startViewer(gen, { glbBytes, keypoints, videoUrl: URL.createObjectURL(video), label: 'The demo clip\'s motion on a 3D skeleton' });
+  } catch {
+    if (current(gen)) el('demo').innerHTML = '<p>The demo could not be loaded just now.</p>';
+  }
+}
+
 // ---- sign up / log in ----------------------------------------------------
 function authView(kind) {
   const signup = kind === 'signup';
-  nav.hidden = true;
-  view(`<section><h1>${signup ? 'Create an account' : 'Log in'}</h1>
-    <form id="auth">
+  showNav(false);
+  view(signup ? 'Create an account' : 'Log in', `<section><h1>${signup ? 'Create an account' : 'Log in'}</h1>
+    <form id="auth" novalidate>
       <label>Email <input id="email" type="email" autocomplete="email" required></label>
-      <label>Password <input id="password" type="password" minlength="8"
+      <label>Password <input id="password" type="password" minlength="8" aria-describedby="pw-help"
         autocomplete="${signup ? 'new-password' : 'current-password'}" required></label>
+      ${signup ? '<p id="pw-help" class="muted">At least 8 characters. New accounts start on the free plan.</p>' : '<p id="pw-help" class="muted" hidden></p>'}
       <button type="submit">${signup ? 'Sign up' : 'Log in'}</button>
       <p id="auth-error" class="error" role="alert"></p>
     </form>
@@ -57,6 +180,7 @@ function authView(kind) {
   </section>`);
   el('auth').addEventListener('submit', async (e) => {
     e.preventDefault();
+    el('auth-error').textContent = '';
     try {
       await api(`/v1/auth/${kind}`, { method: 'POST', body: { email: el('email').value, password: el('password').value } });
       location.hash = '#/upload';
@@ -86,8 +210,21 @@ function clipDuration(file) {
   });
 }
 
+const RIGS = [
+  ['generic', 'Generic', 'vidmocap\'s own bone names (hips, spine, left_upper_leg…); retarget it in any tool.'],
+  ['mixamo', 'Mixamo', 'Mixamo\'s bone names: drops onto Mixamo characters and the Blender and Unity presets made for them.'],
+  ['ue5', 'Unreal Engine 5', 'The UE5 mannequin\'s bone names (pelvis, spine_01…), for retargeting to Manny and Quinn.'],
+];
+const FORMATS = [
+  ['glb', 'The animated 3D figure (glTF): opens in Blender, three.js and most viewers. The preview here needs it.', true],
+  ['keypoints', 'Every frame\'s 2D and 3D body landmarks as JSON: the overlay and the gap marks of the preview need it.', true],
+  ['fbx', 'The animation for Maya, MotionBuilder, Unity and Unreal.', false],
+  ['bvh', 'The plain motion-capture skeleton for Blender, MotionBuilder and most mocap tools.', false],
+  ['csv', 'The landmarks as a table, for spreadsheets and scripts.', false],
+];
+
 async function uploadView() {
-  view(`<section><h1>Upload a video</h1>
+  view('Upload a video', `<section><h1>Upload a video</h1>
     <div id="drop" class="drop">
       <p>Drop a video here, or</p>
       <label class="row" style="justify-content:center">Choose a file
@@ -104,23 +241,26 @@ async function uploadView() {
       <p id="speed" class="muted" aria-live="polite"></p>
     </div>
   </section>
-  <section id="job-form" hidden><h2>Create the job</h2>
+  <section id="job-form" hidden><h2 id="job-form-h" tabindex="-1">Create the job</h2>
     <form id="create">
-      <label>Rig <select id="rig">
-        <option value="generic">generic</option><option value="mixamo">mixamo</option><option value="ue5">ue5</option>
-      </select></label>
-      <fieldset><legend>Formats</legend>
-        ${['glb', 'keypoints', 'fbx', 'bvh', 'csv'].map((f) => `<label><input type="checkbox" name="fmt" value="${f}" ${f === 'glb' || f === 'keypoints' ? 'checked' : ''}> ${f === 'keypoints' ? 'keypoints.json' : f.toUpperCase()}</label>`).join('')}
+      <fieldset><legend>Skeleton naming (rig)</legend>
+        ${RIGS.map(([v, name, help], i) => `<label><input type="radio" name="rig" value="${v}" ${i === 0 ? 'checked' : ''} aria-describedby="rig-${v}-help"> ${name}</label><p id="rig-${v}-help" class="muted help">${help}</p>`).join('')}
       </fieldset>
-      <label><input id="keep" type="checkbox" checked> Keep the video (needed for the side-by-side viewer)</label>
+      <fieldset><legend>Files to make</legend>
+        ${FORMATS.map(([f, help, on]) => `<label><input type="checkbox" name="fmt" value="${f}" ${on ? 'checked' : ''} aria-describedby="fmt-${f}-help"> ${FORMAT_NAMES[f]}</label><p id="fmt-${f}-help" class="muted help">${help}</p>`).join('')}
+      </fieldset>
+      <p class="muted">The person followed is chosen for you: the one most in view. <!-- person picker: needs the models-and-people issue's routes --></p>
+      <label><input id="keep" type="checkbox" checked aria-describedby="keep-help"> Keep the video</label>
+      <p id="keep-help" class="muted help">Needed to show the result side by side with the video; uploads are deleted after 30 days.</p>
       <button type="submit">Start the job</button>
       <p id="create-error" class="error" role="alert"></p>
     </form>
   </section>`);
   const gen = viewGen;
   let limits;
+  let acct;
   try {
-    limits = await api('/v1/account/limits');
+    [limits, acct] = await Promise.all([api('/v1/account/limits'), api('/v1/account')]);
   } catch (err) {
     if (current(gen)) showError(el('clip-error'), err);
     return;
@@ -137,11 +277,11 @@ async function uploadView() {
     el('clip-info').textContent = `${f.name}, ${fmtBytes(f.size)}: reading…`;
     // The same refusals as the API, in its words, before any byte is sent.
     if (!(f.type.startsWith('video/') || /\.(mp4|mov|m4v|webm|mkv|avi)$/i.test(f.name))) {
-      el('clip-error').textContent = 'the file is not a video the service can read';
+      el('clip-error').textContent = say({ code: 'video.not_a_video' });
       return;
     }
     if (f.size > limits.max_upload_bytes) {
-      el('clip-error').textContent = `the upload is larger than the ${limits.max_upload_bytes}-byte limit`;
+      el('clip-error').textContent = `The file is ${fmtBytes(f.size)}; your plan takes files up to ${fmtBytes(limits.max_upload_bytes)}.`;
       return;
     }
     const d = await clipDuration(f);
@@ -150,11 +290,11 @@ async function uploadView() {
       el('clip-info').textContent = `${f.name}, ${fmtBytes(f.size)}: the browser cannot read its length; the server will check it`;
     } else {
       if (d > limits.max_clip_s) {
-        el('clip-error').textContent = `the video is ${d.toFixed(1)} s long; the limit is ${limits.max_clip_s.toFixed(0)} s`;
+        el('clip-error').textContent = `The video is ${d.toFixed(1)} s long; your plan takes clips up to ${limits.max_clip_s.toFixed(0)} s.`;
         return;
       }
       const cost = Math.max(Math.ceil(d * limits.credits_per_second), limits.min_job_credits);
-      el('clip-info').innerHTML = `${esc(f.name)}, ${fmtBytes(f.size)}, <span id="clip-duration">${d.toFixed(1)} s</span>: costs <strong id="clip-cost">${cost}</strong> credits`;
+      el('clip-info').innerHTML = `${esc(f.name)}, ${fmtBytes(f.size)}, <span id="clip-duration">${d.toFixed(1)} s</span>: costs <strong id="clip-cost">${cost}</strong> credits; you have ${acct.credits.available}.`;
     }
     file = f;
   };
@@ -171,6 +311,8 @@ async function uploadView() {
     if (!file) return;
     el('start').disabled = true;
     el('cancel-upload').hidden = false;
+    // The Upload button is disabled now: focus goes where the user can act.
+    el('cancel-upload').focus();
     el('bar').hidden = false;
     el('clip-error').textContent = '';
     // localStorage.vidmocapDirectUpload lets the browser test take the
@@ -181,29 +323,34 @@ async function uploadView() {
       el('bar').value = pct;
       el('speed').textContent = `${pct}% · ${fmtBytes(p.bytesPerSec)}/s`;
     }, direct);
+    let next;
     try {
       upload = await pending.done;
       el('bar').value = 100;
-      el('speed').textContent = `uploaded: ${upload.duration_s.toFixed(1)} s, costs ${upload.price} credits`;
+      el('speed').textContent = `Uploaded: ${upload.duration_s.toFixed(1)} s, costs ${upload.price} credits.`;
       el('job-form').hidden = false;
+      next = el('job-form-h');
     } catch (err) {
       showError(el('clip-error'), err);
       el('bar').value = 0;
+      next = el('start');
     } finally {
       pending = null;
       el('start').disabled = false;
       el('cancel-upload').hidden = true;
     }
+    if (current(gen)) next.focus();
   });
   el('cancel-upload').addEventListener('click', () => pending && pending.abort());
   cleanup = () => pending && pending.abort();
   el('create').addEventListener('submit', async (e) => {
     e.preventDefault();
     const outputs = [...document.querySelectorAll('input[name=fmt]:checked')].map((c) => c.value);
+    const rig = document.querySelector('input[name=rig]:checked').value;
     try {
       const job = await api('/v1/jobs', {
         method: 'POST',
-        body: { upload_id: upload.id, outputs, rig: el('rig').value, person: 'auto', keep_upload: el('keep').checked },
+        body: { upload_id: upload.id, outputs, rig, person: 'auto', keep_upload: el('keep').checked },
       });
       location.hash = `#/jobs?new=${job.id}`;
     } catch (err) {
@@ -213,74 +360,127 @@ async function uploadView() {
 }
 
 // ---- jobs ------------------------------------------------------------------
-// Job failures as a user would put them; other codes show the API's message.
-const ERROR_WORDS = {
-  'credits.insufficient': 'not enough credits for this clip',
-  'pipeline.no_person': 'no person was found in the video; try a clip where one person is fully in view',
-  'pipeline.unknown_person': 'the chosen person is not in the video',
-  'pipeline.canceled': 'canceled',
-  'video.truncated': 'the video file is incomplete; upload it again',
-  'video.corrupt_frames': 'too much of the video is damaged to read',
-  'video.unsupported_codec': 'the video is in a format the service cannot read',
-  'export.empty_motion': 'no motion could be made from the video',
-  'job.internal': 'something went wrong on our side; the credits were not charged',
-};
+const FINISHED = ['succeeded', 'failed', 'canceled'];
+
+// Progress rate per job, from the updates this page saw: the ETA.
+const seen = new Map();
+function eta(j) {
+  const { frames_done: d, frames_total: t } = j.progress;
+  if (j.state !== 'running' || !t) return '';
+  const now = performance.now();
+  const s = seen.get(j.id);
+  if (!s || d < s.done) {
+    seen.set(j.id, { t: now, done: d });
+    return 'estimating time left…';
+  }
+  if (d === s.done || now - s.t < 1000) return 'estimating time left…';
+  const left = ((t - d) * (now - s.t)) / 1000 / (d - s.done);
+  return left < 60 ? `about ${Math.max(1, Math.round(left))} s left` : `about ${Math.round(left / 60)} min left`;
+}
 
 function jobStatus(j) {
   if (j.state === 'canceled') return 'canceled';
-  if (j.state === 'failed' || j.error) {
-    const e = j.error || {};
-    return `failed: ${esc(ERROR_WORDS[e.code] || e.message || 'the job could not finish')}`;
-  }
+  if (j.state === 'failed' || j.error) return `failed: ${esc(say(j.error || {}))}`;
   if (j.state === 'running') {
     const { frames_done: d, frames_total: t } = j.progress;
     const pct = t ? Math.round((100 * d) / t) : 0;
-    return `running: ${esc(j.stage || 'starting')} <progress max="100" value="${pct}" aria-label="Job progress"></progress> ${t ? `${d}/${t} frames` : ''}`;
+    return `running: ${esc(j.stage || 'starting')} <progress max="100" value="${pct}" aria-label="Job progress"></progress> ${t ? `${d}/${t} frames` : ''} <span class="eta">${esc(eta(j))}</span>`;
   }
+  if (j.state === 'queued') return 'waiting for a worker';
   return esc(j.state);
 }
 
-function jobRow(j) {
-  const finished = ['succeeded', 'failed', 'canceled'].includes(j.state);
+function jobCost(j) {
+  if (j.state === 'failed' || j.state === 'canceled') return `${j.price} credits · <strong class="refunded">refunded</strong>`;
+  if (j.state === 'succeeded') return `${j.price} credits`;
+  return `${j.price} credits (held)`;
+}
+
+function jobSettings(j) {
+  const o = j.options || {};
+  const rig = (RIGS.find(([v]) => v === (o.rig || 'generic')) || [0, o.rig])[1];
+  const formats = (o.outputs && o.outputs.length ? o.outputs : ['glb', 'keypoints']).map((f) => FORMAT_NAMES[f] || f).join(', ');
+  return `${esc(rig)} rig · ${esc(formats)}`;
+}
+
+function jobActions(j) {
+  return `${j.state === 'succeeded' ? `<a href="#/job/${j.id}">View</a>` : `<a href="#/job/${j.id}">Details</a>`}
+      ${FINISHED.includes(j.state) ? '' : `<button type="button" class="secondary" data-cancel="${j.id}">Cancel</button>`}
+      ${j.state === 'running' ? '' : `<button type="button" class="danger" data-delete="${j.id}">Delete</button>`}`;
+}
+
+function clipCell(j, up) {
+  const name = up ? up.filename || 'video' : 'video (deleted)';
+  return `<strong class="fname">${esc(name)}</strong><br><span class="muted">${up ? `${fmtSecs(up.duration_s)} · ` : ''}${new Date(j.created_ms).toLocaleString()}</span>`;
+}
+
+const CELLS = { status: jobStatus, cost: jobCost, actions: jobActions };
+
+function jobRow(j, up) {
   return `<tr id="job-${j.id}" data-state="${esc(j.state)}">
-    <td><span class="hide-narrow">${new Date(j.created_ms).toLocaleString()}</span><br><span class="muted">${esc(j.id.slice(0, 8))} · ${j.price} credits</span></td>
+    <td class="clip">${clipCell(j, up)}</td>
+    <td class="settings">${jobSettings(j)}</td>
+    <td class="cost">${jobCost(j)}</td>
     <td class="status">${jobStatus(j)}</td>
-    <td class="row">
-      ${j.state === 'succeeded' ? `<a href="#/job/${j.id}">View</a>` : ''}
-      ${finished ? '' : `<button type="button" class="secondary" data-cancel="${j.id}">Cancel</button>`}
-      ${j.state === 'running' ? '' : `<button type="button" class="danger" data-delete="${j.id}">Delete</button>`}
-    </td></tr>`;
+    <td class="actions"><div class="row">${jobActions(j)}</div></td></tr>`;
+}
+
+// Updates a row's cells in place, only those that changed, so a focused
+// control (Cancel, most often) stays where it is; when the control itself
+// goes away, focus moves to the row's first remaining control.
+function updateRow(j) {
+  const row = el(`job-${j.id}`);
+  if (!row) return;
+  row.dataset.state = j.state;
+  for (const [cls, render] of Object.entries(CELLS)) {
+    const cell = row.querySelector(`.${cls}`);
+    const target = cls === 'actions' ? cell.firstElementChild : cell;
+    const html = render(j);
+    if (target.dataset.html === html) continue;
+    const focused = target.contains(document.activeElement) ? document.activeElement : null;
+    target.innerHTML = html;
+    target.dataset.html = html;
+    if (focused) {
+      const same = [...target.querySelectorAll('a, button')].find((n) => n.textContent === focused.textContent);
+      (same || row.querySelector('a, button') || el('jobs-h')).focus();
+    }
+  }
 }
 
 async function jobsView() {
-  view(`<section><h1>Jobs</h1><p id="jobs-error" class="error" role="alert"></p>
-    <table><thead><tr><th>Created</th><th>Status</th><th>Actions</th></tr></thead><tbody id="jobs"></tbody></table>
+  view('Jobs', `<section><h1 id="jobs-h">Jobs</h1><p id="jobs-error" class="error" role="alert"></p>
+    <table class="jobs"><thead><tr><th scope="col">Clip</th><th scope="col">Settings</th><th scope="col">Cost</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="jobs"></tbody></table>
     <p id="jobs-empty" class="muted" hidden>No jobs yet. <a href="#/upload">Upload a video</a>.</p></section>`);
   const streams = [];
   cleanup = () => streams.forEach((s) => s.close());
   const gen = viewGen;
   let list;
+  let uploads;
   try {
-    list = await api('/v1/jobs?limit=50');
+    [list, uploads] = await Promise.all([api('/v1/jobs?limit=50'), api('/v1/uploads')]);
   } catch (err) {
     if (current(gen)) showError(el('jobs-error'), err);
     return;
   }
   if (!current(gen)) return;
+  const ups = new Map(uploads.uploads.map((u) => [u.id, u]));
   const body = el('jobs');
-  body.innerHTML = list.jobs.map(jobRow).join('');
+  body.innerHTML = list.jobs.map((j) => jobRow(j, ups.get(j.upload_id))).join('');
+  for (const j of list.jobs) {
+    const row = el(`job-${j.id}`);
+    for (const [cls, render] of Object.entries(CELLS)) {
+      const c = row.querySelector(`.${cls}`);
+      (cls === 'actions' ? c.firstElementChild : c).dataset.html = render(j);
+    }
+  }
   el('jobs-empty').hidden = list.jobs.length > 0;
   for (const j of list.jobs) {
-    if (['succeeded', 'failed', 'canceled'].includes(j.state)) continue;
+    if (FINISHED.includes(j.state)) continue;
     const es = new EventSource(`/v1/jobs/${j.id}/events`);
     streams.push(es);
-    const update = (e) => {
-      const job = JSON.parse(e.data);
-      const row = el(`job-${job.id}`);
-      if (row) row.outerHTML = jobRow(job);
-    };
+    const update = (e) => updateRow(JSON.parse(e.data));
     es.addEventListener('progress', update);
-    es.addEventListener('done', (e) => { update(e); es.close(); });
+    es.addEventListener('done', (e) => { update(e); es.close(); refreshCredits(); });
     es.addEventListener('gone', () => es.close());
     // A closed stream with no `done` is most often an ended session.
     es.onerror = () => {
@@ -293,13 +493,17 @@ async function jobsView() {
     try {
       if (e.target.dataset.cancel) {
         const job = await api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
-        const row = el(`job-${id}`);
-        if (row) row.outerHTML = jobRow(job);
-        toast(job.state === 'canceled' ? 'job canceled' : 'cancel requested');
+        updateRow(job);
+        toast(job.state === 'canceled' ? 'Job canceled; its credits were returned.' : 'Cancel requested.');
+        refreshCredits();
       } else {
+        const row = el(`job-${id}`);
+        const next = row.nextElementSibling || row.previousElementSibling;
         await api(`/v1/jobs/${id}`, { method: 'DELETE' });
-        el(`job-${id}`).remove();
-        toast('job deleted');
+        row.remove();
+        (next ? next.querySelector('a, button') : el('jobs-h')).focus();
+        el('jobs-empty').hidden = body.children.length > 0;
+        toast('Job deleted.');
       }
     } catch (err) {
       showError(el('jobs-error'), err);
@@ -307,64 +511,127 @@ async function jobsView() {
   });
 }
 
-// ---- one job: viewer and downloads ---------------------------------------
+// ---- one job: progress, failure, or viewer and downloads --------------------
 async function jobView(id) {
-  view(`<section><h1>Job ${esc(id.slice(0, 8))}</h1><p id="job-error" class="error" role="alert"></p>
-    <div class="viewer">
-      <div><div id="stage" class="stage3d" aria-label="Animated figure"></div></div>
-      <div class="src"><video id="video" muted playsinline aria-label="Source video"></video><canvas id="overlay"></canvas></div>
-    </div>
-    <div class="row controls">
-      <button id="play" type="button">Pause</button>
-      <input id="scrub" type="range" min="0" max="1000" value="0" aria-label="Time">
-      <span id="time" class="muted">0.00 s</span>
-      <label class="row">Speed <select id="speed-sel">
-        <option value="0.25">0.25×</option><option value="0.5">0.5×</option><option value="1" selected>1×</option><option value="2">2×</option>
-      </select></label>
-    </div></section>
-    <section><h2>Downloads</h2><ul id="downloads"></ul></section>`);
+  view('Job', `<section><h1 id="job-h">Job</h1><p id="job-error" class="error" role="alert"></p>
+    <div id="job-body"><p class="muted">Loading…</p></div></section>`);
   const gen = viewGen;
+  let job;
+  let up = null;
   try {
-    const job = await api(`/v1/jobs/${id}`);
-    const outs = await api(`/v1/jobs/${id}/outputs`);
-    if (!current(gen)) return;
-    el('downloads').innerHTML = outs.outputs
-      .map((o) => `<li><a href="${esc(o.url)}" download="${esc(o.name)}">${esc(o.name)}</a> <span class="muted">${fmtBytes(o.size)}</span></li>`)
-      .join('');
-    const glb = outs.outputs.find((o) => o.name.endsWith('.glb'));
-    const kp = outs.outputs.find((o) => o.name === 'keypoints.json');
-    if (!glb) {
-      el('job-error').textContent = 'this job has no GLB output to show';
-      return;
-    }
-    const [glbBytes, keypoints] = await Promise.all([
-      fetch(glb.url).then((r) => r.arrayBuffer()),
-      kp ? fetch(kp.url).then((r) => r.json()) : null,
-    ]);
-    let videoUrl = null;
-    try {
-      const r = await api(`/v1/uploads/${job.upload_id}/video`, { raw: true });
-      videoUrl = URL.createObjectURL(await r.blob());
-    } catch (err) {
-      if (err.status === 401) return;
-      if (current(gen)) el('job-error').textContent = 'the source video is no longer kept; only the figure is shown';
-    }
-    if (!current(gen)) return;
-    const viewer = await openViewer({
-      stage: el('stage'), video: el('video'), overlay: el('overlay'), glbBytes, keypoints, videoUrl,
-      controls: { play: el('play'), scrub: el('scrub'), time: el('time'), speed: el('speed-sel') },
+    job = await api(`/v1/jobs/${id}`);
+    up = await api(`/v1/uploads/${job.upload_id}`).catch((err) => {
+      if (err.code === 'auth.required') throw err;
+      return null;
     });
-    const dispose = () => { viewer.dispose(); if (videoUrl) URL.revokeObjectURL(videoUrl); };
-    if (current(gen)) cleanup = dispose; else dispose();
   } catch (err) {
-    if (current(gen)) showError(el('job-error'), err);
+    if (current(gen)) {
+      el('job-body').textContent = '';
+      showError(el('job-error'), err);
+    }
+    return;
   }
+  if (!current(gen)) return;
+  const name = up ? up.filename || 'video' : 'video';
+  document.title = `${name} (${job.state}) · vidmocap`;
+  el('job-h').textContent = `${name}`;
+  const facts = `<p class="muted">${up ? `${fmtSecs(up.duration_s)} · ` : ''}${jobSettings(job)} · ${jobCost(job)}</p>`;
+  if (job.state === 'succeeded') {
+    await resultView(gen, job, facts);
+  } else if (FINISHED.includes(job.state)) {
+    failedView(gen, job, facts);
+  } else {
+    progressView(gen, job, facts);
+  }
+}
+
+function progressView(gen, job, facts) {
+  el('job-body').innerHTML = `${facts}<p id="job-status" class="status">${jobStatus(job)}</p>
+    <div class="row"><button id="job-cancel" type="button" class="secondary">Cancel</button></div>`;
+  const es = new EventSource(`/v1/jobs/${job.id}/events`);
+  cleanup = () => es.close();
+  const update = (e) => {
+    const j = JSON.parse(e.data);
+    if (current(gen)) el('job-status').innerHTML = jobStatus(j);
+  };
+  es.addEventListener('progress', update);
+  es.addEventListener('done', () => {
+    es.close();
+    refreshCredits();
+    // The finished job's page: its result or its failure.
+    if (current(gen)) jobView(job.id);
+  });
+  es.addEventListener('gone', () => es.close());
+  el('job-cancel').addEventListener('click', async () => {
+    try {
+      const j = await api(`/v1/jobs/${job.id}/cancel`, { method: 'POST' });
+      toast(j.state === 'canceled' ? 'Job canceled; its credits were returned.' : 'Cancel requested.');
+      if (j.state === 'canceled' && current(gen)) jobView(job.id);
+    } catch (err) {
+      showError(el('job-error'), err);
+    }
+  });
+}
+
+function failedView(gen, job, facts) {
+  const reason = job.state === 'canceled' ? 'The job was canceled before it finished.' : say(job.error || { message: 'The job could not finish.' });
+  el('job-body').innerHTML = `${facts}<p id="job-reason" class="reason">${esc(reason)}</p>
+    <p>The ${job.price} credits held for it were returned to your balance.</p>
+    <div class="row"><button id="retry" type="button">Try again</button> <a href="#/upload">Upload another video</a></div>`;
+  el('retry').addEventListener('click', async () => {
+    const o = job.options || {};
+    try {
+      const j = await api('/v1/jobs', {
+        method: 'POST',
+        body: { upload_id: job.upload_id, outputs: o.outputs || [], rig: o.rig || '', person: o.person || 'auto', keep_upload: o.keep_upload !== false },
+      });
+      location.hash = `#/job/${j.id}`;
+    } catch (err) {
+      if (current(gen)) showError(el('job-error'), err);
+    }
+  });
+}
+
+async function resultView(gen, job, facts) {
+  el('job-body').innerHTML = `${facts}${viewerMarkup({
+    figure: 'The 3D result. Drag or use the arrow keys to orbit.',
+    video: 'Your video, with the detected body drawn over it.',
+    videoLabel: 'Source video',
+  })}<h2>Downloads</h2><ul id="downloads"></ul>`;
+  const outs = await api(`/v1/jobs/${job.id}/outputs`);
+  if (!current(gen)) return;
+  el('downloads').innerHTML = outs.outputs
+    .map((o) => `<li><a href="${esc(o.url)}" download="${esc(o.name)}">${esc(o.name)}</a> <span class="muted">${fmtBytes(o.size)}</span></li>`)
+    .join('');
+  const glb = outs.outputs.find((o) => o.name.endsWith('.glb'));
+  const kp = outs.outputs.find((o) => o.name === 'keypoints.json');
+  if (!glb) {
+    el('job-error').textContent = 'This job made no GLB file, so there is no 3D preview; its files are below.';
+    el('job-body').querySelectorAll('.viewer, .controls, #frame-flag, #quality').forEach((n) => n.remove());
+    return;
+  }
+  const [glbBytes, keypoints] = await Promise.all([
+    fetch(glb.url).then((r) => r.arrayBuffer()),
+    kp ? fetch(kp.url).then((r) => r.json()) : null,
+  ]);
+  let videoUrl = null;
+  try {
+    const r = await api(`/v1/uploads/${job.upload_id}/video`, { raw: true });
+    videoUrl = URL.createObjectURL(await r.blob());
+  } catch (err) {
+    if (err.code === 'auth.required') return;
+    if (current(gen)) el('job-error').textContent = 'The video is no longer kept; only the figure is shown.';
+  }
+  if (!current(gen)) return;
+  const rig = (RIGS.find(([v]) => v === ((job.options || {}).rig || 'generic')) || [0, 'generic'])[1];
+  await startViewer(gen, { glbBytes, keypoints, videoUrl, label: `3D preview: the motion on a ${rig} skeleton` });
 }
 
 // ---- account: credits, API keys, export, delete ----------------------------
 async function accountView() {
-  view(`<section><h1>Account</h1><p id="acct-error" class="error" role="alert"></p>
-    <p id="acct-summary"></p><p id="acct-limits" class="muted"></p></section>
+  view('Account', `<section><h1>Account</h1><p id="acct-error" class="error" role="alert"></p>
+    <p id="acct-summary"></p><p id="acct-limits" class="muted"></p>
+    <p id="buy-credits" class="muted">Buying credits from the portal is coming (it needs the billing routes); until then the operator adds them.</p></section>
     <section><h2>Credit history</h2><table><thead><tr><th>When</th><th>Change</th><th>Why</th></tr></thead><tbody id="ledger"></tbody></table></section>
     <section><h2>API keys</h2>
       <form id="key-form" class="row"><label>Name <input id="key-name" type="text" maxlength="100"></label><button type="submit">Create key</button></form>
@@ -423,14 +690,14 @@ async function accountView() {
   el('delete-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     if (el('delete-email').value.trim().toLowerCase() !== me.email) {
-      el('delete-error').textContent = 'that is not this account’s email';
+      el('delete-error').textContent = 'That is not this account’s email.';
       return;
     }
     try {
       await api('/v1/account', { method: 'DELETE' });
-      nav.hidden = true;
+      showNav(false);
       location.hash = '#/login';
-      toast('your account has been deleted');
+      toast('Your account has been deleted.');
     } catch (err) {
       showError(el('delete-error'), err);
     }
@@ -458,14 +725,18 @@ function renderKeys(keys) {
 
 // ---- routing -----------------------------------------------------------------
 async function route() {
-  const hash = location.hash || '#/jobs';
-  const [path] = hash.slice(1).split('?');
+  const [path] = location.hash.slice(1).split('?');
   const parts = path.split('/').filter(Boolean);
   if (parts[0] === 'login' || parts[0] === 'signup') {
     authView(parts[0]);
     return;
   }
-  nav.hidden = false;
+  if (parts[0] === 'welcome' || (parts.length === 0 && !(await whoami()))) {
+    await landingView();
+    return;
+  }
+  showNav(true);
+  refreshCredits();
   if (parts[0] === 'upload') await uploadView();
   else if (parts[0] === 'job' && parts[1]) await jobView(parts[1]);
   else if (parts[0] === 'account') await accountView();
@@ -475,9 +746,15 @@ async function route() {
 el('logout').addEventListener('click', async () => {
   try {
     await api('/v1/auth/logout', { method: 'POST' });
-  } catch { /* the session may already be gone: either way, back to login */ }
-  nav.hidden = true;
-  location.hash = '#/login';
+  } catch { /* the session may already be gone: either way, back to the start */ }
+  showNav(false);
+  location.hash = '#/welcome';
+});
+// The hash is the router's: the skip link moves focus itself.
+el('skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  const h1 = main.querySelector('h1');
+  if (h1) h1.focus();
 });
 window.addEventListener('hashchange', route);
 route();
