@@ -133,6 +133,13 @@ pub struct CommonArgs {
     /// counts). Overrides gpu.device / VIDMOCAP_DEVICE.
     #[arg(long)]
     pub device: Option<crate::config::Device>,
+    /// Landmark model: fast (BlazePose lite), balanced (full) or best
+    /// (heavy). Overrides pose.quality / VIDMOCAP_QUALITY.
+    #[arg(long)]
+    pub quality: Option<crate::config::Quality>,
+    /// Most people tracked at once. Overrides pose.max_people.
+    #[arg(long)]
+    pub max_people: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,6 +239,12 @@ fn apply_common(config: &mut Config, args: &CommonArgs) -> Result<(), Error> {
     }
     if let Some(d) = args.device {
         config.gpu.device = d;
+    }
+    if let Some(q) = args.quality {
+        config.pose.quality = q;
+    }
+    if let Some(n) = args.max_people {
+        config.pose.max_people = n;
     }
     config.validate()?;
     Ok(())

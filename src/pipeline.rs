@@ -27,7 +27,8 @@ use crate::pose::filter::{PoseSmoother, Vec3Smoother};
 use crate::pose::foot::{detect_contacts, lock_feet, ContactParams};
 use crate::pose::gaps::{fill_gaps, fill_gaps_vec3};
 use crate::pose::lift::{solve_translation, Pinhole};
-use crate::pose::track::{TrackBook, TrackSummary, Tracker, TrackerConfig};
+use crate::pose::roi::BoxPx;
+use crate::pose::track::{pose_box, TrackBook, TrackSummary, Tracker, TrackerConfig};
 use crate::pose::{camera_to_output, PoseObservation, NUM_LANDMARKS};
 use crate::rig::{global_positions, BodyMeasurements, Clip, JointId, Skeleton};
 use crate::video::{self, Decoder, VideoInfo};
@@ -90,6 +91,12 @@ pub struct Report {
     pub frames: u64,
     pub corrupt_frames: u64,
     pub tracks: Vec<TrackSummary>,
+    /// Per track, the landmarks' box on each frame it has a pose (frame
+    /// index order); for tests and tools, not serialised.
+    #[serde(skip)]
+    pub track_boxes: BTreeMap<u32, Vec<(u64, BoxPx)>>,
+    /// The landmark model's preset.
+    pub quality: crate::config::Quality,
     pub followed_track: u32,
     pub first_frame: u64,
     pub last_frame: u64,
@@ -166,6 +173,14 @@ pub struct Motion {
     pub clip: Clip,
 }
 
+/// The manifest name of the configured person detector.
+pub fn detector_model(config: &Config) -> &'static str {
+    match config.pose.detector {
+        crate::config::PersonDetector::Yolox => "yolox_nano",
+        crate::config::PersonDetector::Blazepose => "pose_detection",
+    }
+}
+
 /// The detector and one landmark session per worker, built in parallel
 /// (each parses, prunes and optimises its graph, a few tens of ms).
 pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec<Model>), Error> {
@@ -175,8 +190,8 @@ pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec
         execution: ExecutionOptions::from_config(&config.gpu),
     };
     let opts = &opts;
-    let detector_spec = manifest.get("pose_detection")?;
-    let landmark_spec = manifest.get("pose_landmark_lite")?;
+    let detector_spec = manifest.get(detector_model(config))?;
+    let landmark_spec = manifest.get(config.pose.quality.landmark_model())?;
     let dir = &config.models.dir;
     let workers = config.models.landmark_workers.max(1);
     std::thread::scope(|scope| {
@@ -196,7 +211,7 @@ pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec
             detector_spec,
             dir,
             opts,
-            &crate::pose::blazepose::DETECTOR_OUTPUTS,
+            crate::pose::blazepose::detector_outputs(config.pose.detector),
         )?;
         let landmarkers = landmarkers
             .into_iter()
@@ -237,10 +252,17 @@ pub fn run(
         DECODE_QUEUE,
         &(&config.gpu).into(),
     )?;
-    let manifest = Manifest::builtin()?;
+    // keypoints.json names the models this run used, not every preset's.
+    let manifest =
+        Manifest::builtin()?.only(&[detector_model(config), config.pose.quality.landmark_model()]);
     let (detector, landmarkers) = load_sessions(config, &manifest)?;
     let providers = SessionProvider::distinct(std::iter::once(&detector).chain(&landmarkers));
-    let mut models = BlazePose::new(detector, landmarkers, config.pose.min_detection_score);
+    let mut models = BlazePose::new(
+        detector,
+        config.pose.detector,
+        landmarkers,
+        config.pose.min_detection_score,
+    );
     let gpu = crate::gpu::for_device(config.gpu.device)?;
     if let Some(gpu) = &gpu {
         models = models.with_gpu(gpu);
@@ -303,6 +325,15 @@ pub fn run(
             .into())
         }
     };
+    let track_boxes: BTreeMap<u32, Vec<(u64, BoxPx)>> = per_track
+        .iter()
+        .map(|(&id, obs)| {
+            let mut boxes: Vec<(u64, BoxPx)> = obs.iter().map(|o| (o.0, pose_box(&o.2))).collect();
+            boxes.sort_by_key(|b| b.0);
+            boxes.dedup_by_key(|b| b.0);
+            (id, boxes)
+        })
+        .collect();
     let mut observations = per_track.remove(&followed).unwrap_or_default();
     // Poses found by looking back arrive after later frames' poses.
     observations.sort_by_key(|o| o.0);
@@ -348,6 +379,8 @@ pub fn run(
         decoder: stats.decoder,
         decode_fallback: stats.hw_fallback.clone(),
         tracks,
+        track_boxes,
+        quality: config.pose.quality,
         followed_track: followed,
         first_frame: motion.first_frame,
         last_frame: motion.first_frame + motion.times.len() as u64 - 1,

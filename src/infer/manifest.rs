@@ -72,6 +72,18 @@ impl Manifest {
             .ok_or_else(|| ModelError::Unknown(name.to_string()))
     }
 
+    /// The manifest cut down to the models named in `names`.
+    pub fn only(&self, names: &[&str]) -> Manifest {
+        Manifest {
+            models: self
+                .models
+                .iter()
+                .filter(|m| names.contains(&m.name.as_str()))
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Checks every model in `dir`; never fails as a whole.
     pub fn check_all(&self, dir: &Path) -> Vec<CheckedModel> {
         self.models

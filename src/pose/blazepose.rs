@@ -8,12 +8,16 @@
 
 use std::time::{Duration, Instant};
 
+use std::f32::consts::FRAC_PI_2;
+
 use super::anchors::{pose_detector_anchors, Anchor, INPUT_SIZE as DETECTOR_SIZE};
-use super::crop::CropRequest;
+use super::crop::{letterbox_roi, Border, CropGeometry, CropRequest, DETECTOR_RANGE};
 use super::detect::{self, Detection};
 use super::landmark::{self, LandmarkResult, INPUT_SIZE as LANDMARK_SIZE};
-use super::roi::Roi;
+use super::roi::{normalize_angle, Roi};
 use super::track::PoseModels;
+use super::yolox;
+use crate::config::PersonDetector;
 use crate::gpu::{GpuContext, GpuCrops};
 use crate::infer::runtime::Model;
 use crate::infer::ModelError;
@@ -105,10 +109,26 @@ fn sample(
     }
 }
 
+/// Which detector the stage runs, with what it needs besides the session.
+enum DetectorKind {
+    /// BlazePose's SSD detector and its anchors.
+    BlazePose { anchors: Vec<Anchor> },
+    /// YOLOX-nano and its NCHW BGR input (the sampler writes NHWC RGB).
+    Yolox { nchw: Vec<f32> },
+}
+
+/// The detector outputs a session must keep for `detector`.
+pub fn detector_outputs(detector: PersonDetector) -> &'static [&'static str] {
+    match detector {
+        PersonDetector::Blazepose => &DETECTOR_OUTPUTS,
+        PersonDetector::Yolox => &yolox::OUTPUTS,
+    }
+}
+
 /// The detector session with its input buffer and stage times.
 pub struct DetectorStage {
     model: Model,
-    anchors: Vec<Anchor>,
+    kind: DetectorKind,
     min_detection_score: f32,
     input: Vec<f32>,
     times: StageTimes,
@@ -116,22 +136,90 @@ pub struct DetectorStage {
 }
 
 impl DetectorStage {
-    fn run(&mut self, frame: &Frame) -> Result<Vec<Detection>, ModelError> {
+    fn new(model: Model, detector: PersonDetector, min_detection_score: f32) -> DetectorStage {
+        let (kind, side) = match detector {
+            PersonDetector::Blazepose => (
+                DetectorKind::BlazePose {
+                    anchors: pose_detector_anchors(),
+                },
+                DETECTOR_SIZE,
+            ),
+            PersonDetector::Yolox => (
+                DetectorKind::Yolox {
+                    nchw: vec![0.0; yolox::INPUT_SIZE * yolox::INPUT_SIZE * 3],
+                },
+                yolox::INPUT_SIZE,
+            ),
+        };
+        DetectorStage {
+            model,
+            kind,
+            min_detection_score,
+            input: vec![0.0; side * side * 3],
+            times: StageTimes::default(),
+            gpu: None,
+        }
+    }
+
+    /// People in `frame`, looked for in the frame turned by `quarter_turns`
+    /// quarters (0 for upright), normalised to the upright frame.
+    fn run(&mut self, frame: &Frame, quarter_turns: u8) -> Result<Vec<Detection>, ModelError> {
         let t0 = Instant::now();
-        let (request, lb) = CropRequest::letterbox(frame, DETECTOR_SIZE);
+        let (w, h) = frame.upright_size();
+        let (w, h) = (w as f32, h as f32);
+        let (mut square, lb) = letterbox_roi(frame);
+        square.rotation = normalize_angle(f32::from(quarter_turns % 4) * FRAC_PI_2);
+        let (side, range) = match self.kind {
+            DetectorKind::BlazePose { .. } => (DETECTOR_SIZE, DETECTOR_RANGE),
+            DetectorKind::Yolox { .. } => (yolox::INPUT_SIZE, yolox::RANGE),
+        };
+        let request = CropRequest {
+            geometry: CropGeometry::new(&square, side),
+            border: Border::Zero,
+            range,
+        };
         sample(&mut self.gpu, frame, &[request], &mut [&mut self.input]);
+        let outputs = detector_outputs(self.detector());
+        let input = match &mut self.kind {
+            DetectorKind::Yolox { nchw } => {
+                yolox::to_nchw_bgr(&self.input, nchw);
+                &nchw[..]
+            }
+            DetectorKind::BlazePose { .. } => &self.input[..],
+        };
         let t1 = Instant::now();
-        let out = self.model.run(&self.input, &DETECTOR_OUTPUTS)?;
+        let out = self.model.run(input, outputs)?;
         let t2 = Instant::now();
-        let dets = detect::decode(&out[0], &out[1], &self.anchors, self.min_detection_score);
-        let dets = detect::weighted_nms(dets, NMS_IOU)
-            .into_iter()
-            .map(|d| d.unletterbox(lb))
-            .collect();
+        let dets = match &self.kind {
+            DetectorKind::BlazePose { anchors } => {
+                let dets = detect::decode(&out[0], &out[1], anchors, self.min_detection_score);
+                detect::weighted_nms(dets, NMS_IOU)
+                    .into_iter()
+                    .map(|d| {
+                        if quarter_turns % 4 == 0 {
+                            d.unletterbox(lb)
+                        } else {
+                            d.through(&square, w, h)
+                        }
+                    })
+                    .collect()
+            }
+            DetectorKind::Yolox { .. } => yolox::decode(&out[0], self.min_detection_score)
+                .into_iter()
+                .map(|(b, score)| yolox::to_detection(&b, score, &square, w, h))
+                .collect(),
+        };
         self.times.detect_preprocess += t1 - t0;
         self.times.detect_infer += t2 - t1;
         self.times.postprocess += t2.elapsed();
         Ok(dets)
+    }
+
+    fn detector(&self) -> PersonDetector {
+        match self.kind {
+            DetectorKind::BlazePose { .. } => PersonDetector::Blazepose,
+            DetectorKind::Yolox { .. } => PersonDetector::Yolox,
+        }
     }
 }
 
@@ -174,16 +262,15 @@ impl GpuInputs {
 
 impl BlazePose {
     /// `landmarkers`: one session per worker thread (at least one).
-    pub fn new(detector: Model, landmarkers: Vec<Model>, min_detection_score: f32) -> BlazePose {
+    /// `detector` says which person detector the `detector` session is.
+    pub fn new(
+        detector: Model,
+        kind: PersonDetector,
+        landmarkers: Vec<Model>,
+        min_detection_score: f32,
+    ) -> BlazePose {
         BlazePose {
-            detector: DetectorStage {
-                model: detector,
-                anchors: pose_detector_anchors(),
-                min_detection_score,
-                input: vec![0.0; DETECTOR_SIZE * DETECTOR_SIZE * 3],
-                times: StageTimes::default(),
-                gpu: None,
-            },
+            detector: DetectorStage::new(detector, kind, min_detection_score),
             workers: landmarkers.into_iter().map(LandmarkWorker::new).collect(),
             inputs: GpuInputs::default(),
         }
@@ -274,7 +361,7 @@ fn run_batch(
     });
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(thread_failed("pose_landmark_lite"))))
+        .map(|r| r.unwrap_or_else(|| Err(thread_failed("pose_landmark"))))
         .collect()
 }
 
@@ -289,7 +376,15 @@ impl PoseModels for BlazePose {
     type Error = ModelError;
 
     fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, ModelError> {
-        self.detector.run(frame)
+        self.detector.run(frame, 0)
+    }
+
+    fn detect_turned(
+        &mut self,
+        frame: &Frame,
+        quarter_turns: u8,
+    ) -> Result<Vec<Detection>, ModelError> {
+        self.detector.run(frame, quarter_turns)
     }
 
     fn landmarks(
@@ -322,11 +417,11 @@ impl PoseModels for BlazePose {
         rois: &[Roi],
     ) -> Result<(Vec<Detection>, Vec<Option<LandmarkResult>>), ModelError> {
         if rois.is_empty() {
-            return Ok((self.detector.run(frame)?, Vec::new()));
+            return Ok((self.detector.run(frame, 0)?, Vec::new()));
         }
         let (detector, workers, inputs) = (&mut self.detector, &mut self.workers, &mut self.inputs);
         std::thread::scope(|scope| {
-            let detection = scope.spawn(|| detector.run(frame));
+            let detection = scope.spawn(|| detector.run(frame, 0));
             let input = inputs.prepare(frame, rois);
             let landmarks = run_batch(workers, frame, rois, input);
             let detections = detection

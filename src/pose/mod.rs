@@ -1,6 +1,7 @@
 //! Pose: from frames to clean per-frame 3D landmarks of one followed person.
 //!
-//! Stages, each a module with one job: [`anchors`] and [`detect`] find people,
+//! Stages, each a module with one job: [`yolox`] (or BlazePose's own
+//! [`anchors`] and [`detect`]) find people,
 //! [`roi`] turns a detection (or the previous frame's landmarks) into a
 //! rotated crop, [`crop`] samples that crop from the frame, [`landmark`]
 //! decodes the landmark model, [`track`] keeps stable ids across frames,
@@ -15,8 +16,11 @@
 //!   faces the camera. [`camera_to_output`] converts.
 
 pub mod anchors;
+pub mod appearance;
+pub mod assign;
 pub mod blazepose;
 pub mod crop;
+pub mod damp;
 pub mod detect;
 pub mod filter;
 pub mod foot;
@@ -25,6 +29,7 @@ pub mod landmark;
 pub mod lift;
 pub mod roi;
 pub mod track;
+pub mod yolox;
 
 use glam::Vec3;
 use serde::{Deserialize, Serialize};
