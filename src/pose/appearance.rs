@@ -103,7 +103,7 @@ mod tests {
         assert!(a.similarity(&a) > 0.99);
         assert!(a.similarity(&b) < 0.01, "{}", a.similarity(&b));
         let mut c = a;
-        c.blend(&b, 0.5);
+        c.blend(&b, 0.1);
         assert!(c.similarity(&a) < 1.0 && c.similarity(&a) > a.similarity(&b));
         assert!(Appearance::of(&f, &bx(-500.0)).is_none());
     }
