@@ -48,9 +48,10 @@ async fn hundred_concurrent_logins_stay_within_memory() {
         tokio::spawn(async move {
             loop {
                 let now = rss_mib();
-                let mut p = peak.lock().unwrap();
-                *p = p.max(now);
-                drop(p);
+                {
+                    let mut p = peak.lock().unwrap();
+                    *p = p.max(now);
+                }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
