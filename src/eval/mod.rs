@@ -300,6 +300,7 @@ mod tests {
             fps: 30.0,
             first_frame: 0,
             last_frame: 4,
+            video_fps: Some(30.0),
             skeleton: None,
             frames,
         };
