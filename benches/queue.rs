@@ -35,10 +35,13 @@ impl Scratch {
 
     async fn drop_now(self) {
         let mut c = sqlx::PgConnection::connect(PG_ADMIN).await.unwrap();
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .execute(&mut c)
-            .await
-            .unwrap();
+        sqlx::raw_sql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut c)
+        .await
+        .unwrap();
     }
 }
 
@@ -118,16 +121,28 @@ async fn main() {
     db.migrate().await.unwrap();
     let t = Instant::now();
     fill(&db, accounts, jobs).await;
-    println!("queued {jobs} jobs for {accounts} accounts in {:.1} s", t.elapsed().as_secs_f64());
-    sqlx::raw_sql("ANALYZE jobs").execute(&db.pool).await.unwrap();
-    println!("claim plan with the indexes:\n{}", db.explain_claim().await.unwrap());
+    println!(
+        "queued {jobs} jobs for {accounts} accounts in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    sqlx::raw_sql("ANALYZE jobs")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    println!(
+        "claim plan with the indexes:\n{}",
+        db.explain_claim().await.unwrap()
+    );
 
     let taken = claims(&db, n).await;
     report("with indexes", &taken);
     // Priority first, then age; each job once.
     let expected: Vec<String> = (0..n).map(|j| format!("job{j:06}")).collect();
     let got: Vec<String> = taken.iter().map(|(id, _)| id.clone()).collect();
-    assert_eq!(got, expected, "claims in priority-then-age order, none twice");
+    assert_eq!(
+        got, expected,
+        "claims in priority-then-age order, none twice"
+    );
     assert_eq!(db.queue_depth().await.unwrap(), jobs as i64);
 
     if measure {
@@ -135,7 +150,10 @@ async fn main() {
             .execute(&db.pool)
             .await
             .unwrap();
-        println!("claim plan without them:\n{}", db.explain_claim().await.unwrap());
+        println!(
+            "claim plan without them:\n{}",
+            db.explain_claim().await.unwrap()
+        );
         report("without indexes", &claims(&db, n).await);
     }
     db.pool.close().await;

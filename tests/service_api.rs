@@ -27,7 +27,14 @@ fn cookie_attrs(resp: &reqwest::Response) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn accounts_sessions_and_api_keys() {
-    let app = TestApp::start_with(Backend::Sqlite, 0, |s| s.session_idle_secs = 2).await;
+    // The test client stands in for an HTTPS proxy on loopback, so that its
+    // X-Forwarded-Proto counts (a client that is not a proxy is not heard:
+    // tests/service_hardening.rs).
+    let app = TestApp::start_with(Backend::Sqlite, 0, |s| {
+        s.session_idle_secs = 2;
+        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
     let http = &app.http;
     let creds = json!({"email": "Ann@Example.com", "password": "correct horse battery"});
     let r = http

@@ -28,7 +28,6 @@ fn rss_mib() -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "fails today: RSS 134 -> 821 MiB even with argon2 capped at 4; the rest of the growth is not yet found (issue 13, finding 7)"]
 async fn hundred_concurrent_logins_stay_within_memory() {
     let app = TestApp::start_with(Backend::Sqlite, 0, |s| s.rate_per_ip_per_min = 0).await;
     app.signup("mem@example.com").await;

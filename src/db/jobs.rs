@@ -151,7 +151,7 @@ impl Job {
 const CLAIM_LOCK_SPACE: i32 = 0x766d_0001;
 
 enum PgClaim {
-    Claimed(Job),
+    Claimed(Box<Job>),
     Empty,
     /// The candidate's account filled its slots meanwhile.
     AccountFull,
@@ -401,11 +401,14 @@ impl Db {
     /// row stays locked): what the queue bench prints.
     pub async fn explain_claim(&self) -> Result<String, DbError> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(&format!("EXPLAIN (ANALYZE, COSTS OFF) {PG_CLAIM_CANDIDATE_SQL}"))
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "EXPLAIN (ANALYZE, COSTS OFF) {PG_CLAIM_CANDIDATE_SQL}"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
         tx.rollback().await?;
-        let lines: Result<Vec<String>, _> = rows.iter().map(|r| r.try_get::<String, _>(0)).collect();
+        let lines: Result<Vec<String>, _> =
+            rows.iter().map(|r| r.try_get::<String, _>(0)).collect();
         Ok(lines?.join("\n"))
     }
 
@@ -451,7 +454,7 @@ impl Db {
                 // tries the next candidate, a few times at most.
                 for _ in 0..4 {
                     match self.claim_postgres(owner, now, lease_until).await? {
-                        PgClaim::Claimed(job) => return Ok(Some(job)),
+                        PgClaim::Claimed(job) => return Ok(Some(*job)),
                         PgClaim::Empty => return Ok(None),
                         PgClaim::AccountFull => continue,
                     }
@@ -476,7 +479,7 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         let candidate = sqlx::query(PG_CLAIM_CANDIDATE_SQL)
             .fetch_optional(&mut *tx)
-        .await?;
+            .await?;
         let Some(candidate) = candidate else {
             tx.rollback().await?;
             return Ok(PgClaim::Empty);
@@ -513,7 +516,7 @@ impl Db {
         .await?;
         let job = Job::from_row(&row)?;
         tx.commit().await?;
-        Ok(PgClaim::Claimed(job))
+        Ok(PgClaim::Claimed(Box::new(job)))
     }
 
     /// Extends a lease and records progress. `None` when the lease is no

@@ -24,7 +24,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use glam::Vec3;
+use glam::{Quat, Vec3};
 use serde::{Deserialize, Serialize};
 
 use super::ExportError;
@@ -35,7 +35,7 @@ use crate::motion::scale::SkeletonScale;
 use crate::pipeline::{Motion, Report, StageTiming};
 use crate::pose::track::TrackSummary;
 use crate::pose::{LANDMARK_NAMES, NUM_LANDMARKS};
-use crate::rig::{BodyMeasurements, Clip, Skeleton};
+use crate::rig::{BodyMeasurements, Clip, JointId, Skeleton};
 use crate::video::VideoInfo;
 
 /// Format name and version written in every file.
@@ -101,6 +101,12 @@ pub struct FrameRecord {
     /// The hips' position (metres, output space); every frame of the span.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<[f32; 3]>,
+    /// The solved rig's local joint rotations (quaternions x, y, z, w, in
+    /// joint order), full precision; every frame of the span. `convert`
+    /// reuses them, so every format carries exactly the motion `process`
+    /// solved (joint limits and foot locking included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotations: Option<Vec<[f32; 4]>>,
     /// Left/right foot planted; every frame of the span.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub foot_contact: Option<[bool; 2]>,
@@ -231,6 +237,10 @@ pub fn frame_records(frames: u64, motion: &Motion) -> Vec<FrameRecord> {
             filled: in_span && motion.filled[i],
             bridged: in_span && motion.bridged[i],
             root: in_span.then(|| motion.root[i].to_array()),
+            rotations: in_span
+                .then(|| motion.clip.rotations.get(i))
+                .flatten()
+                .map(|r| r.iter().map(|q| q.to_array()).collect()),
             foot_contact: in_span.then(|| motion.contacts[i]),
         });
     }
@@ -333,7 +343,26 @@ impl KeypointsFile {
             None => BodyMeasurements::from_world_frames(&seen),
         };
         let skeleton = Skeleton::t_pose(&measurements);
-        let clip = Clip::solve(&skeleton, self.fps, &root, &world);
+        // The recorded rotations where every frame of the span has them
+        // (files from before they were written are solved again).
+        let joints = JointId::COUNT;
+        let recorded: Option<Vec<Vec<Quat>>> = self
+            .frames
+            .iter()
+            .filter(|f| f.frame >= self.first_frame && f.frame <= self.last_frame)
+            .map(|f| {
+                let r = f.rotations.as_ref().filter(|r| r.len() == joints)?;
+                Some(r.iter().map(|q| Quat::from_array(*q)).collect())
+            })
+            .collect();
+        let clip = match recorded {
+            Some(rotations) if rotations.len() == root.len() => Clip {
+                fps: self.fps,
+                root_translation: root,
+                rotations,
+            },
+            _ => Clip::solve(&skeleton, self.fps, &root, &world),
+        };
         Ok((skeleton, clip))
     }
 }

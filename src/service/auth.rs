@@ -118,26 +118,17 @@ fn normalise_email(email: &str) -> ApiResult<String> {
     Ok(email)
 }
 
-/// Runs one argon2 computation on a blocking thread, at most
-/// `max_concurrent_hashes` at once: each takes 19 MiB, and a hundred at
-/// once took the process from 0.6 to 2 GiB, which the allocator then kept.
+/// Runs one argon2 computation on the service's hashing threads
+/// (`max_concurrent_hashes` of them, see [`super::hasher`]).
 async fn argon2_limited<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> ApiResult<T> {
-    let permit = state
-        .hashes
-        .clone()
-        .acquire_owned()
+    state
+        .hasher
+        .run(work)
         .await
-        .map_err(ApiError::internal)?;
-    tokio::task::spawn_blocking(move || {
-        let out = work();
-        drop(permit);
-        out
-    })
-    .await
-    .map_err(ApiError::internal)
+        .ok_or_else(|| ApiError::internal("no password hashing thread took the work"))
 }
 
 async fn hash_password(state: &AppState, password: String) -> ApiResult<String> {

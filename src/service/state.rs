@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+use super::hasher::Hasher;
 use super::ops::{Metrics, RateLimiter};
 use super::wake::Wake;
 use super::ServiceConfig;
@@ -24,9 +25,10 @@ pub struct AppState {
     pub pipeline: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
-    /// Caps argon2 runs: each takes 19 MiB, and a burst of logins must not
-    /// take the process's memory with it.
-    pub hashes: Arc<Semaphore>,
+    /// argon2's own threads (`max_concurrent_hashes` of them): each run
+    /// takes 19 MiB, and a burst of logins must not take the process's
+    /// memory with it.
+    pub hasher: Arc<Hasher>,
     /// Caps upload validations (full decodes) running in the API process.
     pub validations: Arc<Semaphore>,
     /// Ids of jobs that changed, from PostgreSQL's NOTIFY. Every waiter
@@ -51,7 +53,7 @@ impl AppState {
                 cfg.rate_per_account_per_min,
                 cfg.login_failures_per_min,
             )),
-            hashes: Arc::new(Semaphore::new(cfg.max_concurrent_hashes.max(1))),
+            hasher: Arc::new(Hasher::new(cfg.max_concurrent_hashes)),
             validations: Arc::new(Semaphore::new(cfg.max_concurrent_validations.max(1))),
             wake: Arc::new(Wake::default()),
             cfg: Arc::new(cfg),
