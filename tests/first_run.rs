@@ -103,6 +103,14 @@ fn process_runs_with_a_clean_environment_and_no_gpu_advice() {
         for word in ["CUDA", "GPU", "gpu", "TensorRT"] {
             assert!(!err.contains(word), "GPU advice on a CPU machine: {err}");
         }
+        // Nor in the report, whose reasons the summary prints.
+        for p in report["providers"].as_array().unwrap() {
+            assert_eq!(p["provider"], "cpu", "{p}");
+            assert!(
+                p["fallback_reason"].is_null(),
+                "GPU advice in the report: {p}"
+            );
+        }
     }
 }
 

@@ -102,8 +102,17 @@ impl Default for ExecutionOptions {
 
 impl ExecutionOptions {
     pub fn from_config(gpu: &GpuConfig) -> ExecutionOptions {
+        // `auto` all through on a machine with no GPU device node: there is
+        // nothing to try, and nothing to tell the user about GPUs.
+        let nothing_asked = gpu.device == Device::Auto
+            && gpu.execution_provider == ExecutionProvider::Auto
+            && !crate::gpu::has_gpu_device();
         ExecutionOptions {
-            providers: resolve_providers(gpu),
+            providers: if nothing_asked {
+                vec![Provider::Cpu]
+            } else {
+                resolve_providers(gpu)
+            },
             device_id: gpu.device_id,
             memory_limit_mib: gpu.session_memory_mib,
             tensorrt_cache_dir: gpu
