@@ -6,44 +6,14 @@
 //! (no `--bench` argument) the same code runs on 300 jobs as a check that
 //! every job is claimed exactly once in claim order.
 
+#[path = "../tests/support/service.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
-use sqlx::Connection;
+use support::{Backend, TestDb};
 use vidmocap::db::jobs::NewJob;
 use vidmocap::db::{now_ms, Db};
-
-const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// A database made for this run and dropped after it.
-struct Scratch {
-    name: String,
-}
-
-impl Scratch {
-    async fn new() -> (Scratch, String) {
-        let name = format!("vidmocap_queue_bench_{}", uuid::Uuid::new_v4().simple());
-        let mut c = sqlx::PgConnection::connect(PG_ADMIN)
-            .await
-            .expect("PostgreSQL must run on 127.0.0.1:5432 (user postgres, trust auth)");
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        (Scratch { name }, url)
-    }
-
-    async fn drop_now(self) {
-        let mut c = sqlx::PgConnection::connect(PG_ADMIN).await.unwrap();
-        sqlx::raw_sql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    }
-}
 
 /// `jobs` queued jobs spread round-robin over `accounts` accounts; the
 /// first tenth at priority 10, so claim order is job-id order as long as no
@@ -116,8 +86,10 @@ async fn main() {
     } else {
         (300, 30, 100)
     };
-    let (scratch, url) = Scratch::new().await;
-    let db = Db::open(&url).await.unwrap();
+    // A database made for this run and dropped after it.
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = TestDb::new(Backend::Postgres, dir.path()).await;
+    let db = Db::open(&scratch.url).await.unwrap();
     db.migrate().await.unwrap();
     let t = Instant::now();
     fill(&db, accounts, jobs).await;
@@ -157,5 +129,4 @@ async fn main() {
         report("without indexes", &claims(&db, n).await);
     }
     db.pool.close().await;
-    scratch.drop_now().await;
 }
