@@ -5,14 +5,16 @@
 #   make test   runs the whole test suite
 #   (make serve starts the web portal and API on http://127.0.0.1:8080/)
 #
-# Models and clips come from ../shared unless these say otherwise.
+# Models, clips and the accuracy reference come from ../shared unless these
+# say otherwise.
 
 SHELL := /bin/bash
 VIDMOCAP_MODELS_DIR ?= $(abspath ../shared/models)
 VIDMOCAP_MEDIA_DIR ?= $(abspath ../shared/media)
+VIDMOCAP_EVAL_DIR ?= $(abspath ../shared/eval)
 ORT_DYLIB_PATH ?= $(CURDIR)/.tools/onnxruntime/libonnxruntime.so
 CLIP ?= $(VIDMOCAP_MEDIA_DIR)/walk_outdoor.mp4
-export VIDMOCAP_MODELS_DIR VIDMOCAP_MEDIA_DIR ORT_DYLIB_PATH
+export VIDMOCAP_MODELS_DIR VIDMOCAP_MEDIA_DIR VIDMOCAP_EVAL_DIR ORT_DYLIB_PATH
 
 .PHONY: setup demo test serve bench bench-mediapipe lint check-deploy load-test
 
@@ -48,7 +50,7 @@ load-test: setup
 
 # MediaPipe's own PoseLandmarker on the same clip, for comparison.
 bench-mediapipe:
-	tools/mediapipe-bench/run.sh --clip "$(CLIP)"
+	tools/mediapipe-bench/run.sh --model all --clip "$(CLIP)"
 
 # deploy/ rendered and validated offline (also part of `make test`).
 check-deploy: setup

@@ -34,6 +34,8 @@ pub enum Command {
     Process(ProcessArgs),
     /// Re-export a past run's keypoints.json in other formats or rigs, without the models.
     Convert(ConvertArgs),
+    /// Solve another person (or rig, or files) from a run's tracks.json, without the video or the models.
+    Resolve(ResolveArgs),
     /// 3D accuracy of a run's keypoints.json against a reference in OpenSim TRC.
     Eval(EvalArgs),
     /// Check or download the model files.
@@ -65,7 +67,31 @@ pub struct ProcessArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub export: ExportArgs,
+    /// Also write tracks.json (every person's landmarks) and track-<id>.jpg
+    /// thumbnails, for `vidmocap resolve`.
+    #[arg(long)]
+    pub keep_tracks: bool,
     /// Print the run's report as JSON on stdout instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// A tracks.json written by `vidmocap process --keep-tracks`.
+    pub input: PathBuf,
+    /// Output folder (created if missing).
+    #[arg(short, long, default_value = "out")]
+    pub output: PathBuf,
+    /// Whom to follow: `auto` or a track id listed in tracks.json.
+    #[arg(long, default_value = "auto")]
+    pub person: PersonChoice,
+    /// The subject's standing height in metres.
+    #[arg(long)]
+    pub height: Option<f32>,
+    #[command(flatten)]
+    pub export: ExportArgs,
+    /// Print the report as JSON on stdout instead of a summary.
     #[arg(long)]
     pub json: bool,
 }
@@ -171,6 +197,13 @@ pub struct CommonArgs {
     /// counts). Overrides gpu.device / VIDMOCAP_DEVICE.
     #[arg(long)]
     pub device: Option<crate::config::Device>,
+    /// Landmark model: fast (BlazePose lite), balanced (full) or best
+    /// (heavy). Overrides pose.quality / VIDMOCAP_QUALITY.
+    #[arg(long)]
+    pub quality: Option<crate::config::Quality>,
+    /// Most people tracked at once. Overrides pose.max_people.
+    #[arg(long)]
+    pub max_people: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +272,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             process(&config, &args)
         }
         Command::Convert(args) => convert(&args),
+        Command::Resolve(args) => resolve(&config, &args),
         Command::Eval(args) => eval(&args),
         Command::Models(cmd) => models(&config, cmd),
         Command::Bench(args) => {
@@ -269,6 +303,12 @@ fn apply_common(config: &mut Config, args: &CommonArgs) -> Result<(), Error> {
     if let Some(d) = args.device {
         config.gpu.device = d;
     }
+    if let Some(q) = args.quality {
+        config.pose.quality = q;
+    }
+    if let Some(n) = args.max_people {
+        config.pose.max_people = n;
+    }
     config.validate()?;
     Ok(())
 }
@@ -295,6 +335,7 @@ fn process(config: &Config, args: &ProcessArgs) -> Result<(), Error> {
         person: args.common.person,
         height_m: args.common.height,
         export,
+        keep_tracks: args.keep_tracks,
     };
     let mut on_progress = |p: &pipeline::Progress| {
         bar.set_length(p.frames_total);
@@ -392,6 +433,25 @@ pub fn print_summary(r: &Report) {
     for o in &r.outputs {
         println!("wrote {}", o.display());
     }
+}
+
+fn resolve(config: &Config, args: &ResolveArgs) -> Result<(), Error> {
+    let opts = ProcessOptions {
+        person: args.person,
+        height_m: args.height,
+        export: args.export.options()?,
+        keep_tracks: false,
+    };
+    let report = pipeline::resolve(&args.input, &args.output, config, &opts, &mut |_| {})?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print_summary(&report);
+    }
+    Ok(())
 }
 
 fn convert(args: &ConvertArgs) -> Result<(), Error> {

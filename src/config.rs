@@ -155,10 +155,73 @@ impl Default for ModelsConfig {
     }
 }
 
+/// Accuracy against speed: which BlazePose GHUM 3D landmark model runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    /// BlazePose lite: the fastest, the least accurate.
+    Fast,
+    /// BlazePose full (see README, Quality presets, for why it is the default).
+    #[default]
+    Balanced,
+    /// BlazePose heavy: the most accurate, about three times full's cost.
+    Best,
+}
+
+impl Quality {
+    /// The manifest name of the preset's landmark model.
+    pub fn landmark_model(self) -> &'static str {
+        match self {
+            Quality::Fast => "pose_landmark_lite",
+            Quality::Balanced => "pose_landmark_full",
+            Quality::Best => "pose_landmark_heavy",
+        }
+    }
+
+    /// The name as written in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quality::Fast => "fast",
+            Quality::Balanced => "balanced",
+            Quality::Best => "best",
+        }
+    }
+}
+
+impl std::str::FromStr for Quality {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        from_name(s, "fast, balanced or best")
+    }
+}
+
+/// Which model finds people for the tracker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PersonDetector {
+    /// YOLOX-nano, a general COCO detector: everyone in the frame, side by
+    /// side, small or far.
+    #[default]
+    Yolox,
+    /// BlazePose's own detector: built for one person close to the camera.
+    Blazepose,
+}
+
+impl std::str::FromStr for PersonDetector {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        from_name(s, "yolox or blazepose")
+    }
+}
+
 /// Pose tracking and motion clean-up settings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PoseConfig {
+    /// Which landmark model runs (fast, balanced, best).
+    pub quality: Quality,
+    /// Which model finds people.
+    pub detector: PersonDetector,
     /// Run the person detector at least every this many frames to find people
     /// who walk in; tracked people do not need it. Looking back (a second of
     /// frames) recovers the frames before a newcomer's detection, so this can
@@ -176,18 +239,26 @@ pub struct PoseConfig {
     pub max_gap_s: f64,
     /// A lost track may be picked up again by a new detection for this long.
     pub track_memory_s: f64,
+    /// Fit the whole rig to the 2D and world landmarks per frame by
+    /// Levenberg–Marquardt (src/motion/fit.rs). Off by default: on
+    /// walk_outdoor it brings the skeleton closer to the picture but costs
+    /// seconds of solve time (README, Motion).
+    pub whole_body_fit: bool,
 }
 
 impl Default for PoseConfig {
     fn default() -> Self {
         PoseConfig {
+            quality: Quality::default(),
+            detector: PersonDetector::default(),
             detect_interval: 20,
-            max_people: 4,
+            max_people: 8,
             min_detection_score: 0.5,
             min_presence: 0.5,
             fov_deg: crate::motion::lift::DEFAULT_FOV_DEG,
             max_gap_s: 0.5,
             track_memory_s: 1.0,
+            whole_body_fit: false,
         }
     }
 }
@@ -320,6 +391,18 @@ impl Config {
         if let Some(v) = get("VIDMOCAP_FOV_DEG") {
             self.pose.fov_deg = parse("VIDMOCAP_FOV_DEG", v)?;
         }
+        if let Some(v) = get("VIDMOCAP_WHOLE_BODY_FIT") {
+            self.pose.whole_body_fit = parse("VIDMOCAP_WHOLE_BODY_FIT", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_QUALITY") {
+            self.pose.quality = parse("VIDMOCAP_QUALITY", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_DETECTOR") {
+            self.pose.detector = parse("VIDMOCAP_DETECTOR", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_MAX_PEOPLE") {
+            self.pose.max_people = parse("VIDMOCAP_MAX_PEOPLE", v)?;
+        }
         if let Some(v) = get("VIDMOCAP_DEVICE") {
             self.gpu.device = parse("VIDMOCAP_DEVICE", v)?;
         }
@@ -429,6 +512,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), "config.env");
         assert!(toml::from_str::<Config>("[gpu]\ndevice = \"tpu\"").is_err());
+    }
+
+    #[test]
+    fn quality_presets_name_their_landmark_models() {
+        let mut c: Config = toml::from_str("[pose]\nquality = \"best\"").unwrap();
+        assert_eq!(c.pose.quality.landmark_model(), "pose_landmark_heavy");
+        c.apply_env(|n| (n == "VIDMOCAP_QUALITY").then(|| "Fast".to_string()))
+            .unwrap();
+        assert_eq!(c.pose.quality, Quality::Fast);
+        let err = c
+            .apply_env(|n| (n == "VIDMOCAP_QUALITY").then(|| "ultra".to_string()))
+            .unwrap_err();
+        assert_eq!(err.code(), "config.env");
+        let manifest = crate::infer::Manifest::builtin().unwrap();
+        for q in [Quality::Fast, Quality::Balanced, Quality::Best] {
+            assert!(manifest.get(q.landmark_model()).is_ok(), "{}", q.name());
+        }
+        assert!(manifest.get("yolox_nano").is_ok());
     }
 
     #[test]

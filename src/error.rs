@@ -28,6 +28,8 @@ pub enum Error {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Gpu(#[from] crate::gpu::GpuError),
+    #[error(transparent)]
+    Tracks(#[from] crate::pose::record::RecordError),
 }
 
 impl Error {
@@ -44,6 +46,7 @@ impl Error {
             Error::Service(e) => e.code(),
             Error::Store(e) => e.code(),
             Error::Gpu(e) => e.code(),
+            Error::Tracks(e) => e.code(),
         }
     }
 }
@@ -65,6 +68,7 @@ impl Error {
     /// Whose fault this error is.
     pub fn kind(&self) -> ErrorKind {
         use crate::pipeline::PipelineError;
+        use crate::pose::record::RecordError;
         use crate::video::VideoError;
         match self {
             Error::Video(VideoError::Io { .. }) => ErrorKind::Internal,
@@ -78,6 +82,8 @@ impl Error {
             Error::Motion(e) if e.is_bad_request() => ErrorKind::Input,
             // eval reads files the user named: every failure is theirs to fix.
             Error::Eval(_) => ErrorKind::Input,
+            Error::Tracks(RecordError::Write { .. }) => ErrorKind::Internal,
+            Error::Tracks(_) => ErrorKind::Input,
             Error::Export(_)
             | Error::Motion(_)
             | Error::Model(_)
@@ -98,6 +104,7 @@ impl Error {
             (_, Error::Export(ExportError::BadKeypoints { .. })) => {
                 "the keypoints input cannot be read".into()
             }
+            (ErrorKind::Input, Error::Tracks(_)) => "the tracks input cannot be read".into(),
             (ErrorKind::Input, e) => e.to_string(),
             (ErrorKind::Canceled, _) => "the run was canceled".into(),
             (ErrorKind::Internal, _) => "the job failed on our side; it has been logged".into(),

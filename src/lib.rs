@@ -20,6 +20,7 @@ pub mod infer;
 pub mod locate;
 pub mod motion;
 pub mod nvml;
+pub mod one_euro;
 pub mod pipeline;
 pub mod pose;
 pub mod rig;

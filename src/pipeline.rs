@@ -24,8 +24,10 @@ use crate::infer::{ExecutionOptions, Manifest, Runtime, SessionOptions, SessionP
 use crate::motion::lift::Pinhole;
 use crate::motion::{self, MotionError, MotionParams};
 use crate::pose::blazepose::BlazePose;
-use crate::pose::track::{TrackBook, TrackSummary, Tracker, TrackerConfig};
-use crate::pose::PoseObservation;
+use crate::pose::record::{self, FrameRecord, TrackPoses, TrackRecord, TracksFile};
+use crate::pose::roi::BoxPx;
+use crate::pose::thumbnail::ThumbnailPicker;
+use crate::pose::track::{pose_box, TrackBook, TrackSummary, Tracker, TrackerConfig};
 use crate::video::{self, Decoder, VideoInfo};
 
 /// Frames buffered between the decoding thread and the pose stage.
@@ -63,6 +65,10 @@ pub struct ProcessOptions {
     /// Which files to write, the rig preset, root motion, units and axes
     /// (default: motion.glb and keypoints.json, generic rig).
     pub export: export::ExportOptions,
+    /// Also write tracks.json (every person's landmarks) and a thumbnail
+    /// per person, so that another person can be solved later without the
+    /// video ([`resolve`]).
+    pub keep_tracks: bool,
 }
 
 /// Progress of a run, reported once per decoded frame and at each stage.
@@ -89,6 +95,12 @@ pub struct Report {
     pub frames: u64,
     pub corrupt_frames: u64,
     pub tracks: Vec<TrackSummary>,
+    /// Per track, the landmarks' box on each frame it has a pose (frame
+    /// index order); for tests and tools, not serialised.
+    #[serde(skip)]
+    pub track_boxes: BTreeMap<u32, Vec<(u64, BoxPx)>>,
+    /// The landmark model's preset.
+    pub preset: crate::config::Quality,
     pub followed_track: u32,
     pub first_frame: u64,
     pub last_frame: u64,
@@ -146,6 +158,14 @@ impl PipelineError {
     }
 }
 
+/// The manifest name of the configured person detector.
+pub fn detector_model(config: &Config) -> &'static str {
+    match config.pose.detector {
+        crate::config::PersonDetector::Yolox => "yolox_nano",
+        crate::config::PersonDetector::Blazepose => "pose_detection",
+    }
+}
+
 /// The detector and one landmark session per worker, built in parallel
 /// (each parses, prunes and optimises its graph, a few tens of ms).
 pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec<Model>), Error> {
@@ -155,8 +175,8 @@ pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec
         execution: ExecutionOptions::from_config(&config.gpu),
     };
     let opts = &opts;
-    let detector_spec = manifest.get("pose_detection")?;
-    let landmark_spec = manifest.get("pose_landmark_lite")?;
+    let detector_spec = manifest.get(detector_model(config))?;
+    let landmark_spec = manifest.get(config.pose.quality.landmark_model())?;
     let dir = &config.models.dir;
     let workers = config.models.landmark_workers.max(1);
     std::thread::scope(|scope| {
@@ -176,7 +196,7 @@ pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec
             detector_spec,
             dir,
             opts,
-            &crate::pose::blazepose::DETECTOR_OUTPUTS,
+            crate::pose::blazepose::detector_outputs(config.pose.detector),
         )?;
         let landmarkers = landmarkers
             .into_iter()
@@ -218,10 +238,17 @@ pub fn run(
         DECODE_QUEUE,
         &(&config.gpu).into(),
     )?;
-    let manifest = Manifest::builtin()?;
+    // keypoints.json names the models this run used, not every preset's.
+    let manifest =
+        Manifest::builtin()?.only(&[detector_model(config), config.pose.quality.landmark_model()]);
     let (detector, landmarkers) = load_sessions(config, &manifest)?;
     let providers = SessionProvider::distinct(std::iter::once(&detector).chain(&landmarkers));
-    let mut models = BlazePose::new(detector, landmarkers, config.pose.min_detection_score);
+    let mut models = BlazePose::new(
+        detector,
+        config.pose.detector,
+        landmarkers,
+        config.pose.min_detection_score,
+    );
     let gpu = crate::gpu::for_device(config.gpu.device)?;
     if let Some(gpu) = &gpu {
         models = models.with_gpu(gpu);
@@ -238,7 +265,8 @@ pub fn run(
         ..TrackerConfig::default()
     });
     let mut book = TrackBook::default();
-    let mut per_track: BTreeMap<u32, Vec<(u64, f32, PoseObservation)>> = BTreeMap::new();
+    let mut per_track: BTreeMap<u32, TrackPoses> = BTreeMap::new();
+    let mut thumbnails = ThumbnailPicker::default();
     let mut times: Vec<f64> = Vec::with_capacity(info.expected_frames as usize);
     let total = info.expected_frames;
     let mut waited = Duration::ZERO;
@@ -252,6 +280,11 @@ pub fn run(
         }
         let poses = tracker.step(&frame, &mut models)?;
         book.record(&poses);
+        if opts.keep_tracks {
+            for p in &poses {
+                thumbnails.offer(p, &frame);
+            }
+        }
         for p in poses {
             per_track
                 .entry(p.track_id)
@@ -270,47 +303,268 @@ pub fn run(
     let stats = decoder.finish()?;
     let tracking = tracking_started.elapsed();
     let frames = times.len() as u64;
+    for poses in per_track.values_mut() {
+        // Poses found by looking back arrive after later frames' poses.
+        poses.sort_by_key(|o| o.0);
+        poses.dedup_by_key(|o| o.0);
+    }
+    let tracked = Tracked {
+        info,
+        times,
+        per_track,
+        tracks: book.summaries(),
+        preset: config.pose.quality,
+        fov_deg: config.pose.fov_deg,
+    };
 
-    // Stage 2: choose the subject.
-    let tracks = book.summaries();
+    let mut kept = Vec::new();
+    if opts.keep_tracks {
+        kept = write_tracks(out_dir, &tracked, &manifest, thumbnails.finish())?;
+    }
+    let t = &models.times();
+    let acquisition = Acquisition {
+        corrupt_frames: stats.corrupt_frames,
+        decoder: stats.decoder,
+        decode_fallback: stats.hw_fallback.clone(),
+        detector_runs: tracker.detector_runs,
+        landmark_runs: tracker.landmark_runs,
+        preprocess: match &gpu {
+            Some(g) if models.uses_gpu() => g.adapter(),
+            Some(g) => format!("cpu (GPU {} failed during the run)", g.adapter()),
+            None => "cpu".into(),
+        },
+        gpu_buffers_mib: gpu
+            .as_ref()
+            .map_or(0.0, |g| g.allocated_bytes() as f64 / (1024.0 * 1024.0)),
+        providers,
+        timings: vec![
+            timing("setup", setup, 0),
+            // The decoding thread's own work, without the time it sat on a
+            // full queue waiting for the pose stage.
+            timing(
+                "decode",
+                Duration::from_secs_f64((stats.decode_seconds - stats.blocked_seconds).max(0.0)),
+                frames,
+            ),
+            timing("decode_wait", waited, frames),
+            timing(
+                "detect_preprocess",
+                t.detect_preprocess,
+                tracker.detector_runs,
+            ),
+            timing("detect_infer", t.detect_infer, tracker.detector_runs),
+            timing(
+                "landmark_preprocess",
+                t.landmark_preprocess,
+                tracker.landmark_runs,
+            ),
+            timing("landmark_infer", t.landmark_infer, tracker.landmark_runs),
+            timing("pose_postprocess", t.postprocess, frames),
+            timing("tracking_total", tracking, frames),
+        ],
+        kept,
+    };
+    solve_and_write(
+        tracked,
+        acquisition,
+        out_dir,
+        opts,
+        &params,
+        &manifest,
+        started,
+        progress,
+    )
+}
+
+/// What tracking found: every person's raw poses over the clip. A run
+/// makes it from the video; [`resolve`] reads it back from tracks.json.
+pub struct Tracked {
+    pub info: VideoInfo,
+    /// Seconds from the start of the video, per decoded frame.
+    pub times: Vec<f64>,
+    /// Every track's poses, in frame order.
+    pub per_track: BTreeMap<u32, TrackPoses>,
+    pub tracks: Vec<TrackSummary>,
+    pub preset: crate::config::Quality,
+    pub fov_deg: f32,
+}
+
+impl Tracked {
+    /// The track seen longest and largest.
+    fn auto_subject(&self) -> Option<u32> {
+        self.tracks
+            .iter()
+            .max_by(|a, b| a.coverage.total_cmp(&b.coverage))
+            .map(|t| t.id)
+    }
+}
+
+/// How the poses were made, for the report: nothing of it for a re-solve.
+#[derive(Default)]
+struct Acquisition {
+    corrupt_frames: u64,
+    decoder: crate::video::DecoderKind,
+    decode_fallback: Option<String>,
+    detector_runs: u64,
+    landmark_runs: u64,
+    preprocess: String,
+    gpu_buffers_mib: f64,
+    providers: Vec<SessionProvider>,
+    timings: Vec<StageTiming>,
+    /// tracks.json and the thumbnails, when they were written.
+    kept: Vec<PathBuf>,
+}
+
+/// Writes tracks.json and one `track-<id>.jpg` per person into `out_dir`.
+fn write_tracks(
+    out_dir: &Path,
+    tracked: &Tracked,
+    manifest: &Manifest,
+    thumbnails: BTreeMap<u32, Vec<u8>>,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut written = Vec::new();
+    let mut names = BTreeMap::new();
+    for (id, jpg) in thumbnails {
+        let name = format!("track-{id}.jpg");
+        let path = out_dir.join(&name);
+        std::fs::write(&path, jpg).map_err(|e| PipelineError::Output {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        names.insert(id, name);
+        written.push(path);
+    }
+    let file = TracksFile {
+        format: record::FORMAT,
+        video: tracked.info.clone(),
+        times: tracked.times.clone(),
+        preset: tracked.preset,
+        models: manifest.names(),
+        fov_deg: tracked.fov_deg,
+        tracks: tracked
+            .tracks
+            .iter()
+            .map(|summary| TrackRecord {
+                summary: summary.clone(),
+                thumbnail: names.get(&summary.id).cloned(),
+                frames: tracked
+                    .per_track
+                    .get(&summary.id)
+                    .map(|poses| {
+                        poses
+                            .iter()
+                            .map(|(f, size, p)| FrameRecord::from_pose(*f, *size, p))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    };
+    let path = out_dir.join(record::FILE_NAME);
+    file.write(&path)?;
+    written.insert(0, path);
+    Ok(written)
+}
+
+/// Solves another person, rig or set of files from a run's tracks.json:
+/// no video is decoded and no model is loaded.
+pub fn resolve(
+    tracks_json: &Path,
+    out_dir: &Path,
+    config: &Config,
+    opts: &ProcessOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, Error> {
+    let started = Instant::now();
+    let params = MotionParams::from_config(config).with_height(opts.height_m)?;
+    let file = TracksFile::read(tracks_json)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::Output {
+        path: out_dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let names: Vec<&str> = file.models.iter().map(String::as_str).collect();
+    let manifest = Manifest::builtin()?.only(&names);
+    let tracked = Tracked {
+        per_track: file.poses(),
+        tracks: file.tracks.iter().map(|t| t.summary.clone()).collect(),
+        info: file.video,
+        times: file.times,
+        preset: file.preset,
+        fov_deg: file.fov_deg,
+    };
+    let acquisition = Acquisition {
+        preprocess: "none (re-solve)".into(),
+        timings: vec![timing("setup", started.elapsed(), 0)],
+        ..Acquisition::default()
+    };
+    solve_and_write(
+        tracked,
+        acquisition,
+        out_dir,
+        opts,
+        &params,
+        &manifest,
+        started,
+        progress,
+    )
+}
+
+/// The stages after tracking, shared by [`run`] and [`resolve`]: choose the
+/// subject, solve her motion, write the files, report.
+#[allow(clippy::too_many_arguments)]
+fn solve_and_write(
+    mut tracked: Tracked,
+    acquisition: Acquisition,
+    out_dir: &Path,
+    opts: &ProcessOptions,
+    params: &MotionParams,
+    manifest: &Manifest,
+    started: Instant,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, Error> {
+    let frames = tracked.times.len() as u64;
+    let info = &tracked.info;
+
+    // Choose the subject.
     let followed = match opts.person {
-        PersonChoice::Auto => book.auto_subject().ok_or(PipelineError::NoPerson)?,
-        PersonChoice::Id(id) if per_track.contains_key(&id) => id,
+        PersonChoice::Auto => tracked.auto_subject().ok_or(PipelineError::NoPerson)?,
+        PersonChoice::Id(id) if tracked.per_track.contains_key(&id) => id,
         PersonChoice::Id(requested) => {
             return Err(PipelineError::UnknownPerson {
                 requested,
-                available: tracks.iter().map(|t| t.id).collect(),
+                available: tracked.tracks.iter().map(|t| t.id).collect(),
             }
             .into())
         }
     };
-    let mut observations = per_track.remove(&followed).unwrap_or_default();
-    // Poses found by looking back arrive after later frames' poses.
-    observations.sort_by_key(|o| o.0);
-    observations.dedup_by_key(|o| o.0);
+    let track_boxes: BTreeMap<u32, Vec<(u64, BoxPx)>> = tracked
+        .per_track
+        .iter()
+        .map(|(&id, obs)| (id, obs.iter().map(|o| (o.0, pose_box(&o.2))).collect()))
+        .collect();
+    let observations = tracked.per_track.remove(&followed).unwrap_or_default();
     progress(&Progress {
         stage: "solving",
         frames_done: frames,
         frames_total: frames,
     });
 
-    // Stage 3: clean the motion and solve the rig.
+    // Clean the motion and solve the rig.
     let solve_started = Instant::now();
     let fps = if info.fps > 0.0 {
         info.fps as f32
     } else {
         30.0
     };
-    let (w, h) = (info.upright_width, info.upright_height);
-    let camera = Pinhole::from_fov(w, h, config.pose.fov_deg);
+    let camera = Pinhole::from_fov(info.upright_width, info.upright_height, tracked.fov_deg);
     let motion =
-        motion::solve(&observations, &times, fps, camera, &params).map_err(|e| match e {
+        motion::solve(&observations, &tracked.times, fps, camera, params).map_err(|e| match e {
             MotionError::NoPose => Error::from(PipelineError::NoPerson),
             e => e.into(),
         })?;
     let solve = solve_started.elapsed();
 
-    // Stage 4: write the files.
+    // Write the files.
     let export_started = Instant::now();
     let records = export::keypoints::frame_records(frames, &motion);
     let source = export::SourceSpan {
@@ -333,68 +587,38 @@ pub fn run(
         outputs.push(keypoints.clone());
         export::sort_outputs(&opts.export.formats, &mut outputs);
     }
+    outputs.extend(acquisition.kept);
+    let mut timings = acquisition.timings;
+    timings.push(timing("solve", solve, motion.times.len() as u64));
     let mut report = Report {
-        video: info.clone(),
+        video: tracked.info.clone(),
         frames,
-        corrupt_frames: stats.corrupt_frames,
-        decoder: stats.decoder,
-        decode_fallback: stats.hw_fallback.clone(),
-        tracks,
+        corrupt_frames: acquisition.corrupt_frames,
+        decoder: acquisition.decoder,
+        decode_fallback: acquisition.decode_fallback,
+        tracks: tracked.tracks,
+        track_boxes,
+        preset: tracked.preset,
         followed_track: followed,
         first_frame: motion.first_frame,
         last_frame: motion.first_frame + motion.times.len() as u64 - 1,
         frames_with_pose: observations.len() as u64,
         frames_filled: motion.quality.frames_filled as u64,
         quality: motion.quality.clone(),
-        detector_runs: tracker.detector_runs,
-        landmark_runs: tracker.landmark_runs,
-        timings: Vec::new(),
-        preprocess: match &gpu {
-            Some(g) if models.uses_gpu() => g.adapter(),
-            Some(g) => format!("cpu (GPU {} failed during the run)", g.adapter()),
-            None => "cpu".into(),
-        },
-        gpu_buffers_mib: gpu
-            .as_ref()
-            .map_or(0.0, |g| g.allocated_bytes() as f64 / (1024.0 * 1024.0)),
-        total_seconds: 0.0,
+        detector_runs: acquisition.detector_runs,
+        landmark_runs: acquisition.landmark_runs,
+        // keypoints.json carries the timings, so its own write is timed
+        // from here and added to the report after.
+        timings: timings.clone(),
+        preprocess: acquisition.preprocess,
+        gpu_buffers_mib: acquisition.gpu_buffers_mib,
+        total_seconds: started.elapsed().as_secs_f64(),
         fps: 0.0,
         outputs,
-        providers,
+        providers: acquisition.providers,
     };
-    let t = &models.times();
-    let mut timings = vec![
-        timing("setup", setup, 0),
-        // The decoding thread's own work, without the time it sat on a full
-        // queue waiting for the pose stage.
-        timing(
-            "decode",
-            Duration::from_secs_f64((stats.decode_seconds - stats.blocked_seconds).max(0.0)),
-            frames,
-        ),
-        timing("decode_wait", waited, frames),
-        timing(
-            "detect_preprocess",
-            t.detect_preprocess,
-            tracker.detector_runs,
-        ),
-        timing("detect_infer", t.detect_infer, tracker.detector_runs),
-        timing(
-            "landmark_preprocess",
-            t.landmark_preprocess,
-            tracker.landmark_runs,
-        ),
-        timing("landmark_infer", t.landmark_infer, tracker.landmark_runs),
-        timing("pose_postprocess", t.postprocess, frames),
-        timing("tracking_total", tracking, frames),
-        timing("solve", solve, motion.times.len() as u64),
-    ];
-    // keypoints.json carries the timings, so its own write is timed from
-    // here and added to the report after.
-    report.timings = timings.clone();
-    report.total_seconds = started.elapsed().as_secs_f64();
     if write_json {
-        export::keypoints::write(&keypoints, &report, &manifest, &motion)?;
+        export::keypoints::write(&keypoints, &report, manifest, &motion)?;
     }
     timings.push(timing(
         "export",

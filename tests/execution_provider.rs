@@ -83,8 +83,12 @@ fn cuda_without_cuda_runs_on_the_cpu_with_the_cpu_answer() {
 
     // Every model is accounted for.
     let models: Vec<&str> = report.providers.iter().map(|p| p.model.as_str()).collect();
-    assert!(models.contains(&"pose_detection"), "{models:?}");
-    assert!(models.contains(&"pose_landmark_lite"), "{models:?}");
+    let detector = vidmocap::pipeline::detector_model(&asked);
+    assert!(models.contains(&detector), "{models:?}");
+    assert!(
+        models.contains(&asked.pose.quality.landmark_model()),
+        "{models:?}"
+    );
     for p in &cpu_report.providers {
         assert_eq!(p.provider, Provider::Cpu, "{p:?}");
         assert_eq!(p.requested, vec![Provider::Cpu]);

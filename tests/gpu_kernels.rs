@@ -208,7 +208,12 @@ fn gpu_inputs_give_the_cpu_detections_and_landmarks() {
     let load = || {
         let (detector, landmarkers) = pipeline::load_sessions(&config, &manifest)
             .unwrap_or_else(|e| panic!("models [{}]: {e}", e.code()));
-        BlazePose::new(detector, landmarkers, config.pose.min_detection_score)
+        BlazePose::new(
+            detector,
+            config.pose.detector,
+            landmarkers,
+            config.pose.min_detection_score,
+        )
     };
     let mut cpu = load();
     let mut gpu = load().with_gpu(&gpu());
@@ -247,10 +252,10 @@ fn gpu_inputs_give_the_cpu_detections_and_landmarks() {
     );
 }
 
-#[test]
-fn the_pipeline_runs_with_gpu_preprocessing() {
+/// One whole run of `two_people.mp4` on `device`.
+fn two_people_on(device: Device) -> (pipeline::Report, tempfile::TempDir) {
     let mut config = Config::load(None).expect("configuration");
-    config.gpu.device = Device::Gpu;
+    config.gpu.device = device;
     let dir = tempfile::tempdir().unwrap();
     let report = pipeline::run(
         &media("two_people.mp4"),
@@ -261,6 +266,12 @@ fn the_pipeline_runs_with_gpu_preprocessing() {
         &AtomicBool::new(false),
     )
     .unwrap_or_else(|e| panic!("pipeline failed [{}]: {e}", e.code()));
+    (report, dir)
+}
+
+#[test]
+fn the_pipeline_runs_with_gpu_preprocessing() {
+    let (report, dir) = two_people_on(Device::Gpu);
     assert!(
         !report.preprocess.starts_with("cpu"),
         "the GPU run sampled on the CPU: {}",
@@ -271,4 +282,44 @@ fn the_pipeline_runs_with_gpu_preprocessing() {
     assert_eq!(report.tracks.len(), 2, "{:?}", report.tracks);
     assert_eq!(report.frames_with_pose, report.frames);
     assert!(dir.path().join("motion.glb").is_file());
+
+    // The same people and the same motion as on the CPU: the sampling
+    // differs by under a code value, and the damped crop feedback keeps
+    // that from growing frame over frame.
+    let (cpu, _) = two_people_on(Device::Cpu);
+    assert_eq!(cpu.preprocess, "cpu");
+    let frames = |r: &pipeline::Report| -> Vec<(u32, Vec<u64>)> {
+        r.track_boxes
+            .iter()
+            .map(|(&id, b)| (id, b.iter().map(|b| b.0).collect()))
+            .collect()
+    };
+    assert_eq!(frames(&report), frames(&cpu), "different people or frames");
+    let mut worst = 0f32;
+    for (id, boxes) in &report.track_boxes {
+        for ((f, g), (_, c)) in boxes.iter().zip(&cpu.track_boxes[id]) {
+            let d = [
+                g.xmin - c.xmin,
+                g.ymin - c.ymin,
+                g.xmax - c.xmax,
+                g.ymax - c.ymax,
+            ]
+            .iter()
+            .fold(0f32, |m, v| m.max(v.abs()));
+            let side = (c.ymax - c.ymin).max(c.xmax - c.xmin);
+            worst = worst.max(d / side);
+            assert!(
+                d <= GPU_CPU_BOX_TOLERANCE * side,
+                "track {id}, frame {f}: boxes {d:.1} px apart (side {side:.0})"
+            );
+        }
+    }
+    eprintln!(
+        "worst GPU/CPU box difference: {:.3}% of the box",
+        worst * 100.0
+    );
 }
+
+/// Largest GPU/CPU difference of a track's landmark box on any frame, as a
+/// share of the box's long side.
+const GPU_CPU_BOX_TOLERANCE: f32 = 0.02;

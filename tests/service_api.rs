@@ -500,6 +500,68 @@ async fn idempotency_paging_and_cancel() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
+/// `quality` picks the landmark model; each preset has its price factor
+/// (0.5, 1, 2 by default), shown before a job is sent and charged once.
+#[tokio::test(flavor = "multi_thread")]
+async fn quality_presets_are_priced_before_and_charged() {
+    let app = TestApp::start(Backend::Sqlite, 0).await;
+    let user = app.signup("quality@example.com").await;
+    app.grant(&user.email, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let upload = user
+        .upload_ok(&tiny_clip(dir.path(), "twelve.mp4", 12))
+        .await;
+    let id = upload["id"].as_str().unwrap();
+    assert_eq!(
+        upload["prices"],
+        json!({"fast": 6, "balanced": 12, "best": 24}),
+        "each preset's price comes with the upload"
+    );
+    assert_eq!(upload["price"], 12, "the default preset's price");
+    let limits: Value = user
+        .get("/v1/account/limits")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(limits["default_quality"], "balanced");
+    assert_eq!(limits["quality_factors"]["best"], 2.0);
+
+    let job = |body: Value| {
+        let user = &user;
+        async move {
+            let r = user.post("/v1/jobs").json(&body).send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, best) = job(json!({"upload_id": id, "quality": "best", "person": "2"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{best}");
+    assert_eq!(best["price"], 24);
+    assert_eq!(best["options"]["quality"], "best");
+    assert_eq!(best["options"]["person"], "2");
+    assert_eq!(user.available().await, 100 - 24);
+
+    let (s, plain) = job(json!({"upload_id": id})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(plain["price"], 12);
+    assert_eq!(
+        plain["options"]["quality"], "balanced",
+        "the service's preset is written into the job, so its run and price agree"
+    );
+
+    let (s, bad) = job(json!({"upload_id": id, "quality": "ultra"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(bad["error"]["code"], "job.bad_options");
+    assert_eq!(
+        user.available().await,
+        100 - 24 - 12,
+        "a bad preset costs nothing"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn payment_webhook_tops_up_once() {
     let app = TestApp::start(Backend::Sqlite, 0).await;

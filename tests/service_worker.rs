@@ -2,7 +2,9 @@
 //! `vidmocap worker` binary claims the job, is killed (SIGKILL) while the
 //! pipeline runs, the job's short lease runs out, a second worker process
 //! requeues and completes it, and the credits are charged exactly once.
-//! Also: a running job is canceled through the API and its credits come back.
+//! Also: a running job is canceled through the API and its credits come back;
+//! a finished job's tracks are listed with thumbnails and re-solved for
+//! another person by a worker that has no model files at all.
 
 #[path = "support/service.rs"]
 mod support;
@@ -15,16 +17,19 @@ use serde_json::Value;
 use support::{media, Backend, TestApp, User};
 
 fn spawn_worker(app: &TestApp) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_vidmocap"))
-        .arg("worker")
+    worker_command(app).spawn().expect("start vidmocap worker")
+}
+
+fn worker_command(app: &TestApp) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidmocap"));
+    cmd.arg("worker")
         .env("VIDMOCAP_DATABASE_URL", &app.db.url)
         .env("VIDMOCAP_STORE_DIR", &app.svc.store.local_dir)
         .env("VIDMOCAP_LEASE_SECS", app.svc.lease_secs.to_string())
         .env("VIDMOCAP_LOG", "vidmocap=info")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start vidmocap worker")
+        .stderr(Stdio::inherit());
+    cmd
 }
 
 /// Polls the job until `pred` holds.
@@ -107,7 +112,16 @@ async fn killed_worker_job_is_requeued_and_charged_once() {
         .json()
         .await
         .unwrap();
-    assert_eq!(outputs["outputs"].as_array().unwrap().len(), 2, "{outputs}");
+    // The two files asked for, and the tracks kept for a re-solve.
+    let names: Vec<&str> = outputs["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    let motion: Vec<&&str> = names.iter().filter(|n| !n.starts_with("track")).collect();
+    assert_eq!(motion, [&"motion.glb", &"keypoints.json"], "{outputs}");
+    assert!(names.contains(&"tracks.json"), "{outputs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,4 +218,139 @@ async fn shutdown_hands_back_the_running_job() {
     assert_eq!(job.attempts, 0);
     let account = state.db.account(&user.id).await.unwrap().unwrap();
     assert_eq!((account.balance, account.reserved), (100, price));
+}
+
+/// A finished job keeps every person: its tracks route lists both people
+/// of two_people.mp4 with thumbnails, and a re-solve job for the other one
+/// is charged the re-solve fee once and runs on a worker whose models
+/// folder is empty, so it cannot have loaded a model.
+#[tokio::test(flavor = "multi_thread")]
+async fn tracks_are_kept_and_resolved_without_models() {
+    let app = TestApp::start(Backend::Postgres, 0).await;
+    let user = app.signup("tracks@example.com").await;
+    app.grant(&user.email, 100);
+    let upload = user.upload_ok(&media("two_people.mp4")).await;
+    let r = user
+        .post("/v1/jobs")
+        .json(&serde_json::json!({
+            "upload_id": upload["id"], "quality": "fast", "outputs": ["glb", "keypoints"]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let first: Value = r.json().await.unwrap();
+    let first_id = first["id"].as_str().unwrap();
+    let mut with_models = spawn_worker(&app);
+    let done = wait_for(&user, first_id, "the first job", |j| {
+        matches!(j["state"].as_str(), Some("succeeded" | "failed"))
+    })
+    .await;
+    with_models.kill().unwrap();
+    with_models.wait().unwrap();
+    assert_eq!(done["state"], "succeeded", "{done}");
+
+    let tracks: Value = user
+        .get(&format!("/v1/jobs/{first_id}/tracks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = tracks["tracks"].as_array().expect("a track list");
+    assert!(list.len() >= 2, "both people are listed: {tracks}");
+    let followed: Vec<&Value> = list.iter().filter(|t| t["followed"] == true).collect();
+    assert_eq!(followed.len(), 1, "one track is the solved one: {tracks}");
+    for t in list {
+        let url = t["thumbnail_url"]
+            .as_str()
+            .expect("each track has a thumbnail");
+        let url = if url.starts_with('/') {
+            app.url(url)
+        } else {
+            url.to_string()
+        };
+        let r = reqwest::get(&url).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let bytes = r.bytes().await.unwrap();
+        assert_eq!(&bytes[..2], &[0xFF, 0xD8], "a JPEG");
+    }
+    let other = list
+        .iter()
+        .filter(|t| t["followed"] == false)
+        .max_by_key(|t| t["frames"].as_u64())
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+
+    let before = user.available().await;
+    let r = user
+        .post(&format!("/v1/jobs/{first_id}/resolve"))
+        .json(&serde_json::json!({"person": other.to_string(), "outputs": ["bvh", "keypoints"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let second: Value = r.json().await.unwrap();
+    assert_eq!(second["price"], 1, "the re-solve fee, not the clip's price");
+    let second_id = second["id"].as_str().unwrap();
+
+    let no_models = tempfile::tempdir().unwrap();
+    let mut without_models = worker_command(&app)
+        .env("VIDMOCAP_MODELS_DIR", no_models.path())
+        // The user configuration (scripts/record-paths.sh) names the real
+        // models folder; this worker must not see it.
+        .env("XDG_CONFIG_HOME", no_models.path())
+        .env("HOME", no_models.path())
+        .spawn()
+        .unwrap();
+    let resolved = wait_for(&user, second_id, "the re-solve", |j| {
+        matches!(j["state"].as_str(), Some("succeeded" | "failed"))
+    })
+    .await;
+    without_models.kill().unwrap();
+    without_models.wait().unwrap();
+    assert_eq!(resolved["state"], "succeeded", "{resolved}");
+    assert_eq!(resolved["metadata"]["followed_track"], other);
+    let names: Vec<&str> = resolved["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"motion.bvh") && names.contains(&"keypoints.json"),
+        "{names:?}"
+    );
+    assert_eq!(user.available().await, before - 1, "charged the fee once");
+
+    // A person the job never saw: the re-solve fails in plain words and
+    // its fee comes back.
+    let r = user
+        .post(&format!("/v1/jobs/{first_id}/resolve"))
+        .json(&serde_json::json!({"person": "999"}))
+        .send()
+        .await
+        .unwrap();
+    let bad: Value = r.json().await.unwrap();
+    let mut worker = spawn_worker(&app);
+    let failed = wait_for(
+        &user,
+        bad["id"].as_str().unwrap(),
+        "the bad re-solve",
+        |j| matches!(j["state"].as_str(), Some("succeeded" | "failed")),
+    )
+    .await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    assert_eq!(
+        failed["error"]["code"], "pipeline.unknown_person",
+        "{failed}"
+    );
+    assert_eq!(
+        user.available().await,
+        before - 1,
+        "a failed re-solve is refunded"
+    );
 }

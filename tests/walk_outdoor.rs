@@ -16,7 +16,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use vidmocap::config::Config;
+use vidmocap::config::{Config, Quality};
 use vidmocap::export::Format;
 use vidmocap::pipeline::{self, PersonChoice, ProcessOptions, Report};
 
@@ -33,7 +33,9 @@ struct Run {
 }
 
 fn run(person: PersonChoice) -> Run {
-    let config = Config::load(None).expect("configuration");
+    let mut config = Config::load(None).expect("configuration");
+    // The reference landmarks come from MediaPipe running BlazePose lite.
+    config.pose.quality = Quality::Fast;
     let dir = tempfile::tempdir().unwrap();
     let report = pipeline::run(
         &media("walk_outdoor.mp4"),
@@ -194,6 +196,82 @@ fn both_people_are_found_with_one_stable_id_each() {
     let kp = &auto_run().keypoints;
     assert_eq!(kp["tracks"].as_array().unwrap().len(), tracks.len());
     assert_eq!(kp["followed_track"], auto_run().report.followed_track);
+}
+
+#[test]
+#[ignore = "issue 12 not met yet: the man's landmarks box jumps 43 px (frames 175->176) while he turns over in the air"]
+fn ids_never_switch_between_the_two_people() {
+    let report = &auto_run().report;
+    let (roof, walker) = (roof_id(), walker_id());
+    let boxes = |id: u32| &report.track_boxes[&id];
+    // The roof person stays above the walker's ground level until he
+    // jumps (about frame 186); the walker never climbs onto the roof.
+    for &(f, b) in boxes(walker) {
+        assert!(
+            b.center().y > 550.0,
+            "frame {f}: walker's box at {:?}",
+            b.center()
+        );
+    }
+    for &(f, b) in boxes(roof).iter().filter(|(f, _)| *f < 150) {
+        assert!(
+            b.center().y < 550.0,
+            "frame {f}: roof box at {:?}",
+            b.center()
+        );
+    }
+    // Each track moves continuously: a switch is a jump.
+    for id in [roof, walker] {
+        for w in boxes(id).windows(2) {
+            let ((fa, a), (fb, b)) = (w[0], w[1]);
+            let side = (a.xmax - a.xmin).max(a.ymax - a.ymin);
+            let step = (a.center() - b.center()).length();
+            assert!(
+                fb - fa > 3 || step < 0.4 * side,
+                "track {id}, frames {fa}->{fb}: jumped {step:.0} px"
+            );
+        }
+    }
+    // Nobody else is followed for long: no third person in the clip.
+    let others: Vec<_> = report
+        .tracks
+        .iter()
+        .filter(|t| t.id != roof && t.id != walker && t.frames > 15)
+        .collect();
+    assert!(others.is_empty(), "extra tracks {others:?}");
+}
+
+#[test]
+#[ignore = "issue 12 not met yet: a pose on 10 of frames 161-206; after landing he comes back under a new id"]
+fn the_man_keeps_a_pose_through_his_jump_off_the_roof() {
+    // Frames 161-206: he turns over in the air and lands; today's
+    // tracker lost him for all of them.
+    let report = &auto_run().report;
+    let roof = roof_id();
+    let frames: Vec<u64> = report.track_boxes[&roof]
+        .iter()
+        .map(|b| b.0)
+        .filter(|f| (161..=206).contains(f))
+        .collect();
+    assert!(
+        frames.len() as f32 >= 0.9 * 46.0,
+        "a pose on {} of frames 161-206: {frames:?}",
+        frames.len()
+    );
+    // Still him: the walker's track is elsewhere on those frames.
+    let walker: std::collections::BTreeMap<u64, _> =
+        report.track_boxes[&walker_id()].iter().copied().collect();
+    for &(f, b) in report.track_boxes[&roof]
+        .iter()
+        .filter(|(f, _)| (161..=206).contains(f))
+    {
+        if let Some(w) = walker.get(&f) {
+            assert!(
+                b.iou(w) < 0.5,
+                "frame {f}: the roof track sits on the walker"
+            );
+        }
+    }
 }
 
 #[test]

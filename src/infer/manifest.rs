@@ -30,6 +30,10 @@ pub struct ModelSpec {
     pub name: String,
     pub file: String,
     pub sha256: String,
+    /// The hash of the same model rebuilt by scripts/convert-models.sh
+    /// (its canonical form: same graph and weights), also accepted.
+    #[serde(default)]
+    pub rebuilt_sha256: Option<String>,
     pub version: String,
     pub licence: String,
     pub source: String,
@@ -72,6 +76,23 @@ impl Manifest {
             .ok_or_else(|| ModelError::Unknown(name.to_string()))
     }
 
+    /// The manifest cut down to the models named in `names`.
+    /// The models' names, in manifest order.
+    pub fn names(&self) -> Vec<String> {
+        self.models.iter().map(|m| m.name.clone()).collect()
+    }
+
+    pub fn only(&self, names: &[&str]) -> Manifest {
+        Manifest {
+            models: self
+                .models
+                .iter()
+                .filter(|m| names.contains(&m.name.as_str()))
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Checks every model in `dir`; never fails as a whole.
     pub fn check_all(&self, dir: &Path) -> Vec<CheckedModel> {
         self.models
@@ -110,13 +131,7 @@ impl ModelSpec {
             model: self.name.clone(),
             reason: e.to_string(),
         })?;
-        if !actual.eq_ignore_ascii_case(&self.sha256) {
-            return Err(ModelError::HashMismatch {
-                file: self.file.clone(),
-                expected: self.sha256.clone(),
-                actual,
-            });
-        }
+        self.check_hash(actual)?;
         Ok(bytes)
     }
 
@@ -129,14 +144,21 @@ impl ModelSpec {
         };
         let mut file = std::fs::File::open(&path).map_err(|_| missing())?;
         let actual = sha256_reader(&mut file).map_err(|_| missing())?;
-        if !actual.eq_ignore_ascii_case(&self.sha256) {
-            return Err(ModelError::HashMismatch {
-                file: self.file.clone(),
-                expected: self.sha256.clone(),
-                actual,
-            });
-        }
+        self.check_hash(actual)?;
         Ok(path)
+    }
+
+    /// Accepts the published file's hash or the rebuilt one's.
+    fn check_hash(&self, actual: String) -> Result<(), ModelError> {
+        let known = std::iter::once(&self.sha256).chain(self.rebuilt_sha256.as_ref());
+        if known.into_iter().any(|h| actual.eq_ignore_ascii_case(h)) {
+            return Ok(());
+        }
+        Err(ModelError::HashMismatch {
+            file: self.file.clone(),
+            expected: self.sha256.clone(),
+            actual,
+        })
     }
 }
 
@@ -184,6 +206,17 @@ mod tests {
         let err = spec.verify(dir.path()).unwrap_err();
         assert_eq!(err.code(), "model.hash_mismatch");
         assert!(err.to_string().contains(&spec.file));
+
+        // A rebuilt model (scripts/convert-models.sh) is accepted by its
+        // own hash, and only by it.
+        let rebuilt = ModelSpec {
+            rebuilt_sha256: Some(sha256_reader(&mut &b"not the model"[..]).unwrap()),
+            ..spec.clone()
+        };
+        assert_eq!(rebuilt.verify(dir.path()).unwrap(), path);
+        assert_eq!(rebuilt.read_verified(dir.path()).unwrap(), b"not the model");
+        std::fs::write(&path, b"something else").unwrap();
+        assert!(rebuilt.verify(dir.path()).is_err());
     }
 
     #[test]

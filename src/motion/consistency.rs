@@ -16,6 +16,7 @@
 
 use glam::Vec3;
 
+use super::pixel_height;
 use crate::pose::{lm, PoseObservation, NUM_LANDMARKS};
 
 /// Landmark pairs (left, right) of the legs.
@@ -136,15 +137,6 @@ fn swap(p: &mut PoseObservation, pairs: &[(usize, usize)]) {
         p.image.swap(l, r);
         p.world.swap(l, r);
     }
-}
-
-/// The person's height in pixels: the image landmarks' vertical extent
-/// (at least one pixel).
-fn pixel_height(p: &PoseObservation) -> f32 {
-    let (lo, hi) = p.image.iter().fold((f32::MAX, f32::MIN), |(lo, hi), l| {
-        (lo.min(l.y), hi.max(l.y))
-    });
-    (hi - lo).max(1.0)
 }
 
 /// How far `b` is from `a`: world landmarks in squared metres plus image

@@ -9,12 +9,15 @@
 //! remove jitter, [`scale`] sets the clip's bone lengths (the person's
 //! proportions, her height when given), the rig is solved per frame
 //! ([`crate::rig::solve_frame`]), [`lift`] and [`root`] place it in camera
-//! space from the 2D landmarks ([`limits`] keeps knees bending one way), long losses are bridged smoothly, [`ground`]
+//! space from the 2D landmarks, [`fit`] moves the whole rig onto the picture
+//! and the world landmarks together by Levenberg–Marquardt ([`limits`]
+//! keeps knees bending one way), long losses are bridged smoothly, [`ground`]
 //! finds foot contacts and the floor under them, [`foot`] locks planted feet,
 //! and [`quality`] measures the result.
 
 pub mod consistency;
 pub mod filter;
+pub mod fit;
 pub mod foot;
 pub mod gaps;
 pub mod ground;
@@ -75,6 +78,9 @@ pub struct MotionParams {
     pub max_gap_s: f64,
     /// The subject's standing height, metres, when the user knows it.
     pub height_m: Option<f32>,
+    /// Run the whole-body fit ([`fit`]); off by default until it pays for
+    /// itself (README, Motion: its figures).
+    pub whole_body_fit: bool,
 }
 
 impl MotionParams {
@@ -82,6 +88,7 @@ impl MotionParams {
         MotionParams {
             max_gap_s: config.pose.max_gap_s,
             height_m: None,
+            whole_body_fit: config.pose.whole_body_fit,
         }
     }
 
@@ -251,8 +258,34 @@ pub fn solve(
             solve_translation(&camera, &image, &body, &weights)
         })
         .collect();
-    let root_cam = root::trajectory(&raw_root, &span_times, &RootParams::default())
+    let mut root_cam = root::trajectory(&raw_root, &span_times, &RootParams::default())
         .unwrap_or_else(|| vec![Vec3::Z * 3.0; n]);
+
+    // The whole-body fit, when asked for: on every frame with a pose, the
+    // rig moved onto the picture and the model's world landmarks together
+    // (see `fit`), then lightly smoothed (the 2D evidence is noisier than the first
+    // solve's smoothed world landmarks) and held to the joint limits.
+    let fitted = if !params.whole_body_fit {
+        vec![None; n]
+    } else {
+        fit_all(
+            &skeleton, &camera, &poses, &raw_world, &root_cam, &rotations,
+        )
+    };
+    let mut fitted_root: Vec<Option<Vec3>> =
+        fitted.iter().map(|f| f.as_ref().map(|f| f.0)).collect();
+    smooth::gaussian_vec3(&mut fitted_root, FIT_SIGMA);
+    let mut fitted_rot: Vec<Option<Vec<Quat>>> =
+        fitted.into_iter().map(|f| f.map(|f| f.1)).collect();
+    smooth::gaussian_quats(&mut fitted_rot, FIT_SIGMA);
+    for i in 0..n {
+        if let (Some(r), Some(mut rot)) = (fitted_root[i], fitted_rot[i].take()) {
+            knees_clamped += limits::clamp_knees(&skeleton, &mut rot);
+            root_cam[i] = r;
+            rotations[i] = rot;
+        }
+    }
+    make_continuous(&mut rotations);
 
     // Output space, the first frame's hips above the origin.
     let origin = camera_to_output(root_cam[0]);
@@ -397,8 +430,54 @@ pub fn solve(
     })
 }
 
+/// Smoothing after the whole-body fit, frames (zero phase).
+const FIT_SIGMA: f32 = 2.0;
+
+/// [`fit::fit_frame`] on every frame with a pose and world landmarks,
+/// spread over the machine's cores (frames are independent).
+fn fit_all(
+    skeleton: &Skeleton,
+    camera: &Pinhole,
+    poses: &[Option<PoseObservation>],
+    world: &[Option<[Vec3; NUM_LANDMARKS]>],
+    root_cam: &[Vec3],
+    rotations: &[Vec<Quat>],
+) -> Vec<Option<(Vec3, Vec<Quat>)>> {
+    let n = poses.len();
+    let fit_one = |i: usize| {
+        let p = poses[i].as_ref()?;
+        let frame = fit::FrameEvidence {
+            skeleton,
+            camera,
+            image: p.image.map(|l| Vec2::new(l.x, l.y)),
+            visibility: p.image.map(|l| filter::visibility_weight(l.visibility)),
+            world: world[i]?,
+            pixel_height: pixel_height(p),
+            root_cam: root_cam[i],
+            rotations: &rotations[i],
+        };
+        Some(fit::fit_frame(&frame, fit::Weights::default()))
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(8);
+    let chunk = n.div_ceil(threads).max(1);
+    let mut out: Vec<Option<(Vec3, Vec<Quat>)>> = vec![None; n];
+    std::thread::scope(|scope| {
+        for (c, slot) in out.chunks_mut(chunk).enumerate() {
+            let fit_one = &fit_one;
+            scope.spawn(move || {
+                for (k, s) in slot.iter_mut().enumerate() {
+                    *s = fit_one(c * chunk + k);
+                }
+            });
+        }
+    });
+    out
+}
+
 /// The person's height in the image (pixels, at least one).
-fn pixel_height(p: &PoseObservation) -> f32 {
+pub(crate) fn pixel_height(p: &PoseObservation) -> f32 {
     let (lo, hi) = p.image.iter().fold((f32::MAX, f32::MIN), |(lo, hi), l| {
         (lo.min(l.y), hi.max(l.y))
     });
@@ -515,6 +594,7 @@ mod tests {
         let params = MotionParams {
             max_gap_s: 0.5,
             height_m,
+            whole_body_fit: false,
         };
         let motion = solve(&obs, &times, synthetic::FPS, synthetic::camera(), &params).unwrap();
         Case { motion, truth }
@@ -608,6 +688,7 @@ mod tests {
         let params = MotionParams {
             max_gap_s: 0.5,
             height_m: None,
+            whole_body_fit: false,
         };
         let cam = synthetic::camera();
         assert!(matches!(

@@ -6,7 +6,7 @@
 //! boundary, never averaged across), and near a run's ends the window is
 //! truncated and renormalised, so the ends are not pulled towards zero.
 
-use glam::Vec3;
+use glam::{Quat, Vec3};
 
 /// Gaussian weights for `sigma` frames, out to three sigmas.
 fn kernel(sigma: f32) -> Vec<f32> {
@@ -66,6 +66,40 @@ pub fn gaussian_vec3(values: &mut [Option<Vec3>], sigma: f32) {
     gaussian_runs(values, sigma, mean_vec3);
 }
 
+/// Smooths a track of joint rotations (one `Vec` of local rotations per
+/// frame), each joint on its own: the normalised weighted sum, each
+/// neighbour first put in the same hemisphere as the frame's own (`q` and
+/// `-q` are one rotation). Close rotations, as neighbouring frames' are,
+/// average well this way.
+pub fn gaussian_quats(values: &mut [Option<Vec<Quat>>], sigma: f32) {
+    let joints = values.iter().flatten().map(Vec::len).max().unwrap_or(0);
+    for j in 0..joints {
+        let mut track: Vec<Option<Quat>> = values
+            .iter()
+            .map(|v| v.as_ref().and_then(|v| v.get(j).copied()))
+            .collect();
+        gaussian_runs(&mut track, sigma, |window| {
+            // The run's own value sits at the window's largest weight.
+            let own = window
+                .iter()
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map_or(Quat::IDENTITY, |w| w.1);
+            let sum = window.iter().fold(glam::Vec4::ZERO, |s, (k, q)| {
+                let q = if q.dot(own) < 0.0 { -*q } else { *q };
+                s + glam::Vec4::from(q) * *k
+            });
+            Quat::from_vec4(sum).normalize()
+        });
+        for (v, q) in values.iter_mut().zip(track) {
+            if let (Some(v), Some(q)) = (v.as_mut(), q) {
+                if let Some(slot) = v.get_mut(j) {
+                    *slot = q;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +118,24 @@ mod tests {
             .collect();
         gaussian_vec3(&mut noisy, 2.0);
         assert!(noisy[10..30].iter().all(|v| v.unwrap().x.abs() < 1e-4));
+    }
+
+    /// Rotations that wobble about a turn come back close to it, and a
+    /// neighbour stored as `-q` does not cancel its frame.
+    #[test]
+    fn rotations_average_across_the_double_cover() {
+        let base = Quat::from_rotation_y(0.7);
+        let mut track: Vec<Option<Vec<Quat>>> = (0..30)
+            .map(|i| {
+                let wobble = Quat::from_rotation_x(if i % 2 == 0 { 0.05 } else { -0.05 });
+                let q = base * wobble;
+                Some(vec![if i % 3 == 0 { -q } else { q }])
+            })
+            .collect();
+        gaussian_quats(&mut track, 1.5);
+        for v in &track[5..25] {
+            assert!(v.as_ref().unwrap()[0].angle_between(base) < 0.01);
+        }
     }
 
     #[test]

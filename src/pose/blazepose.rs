@@ -8,12 +8,16 @@
 
 use std::time::{Duration, Instant};
 
+use std::f32::consts::FRAC_PI_2;
+
 use super::anchors::{pose_detector_anchors, Anchor, INPUT_SIZE as DETECTOR_SIZE};
-use super::crop::CropRequest;
+use super::crop::{letterbox_roi, Border, CropGeometry, CropRequest, Letterbox, DETECTOR_RANGE};
 use super::detect::{self, Detection};
 use super::landmark::{self, LandmarkResult, INPUT_SIZE as LANDMARK_SIZE};
-use super::roi::Roi;
+use super::roi::{normalize_angle, Roi};
 use super::track::PoseModels;
+use super::yolox;
+use crate::config::PersonDetector;
 use crate::gpu::{GpuContext, GpuCrops};
 use crate::infer::runtime::Model;
 use crate::infer::ModelError;
@@ -105,10 +109,26 @@ fn sample(
     }
 }
 
+/// Which detector the stage runs, with what it needs besides the session.
+enum DetectorKind {
+    /// BlazePose's SSD detector and its anchors.
+    BlazePose { anchors: Vec<Anchor> },
+    /// YOLOX-nano and its NCHW BGR input (the sampler writes NHWC RGB).
+    Yolox { nchw: Vec<f32> },
+}
+
+/// The detector outputs a session must keep for `detector`.
+pub fn detector_outputs(detector: PersonDetector) -> &'static [&'static str] {
+    match detector {
+        PersonDetector::Blazepose => &DETECTOR_OUTPUTS,
+        PersonDetector::Yolox => &yolox::OUTPUTS,
+    }
+}
+
 /// The detector session with its input buffer and stage times.
 pub struct DetectorStage {
     model: Model,
-    anchors: Vec<Anchor>,
+    kind: DetectorKind,
     min_detection_score: f32,
     input: Vec<f32>,
     times: StageTimes,
@@ -116,22 +136,121 @@ pub struct DetectorStage {
 }
 
 impl DetectorStage {
-    fn run(&mut self, frame: &Frame) -> Result<Vec<Detection>, ModelError> {
+    fn new(model: Model, detector: PersonDetector, min_detection_score: f32) -> DetectorStage {
+        let (kind, side) = match detector {
+            PersonDetector::Blazepose => (
+                DetectorKind::BlazePose {
+                    anchors: pose_detector_anchors(),
+                },
+                DETECTOR_SIZE,
+            ),
+            PersonDetector::Yolox => (
+                DetectorKind::Yolox {
+                    nchw: vec![0.0; yolox::INPUT_SIZE * yolox::INPUT_SIZE * 3],
+                },
+                yolox::INPUT_SIZE,
+            ),
+        };
+        DetectorStage {
+            model,
+            kind,
+            min_detection_score,
+            input: vec![0.0; side * side * 3],
+            times: StageTimes::default(),
+            gpu: None,
+        }
+    }
+
+    /// People in `frame`, looked for in the frame turned by `quarter_turns`
+    /// quarters (0 for upright), normalised to the upright frame.
+    ///
+    /// YOLOX also looks at the frame in tiles (see [`tiles`]), each turned
+    /// the same way:
+    /// the whole frame shrunk to its 416² input leaves a far person a dozen
+    /// pixels tall, under what the nano model finds.
+    fn run(&mut self, frame: &Frame, quarter_turns: u8) -> Result<Vec<Detection>, ModelError> {
+        let (square, lb) = letterbox_roi(frame);
+        let mut dets = self.run_square(frame, square, lb, quarter_turns)?;
+        if matches!(self.kind, DetectorKind::Yolox { .. }) {
+            let (w, h) = frame.upright_size();
+            for tile in tiles(w as f32, h as f32) {
+                let found = self.run_square(frame, tile, lb, quarter_turns)?;
+                dets.extend(
+                    found
+                        .into_iter()
+                        .filter(|d| !cut_by(d, &tile, w as f32, h as f32)),
+                );
+            }
+            dets = merge_detections(dets);
+        }
+        Ok(dets)
+    }
+
+    /// People in one square of the frame (the letterboxed whole frame or
+    /// a tile), normalised to the upright frame.
+    fn run_square(
+        &mut self,
+        frame: &Frame,
+        mut square: Roi,
+        lb: Letterbox,
+        quarter_turns: u8,
+    ) -> Result<Vec<Detection>, ModelError> {
         let t0 = Instant::now();
-        let (request, lb) = CropRequest::letterbox(frame, DETECTOR_SIZE);
+        let (w, h) = frame.upright_size();
+        let (w, h) = (w as f32, h as f32);
+        let whole = square.size >= w.max(h);
+        square.rotation = normalize_angle(f32::from(quarter_turns % 4) * FRAC_PI_2);
+        let (side, range) = match self.kind {
+            DetectorKind::BlazePose { .. } => (DETECTOR_SIZE, DETECTOR_RANGE),
+            DetectorKind::Yolox { .. } => (yolox::INPUT_SIZE, yolox::RANGE),
+        };
+        let request = CropRequest {
+            geometry: CropGeometry::new(&square, side),
+            border: Border::Zero,
+            range,
+        };
         sample(&mut self.gpu, frame, &[request], &mut [&mut self.input]);
+        let outputs = detector_outputs(self.detector());
+        let input = match &mut self.kind {
+            DetectorKind::Yolox { nchw } => {
+                yolox::to_nchw_bgr(&self.input, nchw);
+                &nchw[..]
+            }
+            DetectorKind::BlazePose { .. } => &self.input[..],
+        };
         let t1 = Instant::now();
-        let out = self.model.run(&self.input, &DETECTOR_OUTPUTS)?;
+        let out = self.model.run(input, outputs)?;
         let t2 = Instant::now();
-        let dets = detect::decode(&out[0], &out[1], &self.anchors, self.min_detection_score);
-        let dets = detect::weighted_nms(dets, NMS_IOU)
-            .into_iter()
-            .map(|d| d.unletterbox(lb))
-            .collect();
+        let dets = match &self.kind {
+            DetectorKind::BlazePose { anchors } => {
+                let dets = detect::decode(&out[0], &out[1], anchors, self.min_detection_score);
+                detect::weighted_nms(dets, NMS_IOU)
+                    .into_iter()
+                    .map(|d| {
+                        if quarter_turns % 4 == 0 && whole {
+                            d.unletterbox(lb)
+                        } else {
+                            d.through(&square, w, h)
+                        }
+                    })
+                    .collect()
+            }
+            DetectorKind::Yolox { .. } => yolox::decode(&out[0], self.min_detection_score)
+                .into_iter()
+                .map(|(b, score)| yolox::to_detection(&b, score, &square, w, h))
+                .collect(),
+        };
         self.times.detect_preprocess += t1 - t0;
         self.times.detect_infer += t2 - t1;
         self.times.postprocess += t2.elapsed();
         Ok(dets)
+    }
+
+    fn detector(&self) -> PersonDetector {
+        match self.kind {
+            DetectorKind::BlazePose { .. } => PersonDetector::Blazepose,
+            DetectorKind::Yolox { .. } => PersonDetector::Yolox,
+        }
     }
 }
 
@@ -174,16 +293,15 @@ impl GpuInputs {
 
 impl BlazePose {
     /// `landmarkers`: one session per worker thread (at least one).
-    pub fn new(detector: Model, landmarkers: Vec<Model>, min_detection_score: f32) -> BlazePose {
+    /// `detector` says which person detector the `detector` session is.
+    pub fn new(
+        detector: Model,
+        kind: PersonDetector,
+        landmarkers: Vec<Model>,
+        min_detection_score: f32,
+    ) -> BlazePose {
         BlazePose {
-            detector: DetectorStage {
-                model: detector,
-                anchors: pose_detector_anchors(),
-                min_detection_score,
-                input: vec![0.0; DETECTOR_SIZE * DETECTOR_SIZE * 3],
-                times: StageTimes::default(),
-                gpu: None,
-            },
+            detector: DetectorStage::new(detector, kind, min_detection_score),
             workers: landmarkers.into_iter().map(LandmarkWorker::new).collect(),
             inputs: GpuInputs::default(),
         }
@@ -274,8 +392,71 @@ fn run_batch(
     });
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(thread_failed("pose_landmark_lite"))))
+        .map(|r| r.unwrap_or_else(|| Err(thread_failed("pose_landmark"))))
         .collect()
+}
+
+/// Squares of the short side along the long side of a `w`×`h` frame,
+/// overlapping, when it is at least 1.5 times longer: two for 16:9, so a
+/// far person is seen at about twice the scale of the whole-frame pass.
+fn tiles(w: f32, h: f32) -> Vec<Roi> {
+    let (long, short) = (w.max(h), w.min(h));
+    if short <= 0.0 || long < 1.5 * short {
+        return Vec::new();
+    }
+    // Tiles overlap by at least a fifth of their side, so anyone cut by
+    // one tile's edge is whole in the next.
+    let count = ((long - 0.2 * short) / (0.8 * short)).ceil().max(2.0) as usize;
+    let step = (long - short) / (count - 1) as f32;
+    (0..count)
+        .map(|i| {
+            let along = 0.5 * short + step * i as f32;
+            let (cx, cy) = if w >= h {
+                (along, 0.5 * h)
+            } else {
+                (0.5 * w, along)
+            };
+            Roi {
+                cx,
+                cy,
+                size: short,
+                rotation: 0.0,
+            }
+        })
+        .collect()
+}
+
+/// Whether `d` (normalised to the `w`×`h` frame) touches an edge of `tile`
+/// that lies inside the frame: a person cut there is another tile's, or
+/// the whole frame's.
+fn cut_by(d: &Detection, tile: &Roi, w: f32, h: f32) -> bool {
+    let margin = 0.02 * tile.size;
+    let (x0, x1) = (tile.cx - 0.5 * tile.size, tile.cx + 0.5 * tile.size);
+    let (y0, y1) = (tile.cy - 0.5 * tile.size, tile.cy + 0.5 * tile.size);
+    let (bx0, bx1, by0, by1) = (d.xmin * w, d.xmax * w, d.ymin * h, d.ymax * h);
+    (x0 > margin && bx0 < x0 + margin)
+        || (x1 < w - margin && bx1 > x1 - margin)
+        || (y0 > margin && by0 < y0 + margin)
+        || (y1 < h - margin && by1 > y1 - margin)
+}
+
+/// One detection per person from several overlapping passes: surest
+/// first; a box overlapping a kept one (IoU over the NMS threshold), or
+/// mostly inside it, is the same person.
+fn merge_detections(mut dets: Vec<Detection>) -> Vec<Detection> {
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Detection> = Vec::new();
+    for d in dets {
+        let b = d.bbox();
+        let same = kept.iter().any(|k| {
+            let kb = k.bbox();
+            kb.iou(&b) > yolox::NMS_IOU || kb.intersection(&b) > 0.7 * b.area().min(kb.area())
+        });
+        if !same {
+            kept.push(d);
+        }
+    }
+    kept
 }
 
 fn thread_failed(model: &str) -> ModelError {
@@ -289,7 +470,15 @@ impl PoseModels for BlazePose {
     type Error = ModelError;
 
     fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, ModelError> {
-        self.detector.run(frame)
+        self.detector.run(frame, 0)
+    }
+
+    fn detect_turned(
+        &mut self,
+        frame: &Frame,
+        quarter_turns: u8,
+    ) -> Result<Vec<Detection>, ModelError> {
+        self.detector.run(frame, quarter_turns)
     }
 
     fn landmarks(
@@ -322,11 +511,11 @@ impl PoseModels for BlazePose {
         rois: &[Roi],
     ) -> Result<(Vec<Detection>, Vec<Option<LandmarkResult>>), ModelError> {
         if rois.is_empty() {
-            return Ok((self.detector.run(frame)?, Vec::new()));
+            return Ok((self.detector.run(frame, 0)?, Vec::new()));
         }
         let (detector, workers, inputs) = (&mut self.detector, &mut self.workers, &mut self.inputs);
         std::thread::scope(|scope| {
-            let detection = scope.spawn(|| detector.run(frame));
+            let detection = scope.spawn(|| detector.run(frame, 0));
             let input = inputs.prepare(frame, rois);
             let landmarks = run_batch(workers, frame, rois, input);
             let detections = detection
@@ -334,5 +523,61 @@ impl PoseModels for BlazePose {
                 .unwrap_or_else(|_| Err(thread_failed("pose_detection")));
             Ok((detections?, landmarks?))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glam::Vec2;
+
+    fn det(xmin: f32, ymin: f32, xmax: f32, ymax: f32, score: f32) -> Detection {
+        Detection {
+            xmin,
+            ymin,
+            xmax,
+            ymax,
+            keypoints: [Vec2::ZERO; 4],
+            score,
+        }
+    }
+
+    #[test]
+    fn wide_and_tall_frames_are_tiled_with_overlap() {
+        let t = tiles(1920.0, 1080.0);
+        assert_eq!(t.len(), 2);
+        assert_eq!((t[0].cx, t[0].cy, t[0].size), (540.0, 540.0, 1080.0));
+        assert_eq!(t[1].cx, 1920.0 - 540.0);
+        let p = tiles(1080.0, 1920.0);
+        assert_eq!((p.len(), p[0].cx, p[1].cy), (2, 540.0, 1380.0));
+        assert!(tiles(1280.0, 960.0).is_empty(), "4:3 needs no tiles");
+        // A 3:1 panorama gets enough tiles to overlap.
+        let pano = tiles(3000.0, 1000.0);
+        assert!(pano.len() >= 3);
+        assert!(pano.windows(2).all(|w| w[1].cx - w[0].cx <= 800.0));
+    }
+
+    #[test]
+    fn a_person_cut_by_a_tile_edge_inside_the_frame_is_left_to_others() {
+        let (w, h) = (1920.0, 1080.0);
+        let left = tiles(w, h)[0];
+        // Touching the left tile's right edge (x = 1080 px), inside the frame.
+        assert!(cut_by(&det(0.5, 0.2, 1079.0 / w, 0.8, 0.9), &left, w, h));
+        // Touching the frame's own edge is not a cut.
+        assert!(!cut_by(&det(0.0, 0.0, 0.2, 1.0, 0.9), &left, w, h));
+        assert!(!cut_by(&det(0.2, 0.3, 0.3, 0.7, 0.9), &left, w, h));
+    }
+
+    #[test]
+    fn passes_merge_into_one_detection_per_person() {
+        let merged = merge_detections(vec![
+            det(0.10, 0.10, 0.20, 0.50, 0.6),
+            det(0.11, 0.10, 0.21, 0.52, 0.9),
+            // Mostly inside the surer box: the same body.
+            det(0.12, 0.12, 0.18, 0.30, 0.7),
+            det(0.60, 0.10, 0.70, 0.50, 0.8),
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].score, 0.9);
     }
 }

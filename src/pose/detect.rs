@@ -7,7 +7,7 @@ use glam::Vec2;
 
 use super::anchors::{Anchor, INPUT_SIZE};
 use super::crop::Letterbox;
-use super::roi::BoxPx;
+use super::roi::{BoxPx, Roi};
 use super::sigmoid;
 
 /// Values per anchor in the detector's box output.
@@ -28,12 +28,36 @@ pub struct Detection {
 
 impl Detection {
     /// The box alone, to share [`BoxPx::iou`] (units do not matter to IoU).
-    fn bbox(&self) -> BoxPx {
+    pub(crate) fn bbox(&self) -> BoxPx {
         BoxPx {
             xmin: self.xmin,
             ymin: self.ymin,
             xmax: self.xmax,
             ymax: self.ymax,
+        }
+    }
+
+    /// Maps from the (possibly turned) square `square`, in whose
+    /// normalised coordinates the detection is, to the `width`×`height`
+    /// frame, normalised.
+    pub fn through(&self, square: &Roi, width: f32, height: f32) -> Detection {
+        let scale = Vec2::new(width, height);
+        let map = |x: f32, y: f32| square.crop_to_frame(x, y) / scale;
+        let corners = [
+            map(self.xmin, self.ymin),
+            map(self.xmax, self.ymin),
+            map(self.xmin, self.ymax),
+            map(self.xmax, self.ymax),
+        ];
+        let lo = corners.iter().fold(Vec2::MAX, |a, &c| a.min(c));
+        let hi = corners.iter().fold(Vec2::MIN, |a, &c| a.max(c));
+        Detection {
+            xmin: lo.x,
+            ymin: lo.y,
+            xmax: hi.x,
+            ymax: hi.y,
+            keypoints: self.keypoints.map(|k| map(k.x, k.y)),
+            score: self.score,
         }
     }
 

@@ -1,9 +1,12 @@
 //! Pose: from frames to clean per-frame 3D landmarks of one followed person.
 //!
-//! Stages, each a module with one job: [`anchors`] and [`detect`] find people,
+//! Stages, each a module with one job: [`yolox`] (or BlazePose's own
+//! [`anchors`] and [`detect`]) find people,
 //! [`roi`] turns a detection (or the previous frame's landmarks) into a
 //! rotated crop, [`crop`] samples that crop from the frame, [`landmark`]
-//! decodes the landmark model, [`track`] keeps stable ids across frames.
+//! decodes the landmark model, [`track`] keeps stable ids across frames;
+//! [`record`] keeps every track's landmarks (tracks.json) and [`thumbnail`]
+//! a picture of each person, for solving another person later.
 //! What happens to one person's observations after that (gaps, smoothing,
 //! root, contacts, the rig fit) is [`crate::motion`]'s.
 //!
@@ -15,12 +18,18 @@
 //!   faces the camera. [`camera_to_output`] converts.
 
 pub mod anchors;
+pub mod appearance;
+pub mod assign;
 pub mod blazepose;
 pub mod crop;
+pub mod damp;
 pub mod detect;
 pub mod landmark;
+pub mod record;
 pub mod roi;
+pub mod thumbnail;
 pub mod track;
+pub mod yolox;
 
 use glam::Vec3;
 use serde::{Deserialize, Serialize};

@@ -37,10 +37,15 @@ impl BoxPx {
         (self.xmax - self.xmin).max(0.0) * (self.ymax - self.ymin).max(0.0)
     }
 
-    pub fn iou(&self, other: &BoxPx) -> f32 {
+    /// Area the two boxes share.
+    pub fn intersection(&self, other: &BoxPx) -> f32 {
         let ix = (self.xmax.min(other.xmax) - self.xmin.max(other.xmin)).max(0.0);
         let iy = (self.ymax.min(other.ymax) - self.ymin.max(other.ymin)).max(0.0);
-        let inter = ix * iy;
+        ix * iy
+    }
+
+    pub fn iou(&self, other: &BoxPx) -> f32 {
+        let inter = self.intersection(other);
         let union = self.area() + other.area() - inter;
         if union > 0.0 {
             inter / union

@@ -1,21 +1,33 @@
 //! Multi-person tracking with stable ids.
 //!
 //! Each tracked person carries the crop for the next frame, built from the
-//! landmark model's auxiliary landmarks, so the detector only runs to find
-//! newcomers: every `detect_interval` frames, and right after a track is
-//! lost. A detection overlapping a live track is that person again; one near
-//! a recently lost track revives its id; anything else starts a new id. A
-//! track whose crop jumps further than a body can move between two frames,
-//! or that collapses onto another track, is ended rather than allowed to
-//! follow someone else.
+//! landmark model's auxiliary landmarks and damped ([`super::damp`]), so the
+//! detector only runs to find newcomers: every `detect_interval` frames,
+//! and on every frame while someone is lost or fading (presence under
+//! `redetect_presence`). Detections are matched to the people followed, and
+//! then to the recently lost, by the Hungarian method on motion (the box
+//! moved on at its last speed) and appearance ([`super::appearance`]); a
+//! matched lost person gets her id back, anything else a new id. A person
+//! lost while turning over (a flip, a fall) is looked for again at once:
+//! her crop turned by quarter and eighth turns on the same frame, then
+//! the detector on turned copies of the frame when the upright pass does
+//! not find her; once found, the frames she was lost are followed back.
+//! A track whose crop jumps further than a body can move between two
+//! frames, or that collapses onto another track, is ended (kept as lost)
+//! rather than allowed to follow someone else.
+
+use std::f32::consts::{FRAC_PI_2, FRAC_PI_4, PI};
 
 use glam::Vec2;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::appearance::Appearance;
+use super::assign::best_pairs;
+use super::damp::RoiDamper;
 use super::detect::Detection;
 use super::landmark::LandmarkResult;
-use super::roi::{BoxPx, Roi};
-use super::PoseObservation;
+use super::roi::{normalize_angle, BoxPx, Roi};
+use super::{lm, PoseObservation};
 use crate::video::Frame;
 
 /// The two models behind tracking; a trait so the tracker can be tested
@@ -24,6 +36,16 @@ pub trait PoseModels {
     type Error;
     /// People in the frame, normalised to the upright frame, best first.
     fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, Self::Error>;
+    /// People in the frame turned by `quarter_turns` quarters before the
+    /// detector sees it (someone upside down or lying is upright in one of
+    /// them), normalised to the upright frame. Without support: nobody.
+    fn detect_turned(
+        &mut self,
+        _frame: &Frame,
+        _quarter_turns: u8,
+    ) -> Result<Vec<Detection>, Self::Error> {
+        Ok(Vec::new())
+    }
     /// Landmarks for the crop `roi`; `None` when the model sees no pose.
     fn landmarks(
         &mut self,
@@ -58,11 +80,17 @@ pub struct TrackerConfig {
     pub detect_interval: u32,
     pub max_people: usize,
     pub min_presence: f32,
-    /// How long (seconds) a lost id can be revived by a nearby detection.
+    /// A followed person whose presence falls under this has the detector
+    /// run on the next frame, before she is lost.
+    pub redetect_presence: f32,
+    /// How long (seconds) a lost id can be revived by a matching detection.
     pub memory_s: f64,
-    /// IoU above which a detection is taken to be an already tracked person
-    /// (MediaPipe uses its tracking confidence, 0.5, here).
-    pub overlap_iou: f32,
+    /// How long (seconds) after a loss the detector runs on every frame
+    /// (and on turned copies when the upright pass misses her).
+    pub retry_s: f64,
+    /// Lowest match (motion and appearance, 0…1) for a detection to be
+    /// someone already followed or recently lost.
+    pub min_match: f32,
     /// Frames kept for following a newly detected person backwards.
     pub look_back_frames: usize,
 }
@@ -71,10 +99,12 @@ impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
             detect_interval: 10,
-            max_people: 4,
+            max_people: 8,
             min_presence: 0.5,
+            redetect_presence: 0.7,
             memory_s: 1.0,
-            overlap_iou: 0.5,
+            retry_s: 0.5,
+            min_match: 0.3,
             look_back_frames: 30,
         }
     }
@@ -92,19 +122,107 @@ pub struct TrackedPose {
     pub pose: PoseObservation,
 }
 
+/// How far inside the picture (a share of its long side) the hips must be
+/// for a pose to count: at the edge, half out, the model guesses at what
+/// it cannot see, and a detector box on the edge revives the guess.
+const EDGE_MARGIN: f32 = 0.02;
+
+/// How far from where she was predicted (in box sizes) a sighting may be.
+const REACH: f32 = 0.5;
+
+/// Largest change of box area, either way, between sightings of one person.
+const MAX_GROWTH: f32 = 4.0;
+
+/// Where and how someone was last seen, for matching detections to her.
+#[derive(Clone, Debug)]
+struct Seen {
+    /// The landmarks' box, frame pixels (the detection's box before the
+    /// first pose).
+    bbox: BoxPx,
+    /// The box centre's speed, pixels per second.
+    velocity: Vec2,
+    time: f64,
+    appearance: Option<Appearance>,
+}
+
+impl Seen {
+    /// The box moved on at the last speed for `now − time` (at most half
+    /// a second: people stop and turn).
+    fn predicted(&self, now: f64) -> BoxPx {
+        let d = self.velocity * (now - self.time).clamp(0.0, 0.5) as f32;
+        BoxPx {
+            xmin: self.bbox.xmin + d.x,
+            ymin: self.bbox.ymin + d.y,
+            xmax: self.bbox.xmax + d.x,
+            ymax: self.bbox.ymax + d.y,
+        }
+    }
+
+    /// How well a detection's box (and look) fits: 0…1, `None` when too
+    /// far to be her. Motion counts most; appearance breaks the ties of a
+    /// crossing.
+    fn matches(&self, now: f64, b: &BoxPx, look: Option<&Appearance>) -> Option<f32> {
+        let p = self.predicted(now);
+        let size = (p.ymax - p.ymin)
+            .max(p.xmax - p.xmin)
+            .max(b.ymax - b.ymin)
+            .max(b.xmax - b.xmin)
+            .max(1.0);
+        let dist = (p.center() - b.center()).length() / size;
+        // Lost for longer, she may have moved further than predicted.
+        let reach = REACH + (now - self.time).clamp(0.0, 1.0) as f32;
+        if dist > reach {
+            return None;
+        }
+        let area = |b: &BoxPx| b.area().max(1.0);
+        let grew = area(b) / area(&p);
+        if !(1.0 / MAX_GROWTH..=MAX_GROWTH).contains(&grew) {
+            return None;
+        }
+        let motion = 0.5 * p.iou(b) + 0.5 * (1.0 - dist / reach);
+        Some(match (self.appearance.as_ref(), look) {
+            (Some(a), Some(l)) => 0.6 * motion + 0.4 * a.similarity(l),
+            _ => motion,
+        })
+    }
+
+    /// The next sighting, the speed smoothed over a few frames.
+    fn update(&mut self, bbox: BoxPx, time: f64, look: Option<Appearance>) {
+        let dt = (time - self.time) as f32;
+        if dt > 0.0 {
+            let v = (bbox.center() - self.bbox.center()) / dt;
+            self.velocity = self.velocity.lerp(v, 0.5);
+        }
+        self.bbox = bbox;
+        self.time = time;
+        match (&mut self.appearance, look) {
+            (Some(a), Some(l)) => a.blend(&l, 0.1),
+            (a, l) => {
+                if a.is_none() {
+                    *a = l;
+                }
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct LiveTrack {
     id: u32,
-    /// Whether the id was new when the track started (not a revival).
-    new_id: bool,
     /// Frames with a pose since the track (re)started.
     hits: u32,
     /// Crop for the coming frame.
     roi: Roi,
     last_time: f64,
+    /// Presence of the last pose.
+    presence: f32,
+    seen: Seen,
+    damper: RoiDamper,
     /// Where following a new person backwards starts, kept until the track
     /// has proved itself (see [`LOOK_BACK_AFTER_HITS`]).
     look_back_from: Option<LookBackStart>,
+    /// Looking back stops at this frame: where a revived track was lost.
+    look_back_floor: u64,
 }
 
 /// A new track's first pose: the frame it came from and the crop its
@@ -126,10 +244,13 @@ struct LostTrack {
     id: u32,
     roi: Roi,
     lost_time: f64,
+    /// The first frame without her.
+    lost_frame: u64,
+    seen: Seen,
 }
 
 /// Per-track summary over the whole clip.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TrackSummary {
     pub id: u32,
     pub first_frame: u64,
@@ -149,9 +270,11 @@ pub struct Tracker {
     lost: Vec<LostTrack>,
     next_id: u32,
     frames_since_detect: u32,
+    /// Frames since the detector last looked in turned copies of a frame
+    /// where nobody at all was followed.
+    frames_since_turned_search: u32,
     history: std::collections::VecDeque<Frame>,
-    lost_last_frame: bool,
-    /// Detector runs so far, for the stage report.
+    /// Detector runs so far, for the stage report (turned passes included).
     pub detector_runs: u64,
     /// Landmark model runs so far.
     pub landmark_runs: u64,
@@ -180,6 +303,36 @@ pub fn roi_from_detection(det: &Detection, width: f32, height: f32) -> Option<Ro
     Roi::from_points(det.keypoints[0] * scale, det.keypoints[1] * scale)
 }
 
+/// A detection's box in frame pixels.
+fn detection_box(det: &Detection, width: f32, height: f32) -> BoxPx {
+    BoxPx {
+        xmin: det.xmin * width,
+        ymin: det.ymin * height,
+        xmax: det.xmax * width,
+        ymax: det.ymax * height,
+    }
+}
+
+/// The same crop turned by each of `turns` (radians), for a person who
+/// turned over faster than the landmarks' crop followed.
+fn turned(roi: &Roi, turns: &[f32]) -> Vec<Roi> {
+    turns
+        .iter()
+        .map(|t| Roi {
+            rotation: normalize_angle(roi.rotation + t),
+            ..*roi
+        })
+        .collect()
+}
+
+/// A detection accepted as someone to follow from this frame on.
+struct Newcomer {
+    track: LiveTrack,
+    /// For a revived person, the crop she was lost with (its turn is tried
+    /// when the detection's upright crop shows no pose) and when.
+    lost: Option<(Roi, f64)>,
+}
+
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Tracker {
         Tracker {
@@ -188,11 +341,39 @@ impl Tracker {
             lost: Vec::new(),
             next_id: 1,
             frames_since_detect: u32::MAX,
+            frames_since_turned_search: u32::MAX,
             history: std::collections::VecDeque::new(),
-            lost_last_frame: false,
             detector_runs: 0,
             landmark_runs: 0,
         }
+    }
+
+    /// The landmarks' crop for the next frame when `result` is a pose the
+    /// tracker accepts for `track` at `now`.
+    fn accept(
+        &self,
+        track: &mut LiveTrack,
+        result: Option<&LandmarkResult>,
+        now: f64,
+        frame_size: (f32, f32),
+    ) -> Option<Roi> {
+        let r = result.filter(|r| r.pose.presence > self.cfg.min_presence)?;
+        // Someone whose hips left the picture has walked out of it: the
+        // model keeps answering on the edge pixels, but not about her.
+        let (w, h) = frame_size;
+        let hips = 0.5
+            * (Vec2::new(r.pose.image[lm::LEFT_HIP].x, r.pose.image[lm::LEFT_HIP].y)
+                + Vec2::new(r.pose.image[lm::RIGHT_HIP].x, r.pose.image[lm::RIGHT_HIP].y));
+        let margin = EDGE_MARGIN * w.max(h);
+        if !(margin..=w - margin).contains(&hips.x) || !(margin..=h - margin).contains(&hips.y) {
+            return None;
+        }
+        let mut damper = track.damper.clone();
+        let next = damper.next_roi(now, r.aux)?;
+        self.plausible_move(track, &next, now).then(|| {
+            track.damper = damper;
+            next
+        })
     }
 
     /// Tracks every person in `frame`.
@@ -204,10 +385,21 @@ impl Tracker {
         let now = frame.time_s;
         self.lost.retain(|l| now - l.lost_time <= self.cfg.memory_s);
         let due = self.frames_since_detect >= self.cfg.detect_interval.saturating_sub(1);
-        let detect_now = self.live.is_empty() || self.lost_last_frame || due;
-        self.lost_last_frame = false;
+        let searching = self
+            .lost
+            .iter()
+            .any(|l| now - l.lost_time <= self.cfg.retry_s);
+        let fading = self
+            .live
+            .iter()
+            .any(|t| t.presence < self.cfg.redetect_presence);
+        let detect_now = self.live.is_empty() || searching || fading || due;
 
-        let live = std::mem::take(&mut self.live);
+        let size = {
+            let (w, h) = frame.upright_size();
+            (w as f32, h as f32)
+        };
+        let mut live = std::mem::take(&mut self.live);
         let rois: Vec<Roi> = live.iter().map(|t| t.roi).collect();
         self.landmark_runs += rois.len() as u64;
         let (detections, results) = if detect_now {
@@ -218,49 +410,28 @@ impl Tracker {
             self.frames_since_detect += 1;
             (Vec::new(), models.landmarks_batch(frame, &rois)?)
         };
-        // Newcomers are told apart from the people already followed by the
-        // crops those had coming into this frame, then get their own run.
-        let newcomers = self.new_tracks(frame, detections, &live);
-        let new_rois: Vec<Roi> = newcomers.iter().map(|t| t.roi).collect();
-        self.landmark_runs += new_rois.len() as u64;
-        let new_results = if new_rois.is_empty() {
-            Vec::new()
-        } else {
-            models.landmarks_batch(frame, &new_rois)?
-        };
 
-        let mut out = Vec::with_capacity(live.len() + newcomers.len());
-        let mut kept = Vec::with_capacity(live.len() + newcomers.len());
-        let tracks = live.into_iter().zip(results);
-        for (mut track, result) in tracks.chain(newcomers.into_iter().zip(new_results)) {
-            let next = result.as_ref().and_then(|r| {
-                (r.pose.presence > self.cfg.min_presence)
-                    .then(|| Roi::from_points(r.aux[0], r.aux[1]))
-                    .flatten()
-            });
+        let mut out = Vec::with_capacity(live.len() + detections.len());
+        let mut kept = Vec::with_capacity(live.len() + detections.len());
+        for (mut track, result) in live.drain(..).zip(results) {
+            let mut next = self.accept(&mut track, result.as_ref(), now, size);
+            let mut result = result;
+            let mut roi = track.roi;
+            if next.is_none() && track.hits >= LOOK_BACK_AFTER_HITS {
+                // She may have turned faster than her crop: try it turned.
+                let turns = [FRAC_PI_4, -FRAC_PI_4, FRAC_PI_2, -FRAC_PI_2];
+                for candidate in turned(&track.roi, &turns) {
+                    self.landmark_runs += 1;
+                    let r = models.landmarks(frame, &candidate)?;
+                    if let Some(n) = self.accept(&mut track, r.as_ref(), now, size) {
+                        (next, result, roi) = (Some(n), r, candidate);
+                        break;
+                    }
+                }
+            }
             match (result, next) {
-                (Some(r), Some(next)) if self.plausible_move(&track, &next, now) => {
-                    if track.hits == 0 && track.new_id {
-                        track.look_back_from = Some(LookBackStart {
-                            frame_index: frame.index,
-                            time: now,
-                            roi: next,
-                        });
-                    }
-                    if track.hits + 1 >= LOOK_BACK_AFTER_HITS {
-                        if let Some(start) = track.look_back_from.take() {
-                            out.extend(self.look_back(&track, start, models)?);
-                        }
-                    }
-                    out.push(TrackedPose {
-                        track_id: track.id,
-                        frame_index: frame.index,
-                        roi: track.roi,
-                        pose: r.pose,
-                    });
-                    track.roi = next;
-                    track.last_time = now;
-                    track.hits += 1;
+                (Some(r), Some(next)) => {
+                    out.extend(self.keep(frame, &mut track, r.pose, roi, next, models)?);
                     kept.push(track);
                 }
                 (r, _) => {
@@ -270,18 +441,148 @@ impl Tracker {
                         presence = r.as_ref().map(|r| r.pose.presence),
                         "track lost"
                     );
-                    self.lost_last_frame = true;
-                    self.lost.push(LostTrack {
-                        id: track.id,
-                        roi: track.roi,
-                        lost_time: now,
-                    });
+                    self.lose(track, frame);
                 }
             }
         }
+
+        // Newcomers are told apart from the people followed by this
+        // frame's poses, then get their own run.
+        let mut newcomers = self.new_tracks(frame, detections, &kept);
+        // Someone lost inside the picture, not one who walked out of it.
+        let (w, h) = frame.upright_size();
+        let unfound = self.lost.iter().any(|l| {
+            now - l.lost_time <= self.cfg.retry_s && well_inside(&l.seen.bbox, w as f32, h as f32)
+        });
+        if detect_now && unfound && kept.len() + newcomers.len() < self.cfg.max_people {
+            // Nobody upright near a lost person: she may be upside down or
+            // lying; look in the frame turned each way.
+            let mut turned_dets = Vec::new();
+            for quarter in 1..4u8 {
+                self.detector_runs += 1;
+                turned_dets.extend(models.detect_turned(frame, quarter)?);
+            }
+            let taken: Vec<LiveTrack> = kept
+                .iter()
+                .chain(newcomers.iter().map(|n| &n.track))
+                .cloned()
+                .collect();
+            let revived = self.revive_only(frame, turned_dets, &taken);
+            newcomers.extend(revived);
+        }
+        // Nobody followed, lost or found upright: someone may be lying or
+        // upside down from the start (never seen upright, so never lost).
+        // Looked for turned as often as scheduled detections run.
+        let nobody = kept.is_empty() && newcomers.is_empty() && self.lost.is_empty();
+        self.frames_since_turned_search = self.frames_since_turned_search.saturating_add(1);
+        if detect_now
+            && nobody
+            && self.frames_since_turned_search >= self.cfg.detect_interval.max(1)
+        {
+            self.frames_since_turned_search = 0;
+            let mut turned_dets = Vec::new();
+            for quarter in 1..4u8 {
+                self.detector_runs += 1;
+                turned_dets.extend(models.detect_turned(frame, quarter)?);
+            }
+            // One body may answer in several turns: the surest turn first.
+            turned_dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+            newcomers = self.new_tracks(frame, turned_dets, &kept);
+        }
+        let new_rois: Vec<Roi> = newcomers.iter().map(|n| n.track.roi).collect();
+        self.landmark_runs += new_rois.len() as u64;
+        let new_results = if new_rois.is_empty() {
+            Vec::new()
+        } else {
+            models.landmarks_batch(frame, &new_rois)?
+        };
+        for (newcomer, result) in newcomers.into_iter().zip(new_results) {
+            let Newcomer { mut track, lost } = newcomer;
+            let mut roi = track.roi;
+            let mut next = self.accept(&mut track, result.as_ref(), now, size);
+            let mut result = result;
+            if let (None, Some((lost_roi, _))) = (next, lost) {
+                // A revived person's box gives an upright crop; she may
+                // still be turned the way she was lost, or any other way.
+                let turns = [lost_roi.rotation - roi.rotation, FRAC_PI_2, -FRAC_PI_2, PI];
+                for candidate in turned(&track.roi, &turns) {
+                    self.landmark_runs += 1;
+                    let r = models.landmarks(frame, &candidate)?;
+                    if let Some(n) = self.accept(&mut track, r.as_ref(), now, size) {
+                        (next, result, roi) = (Some(n), r, candidate);
+                        break;
+                    }
+                }
+            }
+            if let (Some(r), Some(next)) = (result, next) {
+                out.extend(self.keep(frame, &mut track, r.pose, roi, next, models)?);
+                kept.push(track);
+            } else if let Some((roi, lost_time)) = lost {
+                // Not found after all: still lost, from when she was.
+                self.lost.push(LostTrack {
+                    id: track.id,
+                    roi,
+                    lost_time,
+                    lost_frame: track.look_back_floor,
+                    seen: track.seen,
+                });
+            }
+        }
         self.live = kept;
-        self.drop_duplicates(&mut out);
+        self.drop_duplicates(frame, &mut out);
         Ok(out)
+    }
+
+    /// Records `pose` for `track` (seen through `roi`, `next` the crop for
+    /// the coming frame) and, once a new or revived track has proved
+    /// itself, the poses found by following her back.
+    fn keep<M: PoseModels>(
+        &mut self,
+        frame: &Frame,
+        track: &mut LiveTrack,
+        pose: PoseObservation,
+        roi: Roi,
+        next: Roi,
+        models: &mut M,
+    ) -> Result<Vec<TrackedPose>, M::Error> {
+        let now = frame.time_s;
+        let mut out = Vec::new();
+        if track.hits == 0 {
+            track.look_back_from = Some(LookBackStart {
+                frame_index: frame.index,
+                time: now,
+                roi: next,
+            });
+        }
+        if track.hits + 1 >= LOOK_BACK_AFTER_HITS {
+            if let Some(start) = track.look_back_from.take() {
+                out.extend(self.look_back(track, start, models)?);
+            }
+        }
+        let bbox = pose_box(&pose);
+        track.seen.update(bbox, now, Appearance::of(frame, &bbox));
+        track.presence = pose.presence;
+        out.push(TrackedPose {
+            track_id: track.id,
+            frame_index: frame.index,
+            roi,
+            pose,
+        });
+        track.roi = next;
+        track.last_time = now;
+        track.hits += 1;
+        Ok(out)
+    }
+
+    /// Ends `track` on `frame`, keeping it to be revived.
+    fn lose(&mut self, track: LiveTrack, frame: &Frame) {
+        self.lost.push(LostTrack {
+            id: track.id,
+            roi: track.roi,
+            lost_time: frame.time_s,
+            lost_frame: frame.index,
+            seen: track.seen,
+        });
     }
 
     /// Keeps `frame` for looking back; call after [`Tracker::step`].
@@ -316,7 +617,8 @@ impl Tracker {
         };
         let mut runs = 0;
         let earlier = self.history.iter().rev();
-        let earlier = earlier.filter(|f| f.index < start.frame_index);
+        let earlier =
+            earlier.filter(|f| f.index < start.frame_index && f.index >= track.look_back_floor);
         for frame in earlier.take(self.cfg.look_back_frames) {
             runs += 1;
             let Some(r) = models.landmarks(frame, &roi)? else {
@@ -358,11 +660,12 @@ impl Tracker {
         moved <= 0.5 * track.roi.size * frames && (0.5..=2.0).contains(&grew)
     }
 
-    /// Two tracks on one person: keep the one that has followed someone
-    /// longer, so a short-lived track started on a false detection that
-    /// drifted onto a person cannot take over that person's id.
-    fn drop_duplicates(&mut self, out: &mut Vec<TrackedPose>) {
-        let hits = |id: u32| self.live.iter().find(|t| t.id == id).map_or(0, |t| t.hits);
+    /// Two tracks on one person (a crossing, or a crop that drifted onto
+    /// someone): keep the one that looks like her, or when the looks do not
+    /// tell, the one that has followed someone longer, so a short-lived
+    /// track cannot take over a person's id. The other is kept as lost.
+    fn drop_duplicates(&mut self, frame: &Frame, out: &mut Vec<TrackedPose>) {
+        let track = |id: u32| self.live.iter().find(|t| t.id == id);
         let mut drop_ids = Vec::new();
         for i in 0..out.len() {
             for j in (i + 1)..out.len() {
@@ -372,84 +675,184 @@ impl Tracker {
                 }
                 let a = pose_box(&out[i].pose);
                 let b = pose_box(&out[j].pose);
-                if a.iou(&b) > 0.6 {
-                    let (ia, ib) = (out[i].track_id, out[j].track_id);
-                    let weaker = match hits(ia).cmp(&hits(ib)) {
+                if a.iou(&b) <= 0.6 {
+                    continue;
+                }
+                let (ia, ib) = (out[i].track_id, out[j].track_id);
+                let look = Appearance::of(frame, &a);
+                let likeness = |id: u32| {
+                    let seen = track(id).and_then(|t| t.seen.appearance.as_ref());
+                    seen.zip(look.as_ref()).map(|(s, l)| s.similarity(l))
+                };
+                let hits = |id: u32| track(id).map_or(0, |t| t.hits);
+                let weaker = match (likeness(ia), likeness(ib)) {
+                    (Some(la), Some(lb)) if (la - lb).abs() > 0.15 => {
+                        if la < lb {
+                            ia
+                        } else {
+                            ib
+                        }
+                    }
+                    _ => match hits(ia).cmp(&hits(ib)) {
                         std::cmp::Ordering::Less => ia,
                         std::cmp::Ordering::Greater => ib,
                         std::cmp::Ordering::Equal => ia.max(ib),
-                    };
-                    drop_ids.push(weaker);
-                }
+                    },
+                };
+                drop_ids.push(weaker);
             }
         }
         if drop_ids.is_empty() {
             return;
         }
         out.retain(|t| !drop_ids.contains(&t.track_id));
-        self.live.retain(|t| !drop_ids.contains(&t.id));
+        let (dropped, live): (Vec<_>, Vec<_>) = std::mem::take(&mut self.live)
+            .into_iter()
+            .partition(|t| drop_ids.contains(&t.id));
+        self.live = live;
+        for t in dropped {
+            self.lose(t, frame);
+        }
     }
 
-    /// New tracks for the detections that are not someone in `live`:
-    /// a recently lost id near the detection is revived, else a new id.
+    /// New tracks for the detections that are not someone in `taken`: a
+    /// matching lost id is revived, else a new id.
     fn new_tracks(
         &mut self,
         frame: &Frame,
         detections: Vec<Detection>,
-        live: &[LiveTrack],
-    ) -> Vec<LiveTrack> {
+        taken: &[LiveTrack],
+    ) -> Vec<Newcomer> {
+        self.associate(frame, detections, taken, true)
+    }
+
+    /// Like [`Tracker::new_tracks`], but only revivals: for the turned
+    /// passes, which look for the lost only.
+    fn revive_only(
+        &mut self,
+        frame: &Frame,
+        detections: Vec<Detection>,
+        taken: &[LiveTrack],
+    ) -> Vec<Newcomer> {
+        self.associate(frame, detections, taken, false)
+    }
+
+    fn associate(
+        &mut self,
+        frame: &Frame,
+        detections: Vec<Detection>,
+        taken: &[LiveTrack],
+        allow_new: bool,
+    ) -> Vec<Newcomer> {
         let (w, h) = frame.upright_size();
+        let (w, h) = (w as f32, h as f32);
+        let now = frame.time_s;
+        let dets: Vec<(Detection, Roi, BoxPx, Option<Appearance>)> = detections
+            .into_iter()
+            .filter_map(|d| {
+                let roi = roi_from_detection(&d, w, h)?;
+                let b = detection_box(&d, w, h);
+                Some((d, roi, b, Appearance::of(frame, &b)))
+            })
+            .collect();
         tracing::debug!(
             frame = frame.index,
-            detections = ?detections.iter().map(|d| (d.keypoints[0].x * w as f32, d.keypoints[0].y * h as f32, d.score)).collect::<Vec<_>>(),
+            detections = ?dets.iter().map(|d| (d.2.center(), d.0.score)).collect::<Vec<_>>(),
             "detector"
         );
+        // Detections that are someone already followed this frame.
+        let tracked = best_pairs(taken.len(), dets.len(), |t, d| {
+            let (_, _, b, look) = &dets[d];
+            taken[t]
+                .seen
+                .matches(now, b, look.as_ref())
+                .filter(|&m| m >= self.cfg.min_match)
+        });
+        let free: Vec<usize> = (0..dets.len())
+            .filter(|d| !tracked.iter().any(|&(_, td)| td == *d))
+            // A box mostly covered by a followed person's is her too (a
+            // second box on one body), even when the match went elsewhere.
+            .filter(|&d| {
+                !taken
+                    .iter()
+                    .any(|t| t.seen.predicted(now).iou(&dets[d].2) > 0.5)
+            })
+            .collect();
+        // The rest against the lost.
+        let revived = best_pairs(self.lost.len(), free.len(), |l, f| {
+            let (_, _, b, look) = &dets[free[f]];
+            self.lost[l]
+                .seen
+                .matches(now, b, look.as_ref())
+                .filter(|&m| m >= self.cfg.min_match)
+        });
         let mut newcomers = Vec::new();
-        for det in detections {
-            if live.len() + newcomers.len() >= self.cfg.max_people {
+        let mut revived_lost = Vec::new();
+        for (f, &d) in free.iter().enumerate() {
+            if taken.len() + newcomers.len() >= self.cfg.max_people {
                 break;
             }
-            let Some(roi) = roi_from_detection(&det, w as f32, h as f32) else {
-                continue;
-            };
-            let bbox = roi.bounding_box();
-            let tracked = live
-                .iter()
-                .chain(&newcomers)
-                .any(|t| t.roi.bounding_box().iou(&bbox) > self.cfg.overlap_iou);
-            if tracked {
-                continue;
-            }
-            let revived = self
-                .lost
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| l.roi.bounding_box().iou(&bbox) > 0.3)
-                .max_by(|a, b| {
-                    let ia = a.1.roi.bounding_box().iou(&bbox);
-                    let ib = b.1.roi.bounding_box().iou(&bbox);
-                    ia.total_cmp(&ib)
-                })
-                .map(|(i, _)| i);
-            let (id, new_id) = match revived {
-                Some(i) => (self.lost.swap_remove(i).id, false),
-                None => {
+            let (det, roi, b, look) = &dets[d];
+            let lost = revived.iter().find(|&&(_, rf)| rf == f).map(|&(l, _)| l);
+            let (id, new_id, seen, floor, lost) = match lost {
+                Some(l) => {
+                    revived_lost.push(l);
+                    let l = &self.lost[l];
+                    let lost = Some((l.roi, l.lost_time));
+                    (l.id, false, l.seen.clone(), l.lost_frame, lost)
+                }
+                None if allow_new && !newcomers_overlap(&newcomers, b) => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    (id, true)
+                    let seen = Seen {
+                        bbox: *b,
+                        velocity: Vec2::ZERO,
+                        time: now,
+                        appearance: *look,
+                    };
+                    (id, true, seen, 0, None)
                 }
+                None => continue,
             };
-            newcomers.push(LiveTrack {
+            tracing::debug!(
+                frame = frame.index,
                 id,
                 new_id,
-                hits: 0,
-                roi,
-                last_time: frame.time_s,
-                look_back_from: None,
+                score = det.score,
+                "newcomer"
+            );
+            newcomers.push(Newcomer {
+                track: LiveTrack {
+                    id,
+                    hits: 0,
+                    roi: *roi,
+                    last_time: now,
+                    presence: 1.0,
+                    seen,
+                    damper: RoiDamper::default(),
+                    look_back_from: None,
+                    look_back_floor: floor,
+                },
+                lost,
             });
+        }
+        revived_lost.sort_unstable();
+        for l in revived_lost.into_iter().rev() {
+            self.lost.swap_remove(l);
         }
         newcomers
     }
+}
+
+/// Whether `b` keeps clear of the picture's edges (2 % of its size).
+fn well_inside(b: &BoxPx, width: f32, height: f32) -> bool {
+    let (mx, my) = (0.02 * width, 0.02 * height);
+    b.xmin > mx && b.ymin > my && b.xmax < width - mx && b.ymax < height - my
+}
+
+/// Whether `b` is mostly a newcomer already taken from this frame.
+fn newcomers_overlap(newcomers: &[Newcomer], b: &BoxPx) -> bool {
+    newcomers.iter().any(|n| n.track.seen.bbox.iou(b) > 0.5)
 }
 
 /// Accumulates [`TrackSummary`]s frame by frame.
@@ -520,6 +923,7 @@ mod tests {
     use super::*;
     use crate::pose::{ImageLandmark, NUM_LANDMARKS};
     use glam::Vec3;
+    use std::f32::consts::{FRAC_PI_2, FRAC_PI_4, PI};
 
     /// A scripted world: people are squares that move; the "models" see them.
     struct Scripted {
@@ -746,6 +1150,100 @@ mod tests {
         assert!(out[8].is_empty());
         assert_eq!(out[11][0].track_id, id);
         assert_eq!(out[19][0].track_id, id);
+    }
+
+    /// One person at a fixed place who turns upside down at frame 10 (a
+    /// flip, in one step): the detector sees him only while he is upright
+    /// in the picture it is given, the landmark model only through a crop
+    /// turned his way.
+    struct Tumbling {
+        frame: usize,
+    }
+
+    impl Tumbling {
+        const CENTRE: Vec2 = Vec2::new(500.0, 500.0);
+        const SIZE: f32 = 200.0;
+        fn rotation(&self, frame: usize) -> f32 {
+            if frame < 10 {
+                0.0
+            } else {
+                PI
+            }
+        }
+        /// Where his head is from his hips, in the frame.
+        fn up(rotation: f32) -> Vec2 {
+            Vec2::new(rotation.sin(), -rotation.cos())
+        }
+    }
+
+    impl PoseModels for Tumbling {
+        type Error = ();
+        fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, ()> {
+            self.detect_turned(frame, 0)
+        }
+        fn detect_turned(
+            &mut self,
+            _frame: &Frame,
+            quarter_turns: u8,
+        ) -> Result<Vec<Detection>, ()> {
+            let rotation = self.rotation(self.frame);
+            let turn = f32::from(quarter_turns) * FRAC_PI_2;
+            if normalize_angle(rotation - turn).abs() > FRAC_PI_4 {
+                return Ok(Vec::new());
+            }
+            let c = Self::CENTRE / 1000.0;
+            let half = Self::SIZE / 2000.0;
+            Ok(vec![Detection {
+                xmin: c.x - half,
+                ymin: c.y - half,
+                xmax: c.x + half,
+                ymax: c.y + half,
+                keypoints: [
+                    c,
+                    c + Self::up(rotation) * half / 1.25,
+                    Vec2::ZERO,
+                    Vec2::ZERO,
+                ],
+                score: 0.9,
+            }])
+        }
+        fn landmarks(&mut self, frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, ()> {
+            let rotation = self.rotation(frame.index as usize);
+            let near = (Vec2::new(roi.cx, roi.cy) - Self::CENTRE).length() < 50.0;
+            if !near || normalize_angle(roi.rotation - rotation).abs() > PI / 6.0 {
+                return Ok(None);
+            }
+            let mut r = pose_at(Self::CENTRE.x, Self::CENTRE.y, Self::SIZE);
+            r.aux[1] = Self::CENTRE + Self::up(rotation) * Self::SIZE / 2.5;
+            Ok(Some(r))
+        }
+    }
+
+    #[test]
+    fn a_person_who_turns_over_is_found_again_and_bridged() {
+        let mut models = Tumbling { frame: 0 };
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let mut poses = Vec::new();
+        for i in 0..20 {
+            models.frame = i;
+            let mut f = Frame::solid(1000, 1000, [16, 128, 128]);
+            f.index = i as u64;
+            f.time_s = i as f64 / 30.0;
+            poses.extend(tracker.step(&f, &mut models).unwrap());
+            tracker.remember(f);
+        }
+        let id = poses[0].track_id;
+        let mut frames: Vec<u64> = poses
+            .iter()
+            .inspect(|p| assert_eq!(p.track_id, id, "frame {}", p.frame_index))
+            .map(|p| p.frame_index)
+            .collect();
+        frames.sort_unstable();
+        // Every frame, the one he flipped on included (found by looking
+        // back from where the turned detector found him).
+        assert_eq!(frames, (0..20).collect::<Vec<u64>>());
+        let upside_down = poses.iter().find(|p| p.frame_index == 15).unwrap();
+        assert!((upside_down.roi.rotation.abs() - PI).abs() < 0.1);
     }
 
     #[test]

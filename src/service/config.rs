@@ -21,6 +21,36 @@ pub struct Tier {
     pub priority: i64,
 }
 
+/// Price factor per quality preset, on `credits_per_second`: the presets
+/// cost different amounts of compute (heavy is about three times full).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QualityPrices {
+    pub fast: f64,
+    pub balanced: f64,
+    pub best: f64,
+}
+
+impl Default for QualityPrices {
+    fn default() -> Self {
+        QualityPrices {
+            fast: 0.5,
+            balanced: 1.0,
+            best: 2.0,
+        }
+    }
+}
+
+impl QualityPrices {
+    pub fn factor(&self, q: crate::config::Quality) -> f64 {
+        match q {
+            crate::config::Quality::Fast => self.fast,
+            crate::config::Quality::Balanced => self.balanced,
+            crate::config::Quality::Best => self.best,
+        }
+    }
+}
+
 /// Everything `vidmocap serve` and `vidmocap worker` are told.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -44,6 +74,11 @@ pub struct ServiceConfig {
     /// Credits per second of video, rounded up per job.
     pub credits_per_second: f64,
     pub min_job_credits: i64,
+    /// Factor on `credits_per_second` per quality preset.
+    pub quality_prices: QualityPrices,
+    /// Credits a re-solve job costs (another person, rig or file set from a
+    /// finished job's tracks; no model runs).
+    pub resolve_credits: i64,
     /// Tier new accounts get.
     pub default_tier: String,
     pub tiers: BTreeMap<String, Tier>,
@@ -114,6 +149,8 @@ impl Default for ServiceConfig {
             session_max_secs: 12 * 3600,
             credits_per_second: 1.0,
             min_job_credits: 5,
+            quality_prices: QualityPrices::default(),
+            resolve_credits: 1,
             default_tier: "free".into(),
             tiers,
             webhook_secret: String::new(),
@@ -241,6 +278,20 @@ impl ServiceConfig {
             return Err(ConfigError::Invalid(
                 "service.max_concurrent_hashes and max_concurrent_validations must be at least 1"
                     .into(),
+            ));
+        }
+        let q = self.quality_prices;
+        if [q.fast, q.balanced, q.best]
+            .iter()
+            .any(|f| !f.is_finite() || *f < 0.0)
+        {
+            return Err(ConfigError::Invalid(
+                "service.quality_prices must be finite and not negative".into(),
+            ));
+        }
+        if self.resolve_credits < 0 || self.min_job_credits < 0 {
+            return Err(ConfigError::Invalid(
+                "service.resolve_credits and min_job_credits must not be negative".into(),
             ));
         }
         if self.lease_secs < 2 || self.max_attempts < 1 || self.credits_per_second < 0.0 {

@@ -17,13 +17,29 @@ use super::app::AppState;
 use super::auth::Caller;
 use super::config::ServiceConfig;
 use super::error::{ApiError, ApiResult};
+use crate::config::Quality;
 use crate::db::ledger::{Credited, MAX_CREDITS};
 
-/// Credits a clip of `duration_s` seconds costs: the per-second price,
-/// rounded up, never below the per-job minimum.
-pub fn price(cfg: &ServiceConfig, duration_s: f64) -> i64 {
-    let raw = (duration_s.max(0.0) * cfg.credits_per_second).ceil() as i64;
+/// Credits a clip of `duration_s` seconds costs at quality `q`: the
+/// per-second price times the preset's factor, rounded up, never below the
+/// per-job minimum.
+pub fn price(cfg: &ServiceConfig, duration_s: f64, q: Quality) -> i64 {
+    let per_second = cfg.credits_per_second * cfg.quality_prices.factor(q);
+    let raw = (duration_s.max(0.0) * per_second).ceil() as i64;
     raw.max(cfg.min_job_credits)
+}
+
+/// The price table clients show before a job is sent: per-second price,
+/// minimum, and each preset's factor.
+pub fn price_table(cfg: &ServiceConfig, default_quality: Quality) -> Value {
+    let q = cfg.quality_prices;
+    json!({
+        "credits_per_second": cfg.credits_per_second,
+        "min_job_credits": cfg.min_job_credits,
+        "quality_factors": {"fast": q.fast, "balanced": q.balanced, "best": q.best},
+        "default_quality": default_quality.name(),
+        "resolve_credits": cfg.resolve_credits,
+    })
 }
 
 /// `GET /v1/account/ledger`.
@@ -163,9 +179,12 @@ mod tests {
             min_job_credits: 5,
             ..ServiceConfig::default()
         };
-        assert_eq!(price(&cfg, 7.01), 15);
-        assert_eq!(price(&cfg, 1.0), 5);
-        assert_eq!(price(&cfg, 0.0), 5);
+        assert_eq!(price(&cfg, 7.01, Quality::Balanced), 15);
+        assert_eq!(price(&cfg, 1.0, Quality::Balanced), 5);
+        assert_eq!(price(&cfg, 0.0, Quality::Balanced), 5);
+        // The presets' factors (0.5, 1, 2 by default) scale the per-second price.
+        assert_eq!(price(&cfg, 10.0, Quality::Fast), 10);
+        assert_eq!(price(&cfg, 10.0, Quality::Best), 40);
     }
 
     #[test]

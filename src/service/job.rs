@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Quality;
 pub use crate::db::jobs::JobState;
 use crate::export::{ExportError, ExportOptions, Format};
 use crate::rig::RigPreset;
@@ -28,6 +29,16 @@ pub struct JobOptions {
     /// Keep the uploaded video after the job (default true).
     #[serde(default = "yes")]
     pub keep_upload: bool,
+    /// Which landmark model runs (`fast`, `balanced`, `best`). Absent in a
+    /// request: the service's configured preset, written into the stored
+    /// options when the job is accepted so price and run agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Quality>,
+    /// A re-solve job: the finished job whose tracks.json is solved again
+    /// (for another person, rig or set of files) without running a model.
+    /// Set only by `POST /v1/jobs/{id}/resolve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_of: Option<String>,
 }
 
 impl Default for JobOptions {
@@ -39,6 +50,8 @@ impl Default for JobOptions {
             rig: String::new(),
             person: auto(),
             keep_upload: yes(),
+            quality: None,
+            resolve_of: None,
         }
     }
 }
@@ -98,6 +111,7 @@ pub fn content_type(name: &str) -> &'static str {
         Some("bvh") => "text/plain",
         Some("usda") => "model/vnd.usda",
         Some("mp4") => "video/mp4",
+        Some("jpg") => "image/jpeg",
         _ => "application/octet-stream",
     }
 }

@@ -88,7 +88,7 @@ pub fn job_json(job: &Job) -> Value {
     })
 }
 
-fn check_options(o: &JobOptions) -> ApiResult<()> {
+pub(super) fn check_options(o: &JobOptions) -> ApiResult<()> {
     let short_word = |s: &str| {
         s.len() <= 32
             && s.chars()
@@ -109,6 +109,12 @@ fn check_options(o: &JobOptions) -> ApiResult<()> {
     if let Err(e) = o.export_options() {
         return Err(ApiError::bad_request(e.code(), e.to_string()));
     }
+    if o.resolve_of.is_some() {
+        return Err(ApiError::bad_request(
+            "job.bad_options",
+            "resolve_of is set by POST /v1/jobs/{id}/resolve",
+        ));
+    }
     if o.person.parse::<crate::pipeline::PersonChoice>().is_err() {
         return Err(ApiError::bad_request(
             "job.bad_options",
@@ -118,25 +124,19 @@ fn check_options(o: &JobOptions) -> ApiResult<()> {
     Ok(())
 }
 
-/// `POST /v1/jobs {upload_id, outputs, rig, person, keep_upload}`.
+/// `POST /v1/jobs {upload_id, outputs, rig, person, keep_upload, quality}`.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
-    let body = CreateJob::parse(body)?;
+    let mut body = CreateJob::parse(body)?;
     check_options(&body.options)?;
-    let idem = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if idem.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
-        return Err(ApiError::bad_request(
-            "job.bad_idempotency_key",
-            "Idempotency-Key must be 1 to 200 characters",
-        ));
-    }
+    let quality = *body
+        .options
+        .quality
+        .get_or_insert(state.pipeline.pose.quality);
     let account = &caller.account;
     let upload = state
         .db
@@ -161,15 +161,41 @@ pub async fn create(
             ),
         ));
     }
-    let options_json = serde_json::to_string(&body.options).map_err(ApiError::internal)?;
+    let price = price(&state.cfg, upload.duration_s, quality);
+    submit(&state, &caller, &headers, &upload.id, &body.options, price).await
+}
+
+/// Queues a checked job, reserving `price` credits; a repeated
+/// `Idempotency-Key` returns the first job.
+pub(super) async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    upload_id: &str,
+    options: &JobOptions,
+    price: i64,
+) -> ApiResult<Response> {
+    let idem = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if idem.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
+        return Err(ApiError::bad_request(
+            "job.bad_idempotency_key",
+            "Idempotency-Key must be 1 to 200 characters",
+        ));
+    }
+    let account = &caller.account;
+    let tier = state.cfg.tier(&account.tier);
+    let options_json = serde_json::to_string(options).map_err(ApiError::internal)?;
     let new = NewJob {
         id: uuid::Uuid::new_v4().to_string(),
         account_id: account.id.clone(),
-        upload_id: upload.id.clone(),
+        upload_id: upload_id.to_string(),
         idempotency_key: idem,
-        request_hash: sha256_hex(&format!("{}\n{options_json}", upload.id)),
+        request_hash: sha256_hex(&format!("{upload_id}\n{options_json}")),
         options_json,
-        price: price(&state.cfg, upload.duration_s),
+        price,
         priority: tier.priority,
         max_running: tier.max_running,
         max_attempts: state.cfg.max_attempts,
@@ -231,7 +257,7 @@ pub async fn list(
     })))
 }
 
-async fn own_job(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Job> {
+pub(super) async fn own_job(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Job> {
     state
         .db
         .job(&caller.account.id, id)

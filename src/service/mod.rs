@@ -23,6 +23,7 @@ pub mod privacy;
 pub mod routes;
 pub mod showcase;
 pub mod state;
+pub mod tracks;
 pub mod uploads;
 pub mod wake;
 pub mod worker;

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::app::AppState;
 use super::auth::Caller;
+use super::credits::price_table;
 use super::error::{ApiError, ApiResult};
 
 /// How long the viewer's link to a source video stays valid.
@@ -26,18 +27,20 @@ const DIRECT_FROM_BYTES: u64 = 64 * 1024 * 1024;
 pub async fn limits(State(state): State<AppState>, caller: Caller) -> Json<Value> {
     let cfg = &state.cfg;
     let tier = cfg.tier(&caller.account.tier);
-    Json(json!({
-        "tier": caller.account.tier,
-        "max_clip_s": tier.max_clip_s,
-        "max_running": tier.max_running,
-        "priority": tier.priority,
-        "max_upload_bytes": cfg.max_upload_bytes,
-        "credits_per_second": cfg.credits_per_second,
-        "min_job_credits": cfg.min_job_credits,
-        // On S3 every upload goes straight to the bucket; the local store
-        // takes small files through the API and large ones by its links.
-        "direct_upload_from_bytes": if cfg.store.kind == "local" { DIRECT_FROM_BYTES } else { 0 },
-    }))
+    let mut body = price_table(cfg, state.pipeline.pose.quality);
+    body["tier"] = json!(caller.account.tier);
+    body["max_clip_s"] = json!(tier.max_clip_s);
+    body["max_running"] = json!(tier.max_running);
+    body["priority"] = json!(tier.priority);
+    body["max_upload_bytes"] = json!(cfg.max_upload_bytes);
+    // On S3 every upload goes straight to the bucket; the local store
+    // takes small files through the API and large ones by its links.
+    body["direct_upload_from_bytes"] = json!(if cfg.store.kind == "local" {
+        DIRECT_FROM_BYTES
+    } else {
+        0
+    });
+    Json(body)
 }
 
 /// `GET /v1/uploads/{id}/video`: redirects to a short-lived link to the

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::app::AppState;
 use super::extract::Json;
-use super::{auth, blobs, credits, jobs, ops, portal, privacy, showcase, uploads};
+use super::{auth, blobs, credits, jobs, ops, portal, privacy, showcase, tracks, uploads};
 
 /// Who may call an operation.
 #[derive(Clone, Copy)]
@@ -265,7 +265,7 @@ fn table() -> Table {
             M::POST,
             "/v1/jobs",
             routing::post(jobs::create),
-            "Create a job {upload_id, outputs, rig, person, keep_upload}; Idempotency-Key header",
+            "Create a job {upload_id, outputs, rig, person, keep_upload, quality}; Idempotency-Key header",
             Account,
         )
         .add(
@@ -301,6 +301,20 @@ fn table() -> Table {
             "/v1/jobs/{id}/outputs",
             routing::get(jobs::outputs),
             "Outputs with presigned download links (expires_secs)",
+            Account,
+        )
+        .add(
+            M::GET,
+            "/v1/jobs/{id}/tracks",
+            routing::get(tracks::list),
+            "Everyone the finished job tracked, with thumbnail links",
+            Account,
+        )
+        .add(
+            M::POST,
+            "/v1/jobs/{id}/resolve",
+            routing::post(tracks::resolve),
+            "Solve the job's tracks again {person, rig, outputs}, no model runs; Idempotency-Key header",
             Account,
         )
         .add(

@@ -10,6 +10,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::app::AppState;
+use super::credits::price_table;
 use super::error::{ApiError, ApiResult};
 use super::extract::Path as UrlPath;
 
@@ -43,13 +44,11 @@ pub async fn pricing(State(state): State<AppState>) -> Json<Value> {
             })
         })
         .collect();
-    Json(json!({
-        "credits_per_second": cfg.credits_per_second,
-        "min_job_credits": cfg.min_job_credits,
-        "default_tier": cfg.default_tier,
-        "tiers": tiers,
-        "demo": demo_ready(&state),
-    }))
+    let mut body = price_table(cfg, state.pipeline.pose.quality);
+    body["default_tier"] = json!(cfg.default_tier);
+    body["tiers"] = json!(tiers);
+    body["demo"] = json!(demo_ready(&state));
+    Json(body)
 }
 
 /// `GET /v1/demo/{name}`: one of the demo files, or 404 when the operator

@@ -20,6 +20,7 @@ use super::app::AppState;
 use super::auth::Caller;
 use super::credits::price;
 use super::error::{ApiError, ApiResult};
+use crate::config::Quality;
 use crate::db::now_ms;
 use crate::db::uploads::Upload;
 use crate::store::account_prefix;
@@ -231,7 +232,14 @@ fn new_upload(
 
 fn upload_json(state: &AppState, u: &Upload) -> Value {
     let mut v = serde_json::to_value(u).unwrap_or_default();
-    v["price"] = json!(price(&state.cfg, u.duration_s));
+    // The price at the service's preset, and at each preset (what the
+    // job form shows before a job is sent).
+    v["price"] = json!(price(&state.cfg, u.duration_s, state.pipeline.pose.quality));
+    v["prices"] = json!({
+        "fast": price(&state.cfg, u.duration_s, Quality::Fast),
+        "balanced": price(&state.cfg, u.duration_s, Quality::Balanced),
+        "best": price(&state.cfg, u.duration_s, Quality::Best),
+    });
     v
 }
 

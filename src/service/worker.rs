@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::db::jobs::{Finish, Job};
 use crate::db::now_ms;
 use crate::pipeline::{self, PersonChoice, ProcessOptions, Progress, Report};
+use crate::pose::record::FILE_NAME as TRACKS_FILE;
 use crate::ErrorKind;
 
 /// Runs until `stop` turns true.
@@ -202,57 +203,26 @@ async fn execute(
     flags: &Arc<Flags>,
     progress: &Arc<Mutex<(&'static str, u64, u64)>>,
 ) -> Result<Finish, Finish> {
-    let internal = |what: &str, e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "{what}");
-        failed(
-            "job.internal",
-            "the job failed on our side; it has been logged",
-        )
-    };
     let opts: JobOptions =
         serde_json::from_str(&job.options_json).map_err(|e| internal("bad stored options", &e))?;
-    let upload = match state.db.upload(&job.account_id, &job.upload_id).await {
-        Ok(Some(u)) if u.deleted_ms.is_none() => u,
-        Ok(_) => return Err(failed("upload.deleted", "the upload's video was deleted")),
-        Err(e) => return Err(internal("loading the upload failed", &e)),
-    };
     let dir = tempfile::tempdir().map_err(|e| internal("temp dir", &e))?;
-    let input = dir.path().join("input");
+    let input = match &opts.resolve_of {
+        Some(parent) => fetch_tracks(state, job, parent, dir.path()).await?,
+        None => fetch_upload(state, job, dir.path()).await?,
+    };
     let out_dir = dir.path().join("out");
-    let size = state
-        .store
-        .get_to_file(&upload.object_key, &input)
-        .await
-        .map_err(|e| internal("fetching the upload failed", &e))?;
-    // The job was priced on these bytes; anything else is not processed.
-    if let Some(pinned) = &upload.sha256 {
-        let digest = super::file_sha256(&input)
-            .await
-            .map_err(|e| internal("hashing the upload failed", &e))?;
-        if size != upload.size_bytes as u64 || digest != *pinned {
-            tracing::warn!(
-                size,
-                expected = upload.size_bytes,
-                "upload changed after pricing"
-            );
-            return Err(failed(
-                "upload.changed",
-                "the upload's video changed after it was priced",
-            ));
-        }
-    }
 
     let config = state.pipeline.clone();
     let run_flags = flags.clone();
     let run_progress = progress.clone();
-    let (input2, out2) = (input.clone(), out_dir.clone());
+    let out2 = out_dir.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut on_progress = |p: &Progress| {
             *run_progress.lock().unwrap_or_else(|e| e.into_inner()) =
                 (p.stage, p.frames_done, p.frames_total);
         };
         run_pipeline(
-            &input2,
+            &input,
             &out2,
             &config,
             &opts,
@@ -299,8 +269,12 @@ async fn execute(
         "frames_with_pose": report.frames_with_pose,
         "frames_filled": report.frames_filled,
         "quality": report.quality,
+        // The accuracy preset the job ran with (its landmark model).
+        "preset": report.preset,
         "followed_track": report.followed_track,
         "tracks": report.tracks.len(),
+        // Every person found, for choosing another one (GET …/tracks).
+        "track_list": report.tracks,
         "timings": report.timings,
         "total_seconds": report.total_seconds,
     });
@@ -308,6 +282,85 @@ async fn execute(
         report_json: metadata.to_string(),
         outputs_json: serde_json::to_string(&files).unwrap_or_else(|_| "[]".into()),
     })
+}
+
+/// A job's failure on our side: logged in full, the client told only that.
+fn internal(what: &str, e: &dyn std::fmt::Display) -> Finish {
+    tracing::error!(error = %e, "{what}");
+    failed(
+        "job.internal",
+        "the job failed on our side; it has been logged",
+    )
+}
+
+/// The job's video, fetched into `dir` and checked against the digest it
+/// was priced on.
+async fn fetch_upload(
+    state: &AppState,
+    job: &Job,
+    dir: &Path,
+) -> Result<std::path::PathBuf, Finish> {
+    let upload = match state.db.upload(&job.account_id, &job.upload_id).await {
+        Ok(Some(u)) if u.deleted_ms.is_none() => u,
+        Ok(_) => return Err(failed("upload.deleted", "the upload's video was deleted")),
+        Err(e) => return Err(internal("loading the upload failed", &e)),
+    };
+    let input = dir.join("input");
+    let size = state
+        .store
+        .get_to_file(&upload.object_key, &input)
+        .await
+        .map_err(|e| internal("fetching the upload failed", &e))?;
+    // The job was priced on these bytes; anything else is not processed.
+    if let Some(pinned) = &upload.sha256 {
+        let digest = super::file_sha256(&input)
+            .await
+            .map_err(|e| internal("hashing the upload failed", &e))?;
+        if size != upload.size_bytes as u64 || digest != *pinned {
+            tracing::warn!(
+                size,
+                expected = upload.size_bytes,
+                "upload changed after pricing"
+            );
+            return Err(failed(
+                "upload.changed",
+                "the upload's video changed after it was priced",
+            ));
+        }
+    }
+    Ok(input)
+}
+
+/// A re-solve job's input: the tracks.json its parent job (same account)
+/// stored, fetched into `dir`.
+async fn fetch_tracks(
+    state: &AppState,
+    job: &Job,
+    parent: &str,
+    dir: &Path,
+) -> Result<std::path::PathBuf, Finish> {
+    let gone = || {
+        failed(
+            "job.tracks_gone",
+            "the job to re-solve and its tracks were deleted",
+        )
+    };
+    let parent = match state.db.job(&job.account_id, parent).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Err(gone()),
+        Err(e) => return Err(internal("loading the parent job failed", &e)),
+    };
+    let files: Vec<OutputFile> = serde_json::from_str(&parent.outputs_json).unwrap_or_default();
+    let Some(tracks) = files.iter().find(|f| f.name == TRACKS_FILE) else {
+        return Err(gone());
+    };
+    let input = dir.join(TRACKS_FILE);
+    state
+        .store
+        .get_to_file(&tracks.key, &input)
+        .await
+        .map_err(|e| internal("fetching the tracks failed", &e))?;
+    Ok(input)
 }
 
 /// How a pipeline error ends a job: the client sees the input's fault with
@@ -341,8 +394,19 @@ pub fn run_pipeline(
         person,
         height_m: None,
         export: options.export_options()?,
+        // Every person's landmarks stay with the job: another person can
+        // be solved later without the models (a re-solve job).
+        keep_tracks: true,
     };
-    pipeline::run(input, out_dir, config, &opts, progress, cancel)
+    if options.resolve_of.is_some() {
+        // No model runs: the preset is the one the tracks were made with.
+        return pipeline::resolve(input, out_dir, config, &opts, progress);
+    }
+    let mut config = config.clone();
+    if let Some(q) = options.quality {
+        config.pose.quality = q;
+    }
+    pipeline::run(input, out_dir, &config, &opts, progress, cancel)
 }
 
 #[cfg(test)]

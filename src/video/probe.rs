@@ -20,14 +20,14 @@ use ff::format::context::Input;
 use ff::format::stream::Disposition;
 use ff::media;
 use ffmpeg_next as ff;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use super::frame::Rotation;
 use super::{Limits, VideoError, SUPPORTED_CODECS};
 
 /// What vidmocap knows about an accepted video, without its path.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VideoInfo {
     /// Container (demuxer) name as ffmpeg reports it, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
     pub container: String,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # MediaPipe's own PoseLandmarker on the same models and clip, for the
-# side-by-side speed comparison in the README. Sets up its Python
-# environment under .tools/ on first use (PyPI only).
+# side-by-side speed comparison in the README: one JSON line (fps, peak RSS)
+# per landmark model on stdout, e.g. `run.sh --model lite,full,heavy`
+# (mp_bench.py --help has the rest). Sets up its Python environment under
+# .tools/ on first use (PyPI only).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/.tools/mpvenv"

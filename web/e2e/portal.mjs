@@ -164,11 +164,24 @@ try {
   await focusNotLost('when the upload finishes');
   check(await page.evaluate(() => document.activeElement.id) === 'job-form-h', 'focus moves to the job form');
   check(await page.locator('#rig-mixamo-help').count() === 1 && await page.locator('#fmt-bvh-help').count() === 1, 'the rig and format choices are explained');
+  // The accuracy presets, each with its price for this clip, before sending.
+  const costNow = async () => Number(await page.textContent('#job-cost-n'));
+  check(await page.isChecked('input[name=quality][value=balanced]'), 'the service\'s preset (balanced) is chosen by default');
+  const balancedCost = await costNow();
+  check(balancedCost === cost, `the job form's price is the one shown before upload (${balancedCost})`);
+  await page.check('input[name=quality][value=best]');
+  const bestCost = await costNow();
+  await page.check('input[name=quality][value=fast]');
+  const fastCost = await costNow();
+  check(fastCost < balancedCost && balancedCost < bestCost, `each preset's price is shown before the job is sent (fast ${fastCost}, balanced ${balancedCost}, best ${bestCost})`);
   await axe('the upload page with the job form');
   await shotBoth('upload-done');
   await page.click('#create button[type=submit]');
   await page.waitForSelector('#jobs tr');
   const jobA = (await page.getAttribute('#jobs tr', 'id')).slice(4);
+  check(/· Fast/.test(await page.textContent(`#job-${jobA} .settings`)), 'the list shows the job\'s preset');
+  const priceA = await page.evaluate(async (id) => (await (await fetch(`/v1/jobs/${id}`)).json()).price, jobA);
+  check(priceA === fastCost, `the job is charged the fast preset's price (${priceA})`);
   await title(/jobs/i, 'jobs');
 
   // ---- focus on Cancel through live progress updates ----------------------
@@ -244,6 +257,8 @@ try {
     await page.waitForSelector(`#job-${id}:is([data-state=succeeded], [data-state=failed])`, { timeout: 900000 });
   }
   check(await page.getAttribute(`#job-${jobA}`, 'data-state') === 'succeeded', 'the landscape job succeeded, followed over SSE');
+  const metaA = await page.evaluate(async (id) => (await (await fetch(`/v1/jobs/${id}`)).json()).metadata, jobA);
+  check(metaA.preset === 'fast', `the worker ran the preset the job asked for (${metaA.preset})`);
   check(await page.getAttribute(`#job-${ids.portraitJob}`, 'data-state') === 'succeeded', 'the portrait job succeeded');
   const rowA = await page.textContent(`#job-${jobA}`);
   check(rowA.includes(basename(landscape)) && /\d\.\d s/.test(rowA), `the list names the clip and its length (${rowA.trim().replace(/\s+/g, ' ').slice(0, 80)}…)`);
@@ -259,6 +274,15 @@ try {
   await title(/failed/, 'failed job');
   await axe('a failed job\'s page');
   await shotBoth('job-failed');
+  // The retried clip fails within a second or two once a worker takes it;
+  // a job ahead of it in the queue keeps the one worker busy so that the
+  // cancel below meets a job that is still waiting, not one that already
+  // failed.
+  const blocker = await page.evaluate(async (uploadOf) => {
+    const jobs = (await (await fetch('/v1/jobs')).json()).jobs;
+    const up = jobs.find((j) => j.id === uploadOf).upload_id;
+    return (await (await fetch('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ upload_id: up, outputs: ['glb'] }) })).json()).id;
+  }, jobA);
   await page.click('#retry');
   await page.waitForFunction((old) => location.hash.startsWith('#/job/') && !location.hash.endsWith(old), ids.failing);
   await page.waitForSelector('#job-cancel');
@@ -266,6 +290,7 @@ try {
   await page.click('#job-cancel');
   await page.waitForSelector('#job-reason', { timeout: 60000 });
   check(/canceled/.test(await page.textContent('#job-reason')), 'canceling from the job\'s page shows it canceled');
+  await page.evaluate(async (id) => { await fetch(`/v1/jobs/${id}/cancel`, { method: 'POST' }); }, blocker);
 
   // ---- the viewers: overlay aligned, figure framed, keyboard orbit --------
   const keypointsOf = (id) => page.evaluate(async (jid) => {
@@ -352,9 +377,10 @@ try {
   }
   check(Math.min(...heights) >= 0.3, `the figure's box is at least 30% of the 3D view's height at every sampled time (least ${(Math.min(...heights) * 100).toFixed(0)}%, most ${(Math.max(...heights) * 100).toFixed(0)}%)`);
   // Gaps: frames of the followed span without a pose are marked.
-  const gaps = kpA.frames.filter((f) => f.world && !f.landmarks).length;
+  // Frames without a detected pose: gaps, and frames filled or bridged.
+  const gaps = kpA.frames.filter((f) => f.world && (f.filled || f.bridged || !f.pose || !f.landmarks)).length;
   const marks = await page.locator('#gaps span').count();
-  check(gaps > 0 ? marks > 0 : marks === 0, `the timeline marks the ${gaps} frames without a pose (${marks} marks)`);
+  check(gaps > 0 ? marks > 0 : marks === 0, `the timeline marks the ${gaps} frames without a detected pose (${marks} marks)`);
   check((await page.textContent('#quality')).length > 0, `the quality is said in words (“${await page.textContent('#quality')}”)`);
   // The 3D view has a text alternative and orbits by keyboard.
   const alt = await page.getAttribute('#stage canvas', 'aria-label');
@@ -421,6 +447,27 @@ try {
   }
 
   await inspect(ids.portraitJob, 'portrait');
+
+  // ---- the people of the landscape clip: choose another, re-solved -------
+  await page.goto(`${base}/#/job/${jobA}`);
+  await page.waitForSelector('#people:not([hidden]) .track img');
+  const people = await page.locator('#tracks .track').count();
+  check(people >= 2, `the finished job lists its people (${people})`);
+  const thumbsOk = await page.evaluate(() => [...document.querySelectorAll('#tracks img')].every((i) => i.complete && i.naturalWidth > 0));
+  check(thumbsOk, 'each person has a picture that loaded');
+  await axe('the people of a job');
+  await shotBoth('job-people');
+  const other = await page.getAttribute('#tracks button[data-person]', 'data-person');
+  const creditsBefore = await page.evaluate(async () => (await (await fetch('/v1/account')).json()).credits.available);
+  await page.click(`#tracks button[data-person="${other}"]`);
+  await page.waitForFunction((old) => location.hash.startsWith('#/job/') && !location.hash.endsWith(old), jobA);
+  const resolvedId = await page.evaluate(() => location.hash.slice('#/job/'.length));
+  await page.waitForSelector('#people:not([hidden]) .track', { timeout: 300000 });
+  const followedNow = await page.evaluate((id) => document.querySelector(`#track-${id}`).textContent.includes('followed'), other);
+  check(followedNow, `the re-solve follows person ${other} and shows its result`);
+  const resolved = await page.evaluate(async (id) => (await (await fetch(`/v1/jobs/${id}`)).json()), resolvedId);
+  const creditsAfter = await page.evaluate(async () => (await (await fetch('/v1/account')).json()).credits.available);
+  check(resolved.price === 1 && creditsBefore - creditsAfter === 1, `the re-solve cost the fee once (${resolved.price} credit, balance ${creditsBefore} → ${creditsAfter})`);
 
   // ---- account: credits, keys, then delete with confirmation ---------------
   await page.goto(`${base}/#/account`);

@@ -104,7 +104,15 @@ async function startViewer(gen, { glbBytes, keypoints, videoUrl, label }) {
       gaps: el('gaps'), flag: el('frame-flag'), quality: el('quality'),
     },
   });
-  const dispose = () => { viewer.dispose(); if (videoUrl) URL.revokeObjectURL(videoUrl); };
+  const dispose = () => {
+    viewer.dispose();
+    if (!videoUrl) return;
+    // Detach the video first: a revoked URL it still reads from is a
+    // failed load in the console.
+    const v = document.getElementById('video');
+    if (v && v.src === videoUrl) { v.pause(); v.removeAttribute('src'); v.load(); }
+    URL.revokeObjectURL(videoUrl);
+  };
   if (current(gen)) cleanup = dispose; else dispose();
 }
 
@@ -203,11 +211,33 @@ function clipDuration(file) {
     const v = document.createElement('video');
     v.preload = 'metadata';
     const url = URL.createObjectURL(file);
-    const done = (d) => { URL.revokeObjectURL(url); resolve(d); };
+    // The element is detached before the URL is revoked: it may still be
+    // reading ahead, and a revoked URL is a failed load in the console.
+    const done = (d) => {
+      v.onerror = null;
+      v.removeAttribute('src');
+      v.load();
+      URL.revokeObjectURL(url);
+      resolve(d);
+    };
     v.onloadedmetadata = () => done(Number.isFinite(v.duration) ? v.duration : null);
     v.onerror = () => done(null);
     v.src = url;
   });
+}
+
+// The quality presets: which BlazePose landmark model runs, and its price factor.
+const QUALITIES = [
+  ['fast', 'Fast', 'BlazePose lite: quickest, least accurate; for previews and blocking.'],
+  ['balanced', 'Balanced', 'BlazePose full: the default, accurate enough for most shots.'],
+  ['best', 'Best', 'BlazePose heavy: the most accurate hands, feet and depth; about three times the compute.'],
+];
+const QUALITY_NAMES = Object.fromEntries(QUALITIES.map(([v, name]) => [v, name]));
+
+// Credits a clip of `d` seconds costs at quality `q`, as the API prices it.
+function clipCost(limits, d, q) {
+  const factor = (limits.quality_factors || {})[q] ?? 1;
+  return Math.max(Math.ceil(d * limits.credits_per_second * factor), limits.min_job_credits);
 }
 
 const RIGS = [
@@ -243,6 +273,9 @@ async function uploadView() {
   </section>
   <section id="job-form" hidden><h2 id="job-form-h" tabindex="-1">Create the job</h2>
     <form id="create">
+      <fieldset id="quality"><legend>Accuracy</legend>
+        ${QUALITIES.map(([v, name, help]) => `<label><input type="radio" name="quality" value="${v}" aria-describedby="q-${v}-help"> ${name}</label><p id="q-${v}-help" class="muted help">${help} <span class="q-cost" data-q="${v}"></span></p>`).join('')}
+      </fieldset>
       <fieldset><legend>Skeleton naming (rig)</legend>
         ${RIGS.map(([v, name, help], i) => `<label><input type="radio" name="rig" value="${v}" ${i === 0 ? 'checked' : ''} aria-describedby="rig-${v}-help"> ${name}</label><p id="rig-${v}-help" class="muted help">${help}</p>`).join('')}
       </fieldset>
@@ -252,6 +285,7 @@ async function uploadView() {
       <p class="muted">The person followed is chosen for you: the one most in view. <!-- person picker: needs the models-and-people issue's routes --></p>
       <label><input id="keep" type="checkbox" checked aria-describedby="keep-help"> Keep the video</label>
       <p id="keep-help" class="muted help">Needed to show the result side by side with the video; uploads are deleted after 30 days.</p>
+      <p id="job-cost" aria-live="polite"></p>
       <button type="submit">Start the job</button>
       <p id="create-error" class="error" role="alert"></p>
     </form>
@@ -266,9 +300,23 @@ async function uploadView() {
     return;
   }
   if (!current(gen)) return;
+  const def = document.querySelector(`input[name=quality][value=${limits.default_quality || 'balanced'}]`);
+  if (def) def.checked = true;
   let file = null;
   let upload = null;
   let pending = null;
+  // Each preset's price for the uploaded clip, and the chosen one's total,
+  // shown before the job is sent.
+  const showCosts = () => {
+    if (!upload) return;
+    // The server's prices for this upload; the same rule computed here
+    // only if an older server sent none.
+    const cost = (q) => (upload.prices || {})[q] ?? clipCost(limits, upload.duration_s, q);
+    for (const s of document.querySelectorAll('.q-cost')) s.textContent = `${cost(s.dataset.q)} credits for this clip.`;
+    const q = document.querySelector('input[name=quality]:checked').value;
+    el('job-cost').innerHTML = `This job costs <strong id="job-cost-n">${cost(q)}</strong> credits (${QUALITY_NAMES[q]}); you have ${acct.credits.available}.`;
+  };
+  for (const r of document.querySelectorAll('input[name=quality]')) r.addEventListener('change', showCosts);
   const choose = async (f) => {
     file = null;
     el('chosen').hidden = false;
@@ -293,7 +341,7 @@ async function uploadView() {
         el('clip-error').textContent = `The video is ${d.toFixed(1)} s long; your plan takes clips up to ${limits.max_clip_s.toFixed(0)} s.`;
         return;
       }
-      const cost = Math.max(Math.ceil(d * limits.credits_per_second), limits.min_job_credits);
+      const cost = clipCost(limits, d, limits.default_quality || 'balanced');
       el('clip-info').innerHTML = `${esc(f.name)}, ${fmtBytes(f.size)}, <span id="clip-duration">${d.toFixed(1)} s</span>: costs <strong id="clip-cost">${cost}</strong> credits; you have ${acct.credits.available}.`;
     }
     file = f;
@@ -329,6 +377,7 @@ async function uploadView() {
       el('bar').value = 100;
       el('speed').textContent = `Uploaded: ${upload.duration_s.toFixed(1)} s, costs ${upload.price} credits.`;
       el('job-form').hidden = false;
+      showCosts();
       next = el('job-form-h');
     } catch (err) {
       showError(el('clip-error'), err);
@@ -347,10 +396,11 @@ async function uploadView() {
     e.preventDefault();
     const outputs = [...document.querySelectorAll('input[name=fmt]:checked')].map((c) => c.value);
     const rig = document.querySelector('input[name=rig]:checked').value;
+    const quality = document.querySelector('input[name=quality]:checked').value;
     try {
       const job = await api('/v1/jobs', {
         method: 'POST',
-        body: { upload_id: upload.id, outputs, rig, person: 'auto', keep_upload: el('keep').checked },
+        body: { upload_id: upload.id, outputs, rig, quality, person: 'auto', keep_upload: el('keep').checked },
       });
       location.hash = `#/jobs?new=${job.id}`;
     } catch (err) {
@@ -400,7 +450,8 @@ function jobSettings(j) {
   const o = j.options || {};
   const rig = (RIGS.find(([v]) => v === (o.rig || 'generic')) || [0, o.rig])[1];
   const formats = (o.outputs && o.outputs.length ? o.outputs : ['glb', 'keypoints']).map((f) => FORMAT_NAMES[f] || f).join(', ');
-  return `${esc(rig)} rig · ${esc(formats)}`;
+  const quality = o.quality ? ` · ${esc(QUALITY_NAMES[o.quality] || o.quality)}` : '';
+  return `${esc(rig)} rig · ${esc(formats)}${quality}`;
 }
 
 function jobActions(j) {
@@ -583,7 +634,7 @@ function failedView(gen, job, facts) {
     try {
       const j = await api('/v1/jobs', {
         method: 'POST',
-        body: { upload_id: job.upload_id, outputs: o.outputs || [], rig: o.rig || '', person: o.person || 'auto', keep_upload: o.keep_upload !== false },
+        body: { upload_id: job.upload_id, outputs: o.outputs || [], rig: o.rig || '', person: o.person || 'auto', keep_upload: o.keep_upload !== false, ...(o.quality ? { quality: o.quality } : {}) },
       });
       location.hash = `#/job/${j.id}`;
     } catch (err) {
@@ -592,15 +643,54 @@ function failedView(gen, job, facts) {
   });
 }
 
+// The finished job's people, each with her picture, and a re-solve for
+// anyone the motion does not follow.
+async function peopleView(gen, job) {
+  let tracks;
+  let limits;
+  try {
+    [tracks, limits] = await Promise.all([api(`/v1/jobs/${job.id}/tracks`), api('/v1/account/limits')]);
+  } catch (err) {
+    // An older job kept no tracks: nothing to choose from.
+    return;
+  }
+  if (!current(gen) || tracks.tracks.length === 0) return;
+  const fee = limits.resolve_credits;
+  el('tracks').innerHTML = tracks.tracks.map((t) => `<li class="track" id="track-${t.id}">
+      ${t.thumbnail_url ? `<img src="${esc(t.thumbnail_url)}" alt="Person ${t.id}" width="96" height="96">` : ''}
+      <span>Person ${t.id} · ${t.frames} frames${t.followed ? ' · <strong>followed</strong>' : ''}</span>
+      ${t.followed ? '' : `<button type="button" data-person="${t.id}">Solve person ${t.id} (${fee} credit${fee === 1 ? '' : 's'})</button>`}
+    </li>`).join('');
+  el('people').hidden = false;
+  for (const b of el('tracks').querySelectorAll('button[data-person]')) {
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      try {
+        const j = await api(`/v1/jobs/${job.id}/resolve`, { method: 'POST', body: { person: b.dataset.person } });
+        refreshCredits();
+        location.hash = `#/job/${j.id}`;
+      } catch (err) {
+        b.disabled = false;
+        if (current(gen)) showError(el('job-error'), err);
+      }
+    });
+  }
+}
+
 async function resultView(gen, job, facts) {
   el('job-body').innerHTML = `${facts}${viewerMarkup({
     figure: 'The 3D result. Drag or use the arrow keys to orbit.',
     video: 'Your video, with the detected body drawn over it.',
     videoLabel: 'Source video',
-  })}<h2>Downloads</h2><ul id="downloads"></ul>`;
+  })}<h2>Downloads</h2><ul id="downloads"></ul>
+    <section id="people" hidden><h2>People in this video</h2>
+      <p class="muted">The motion above follows one person. Choose another to solve from the same tracking: no video is processed again.</p>
+      <ul id="tracks" class="tracks"></ul></section>`;
   const outs = await api(`/v1/jobs/${job.id}/outputs`);
   if (!current(gen)) return;
+  peopleView(gen, job);
   el('downloads').innerHTML = outs.outputs
+    .filter((o) => !/^track-\d+\.jpg$/.test(o.name))
     .map((o) => `<li><a href="${esc(o.url)}" download="${esc(o.name)}">${esc(o.name)}</a> <span class="muted">${fmtBytes(o.size)}</span></li>`)
     .join('');
   const glb = outs.outputs.find((o) => o.name.endsWith('.glb'));
@@ -622,7 +712,7 @@ async function resultView(gen, job, facts) {
     if (err.code === 'auth.required') return;
     if (current(gen)) el('job-error').textContent = 'The video is no longer kept; only the figure is shown.';
   }
-  if (!current(gen)) return;
+  if (!current(gen)) { if (videoUrl) URL.revokeObjectURL(videoUrl); return; }
   const rig = (RIGS.find(([v]) => v === ((job.options || {}).rig || 'generic')) || [0, 'generic'])[1];
   await startViewer(gen, { glbBytes, keypoints, videoUrl, label: `3D preview: the motion on a ${rig} skeleton` });
 }
