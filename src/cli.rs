@@ -352,15 +352,20 @@ fn process(config: &Config, args: &ProcessArgs) -> Result<(), Error> {
     );
     bar.finish_and_clear();
     let report = result?;
-    if args.json {
+    print_report(&report, args.json);
+    Ok(())
+}
+
+/// The run's report: as JSON on stdout, or the human summary.
+fn print_report(report: &Report, json: bool) {
+    if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+            serde_json::to_string_pretty(report).unwrap_or_default()
         );
     } else {
-        print_summary(&report);
+        print_summary(report);
     }
-    Ok(())
 }
 
 /// The human summary after `process`.
@@ -443,14 +448,7 @@ fn resolve(config: &Config, args: &ResolveArgs) -> Result<(), Error> {
         keep_tracks: false,
     };
     let report = pipeline::resolve(&args.input, &args.output, config, &opts, &mut |_| {})?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
-    } else {
-        print_summary(&report);
-    }
+    print_report(&report, args.json);
     Ok(())
 }
 

@@ -27,7 +27,7 @@ use crate::pose::blazepose::BlazePose;
 use crate::pose::record::{self, FrameRecord, TrackPoses, TrackRecord, TracksFile};
 use crate::pose::roi::BoxPx;
 use crate::pose::thumbnail::ThumbnailPicker;
-use crate::pose::track::{pose_box, TrackBook, TrackSummary, Tracker, TrackerConfig};
+use crate::pose::track::{auto_subject, pose_box, TrackBook, TrackSummary, Tracker, TrackerConfig};
 use crate::video::{self, Decoder, VideoInfo};
 
 /// Frames buffered between the decoding thread and the pose stage.
@@ -389,16 +389,6 @@ pub struct Tracked {
     pub fov_deg: f32,
 }
 
-impl Tracked {
-    /// The track seen longest and largest.
-    fn auto_subject(&self) -> Option<u32> {
-        self.tracks
-            .iter()
-            .max_by(|a, b| a.coverage.total_cmp(&b.coverage))
-            .map(|t| t.id)
-    }
-}
-
 /// How the poses were made, for the report: nothing of it for a re-solve.
 #[derive(Default)]
 struct Acquisition {
@@ -527,7 +517,7 @@ fn solve_and_write(
 
     // Choose the subject.
     let followed = match opts.person {
-        PersonChoice::Auto => tracked.auto_subject().ok_or(PipelineError::NoPerson)?,
+        PersonChoice::Auto => auto_subject(&tracked.tracks).ok_or(PipelineError::NoPerson)?,
         PersonChoice::Id(id) if tracked.per_track.contains_key(&id) => id,
         PersonChoice::Id(requested) => {
             return Err(PipelineError::UnknownPerson {

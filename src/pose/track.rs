@@ -911,11 +911,17 @@ impl TrackBook {
 
     /// The track seen longest and largest (the subject under `--person auto`).
     pub fn auto_subject(&self) -> Option<u32> {
-        self.tracks
-            .iter()
-            .max_by(|a, b| a.0.coverage.total_cmp(&b.0.coverage))
-            .map(|(t, _)| t.id)
+        auto_subject(&self.summaries())
     }
+}
+
+/// Of `tracks`, the one seen longest and largest: the subject under
+/// `--person auto`, for a run and for a re-solve from tracks.json alike.
+pub fn auto_subject(tracks: &[TrackSummary]) -> Option<u32> {
+    tracks
+        .iter()
+        .max_by(|a, b| a.coverage.total_cmp(&b.coverage))
+        .map(|t| t.id)
 }
 
 #[cfg(test)]
