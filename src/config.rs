@@ -156,7 +156,7 @@ impl Default for ModelsConfig {
 }
 
 /// Accuracy against speed: which BlazePose GHUM 3D landmark model runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
     /// BlazePose lite: the fastest, the least accurate.

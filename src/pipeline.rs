@@ -142,11 +142,19 @@ pub enum PipelineError {
     UnknownPerson { requested: u32, available: Vec<u32> },
     #[error("the run was canceled")]
     Canceled,
-    #[error("cannot create the output folder {path}: {reason}")]
+    #[error("cannot write the output {path}: {reason}")]
     Output { path: String, reason: String },
 }
 
 impl PipelineError {
+    /// The output folder or a file in it could not be written.
+    fn output(path: &Path, e: std::io::Error) -> PipelineError {
+        PipelineError::Output {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }
+    }
+
     /// Stable code for clients and tests.
     pub fn code(&self) -> &'static str {
         match self {
@@ -225,10 +233,7 @@ pub fn run(
     let started = Instant::now();
     let params = MotionParams::from_config(config).with_height(opts.height_m)?;
     let info = video::probe(input, &config.limits)?;
-    std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::Output {
-        path: out_dir.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::output(out_dir, e))?;
 
     // Decoding starts first so the queue fills while the sessions load.
     let mut decoder = Decoder::start(
@@ -417,10 +422,7 @@ fn write_tracks(
     for (id, jpg) in thumbnails {
         let name = format!("track-{id}.jpg");
         let path = out_dir.join(&name);
-        std::fs::write(&path, jpg).map_err(|e| PipelineError::Output {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        std::fs::write(&path, jpg).map_err(|e| PipelineError::output(&path, e))?;
         names.insert(id, name);
         written.push(path);
     }
@@ -468,10 +470,7 @@ pub fn resolve(
     let started = Instant::now();
     let params = MotionParams::from_config(config).with_height(opts.height_m)?;
     let file = TracksFile::read(tracks_json)?;
-    std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::Output {
-        path: out_dir.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::output(out_dir, e))?;
     let names: Vec<&str> = file.models.iter().map(String::as_str).collect();
     let manifest = Manifest::builtin()?.only(&names);
     let tracked = Tracked {

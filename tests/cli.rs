@@ -2,15 +2,13 @@
 //! stderr, `--json` output, `models check`. Real ffmpeg and models; paths
 //! from `VIDMOCAP_MEDIA_DIR`, `VIDMOCAP_MODELS_DIR` and `ORT_DYLIB_PATH`.
 
-use std::path::PathBuf;
+#[path = "support/media.rs"]
+mod media;
+use media::media;
 use std::process::Command;
 
 fn vidmocap() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vidmocap"))
-}
-
-fn media(name: &str) -> PathBuf {
-    PathBuf::from(std::env::var_os("VIDMOCAP_MEDIA_DIR").expect("VIDMOCAP_MEDIA_DIR")).join(name)
 }
 
 #[test]

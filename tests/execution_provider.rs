@@ -8,6 +8,9 @@
 //! `VIDMOCAP_MODELS_DIR` and `ORT_DYLIB_PATH` (the CPU or the GPU build of
 //! the library: both lack a usable CUDA here, for different reasons).
 
+#[path = "support/media.rs"]
+mod media;
+use media::media;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -16,10 +19,6 @@ use serde_json::Value;
 use vidmocap::config::{Config, Device, ExecutionProvider};
 use vidmocap::infer::Provider;
 use vidmocap::pipeline::{self, ProcessOptions, Report};
-
-fn media(name: &str) -> PathBuf {
-    PathBuf::from(std::env::var_os("VIDMOCAP_MEDIA_DIR").expect("VIDMOCAP_MEDIA_DIR")).join(name)
-}
 
 /// Whether CUDA could run here at all: the driver's library loads.
 fn cuda_driver_present() -> bool {

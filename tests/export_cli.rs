@@ -14,7 +14,10 @@ mod glb;
 #[path = "support/gltf_validator.rs"]
 mod gltf_validator;
 
-use std::path::{Path, PathBuf};
+#[path = "support/media.rs"]
+mod media;
+use media::media;
+use std::path::Path;
 use std::process::{Command, Output};
 
 use bvh_reader::Bvh;
@@ -22,10 +25,6 @@ use fbx_reader::FbxScene;
 
 fn vidmocap() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vidmocap"))
-}
-
-fn media(name: &str) -> PathBuf {
-    PathBuf::from(std::env::var_os("VIDMOCAP_MEDIA_DIR").expect("VIDMOCAP_MEDIA_DIR")).join(name)
 }
 
 fn stderr(out: &Output) -> String {

@@ -16,18 +16,15 @@
 //! test itself reads `VIDMOCAP_MEDIA_DIR` and `VIDMOCAP_MODELS_DIR` (the
 //! folder set-up records) and hands neither to `vidmocap`.
 
+#[path = "support/media.rs"]
+mod media;
+use media::media;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use serde_json::Value;
-
-fn media(name: &str) -> PathBuf {
-    let dir = std::env::var_os("VIDMOCAP_MEDIA_DIR")
-        .expect("VIDMOCAP_MEDIA_DIR must point at the shared clips (make test sets it)");
-    PathBuf::from(dir).join(name)
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()

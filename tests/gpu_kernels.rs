@@ -7,7 +7,9 @@
 //! GPU on the workers. Without any adapter these tests fail rather than skip,
 //! so a CI that lost its Vulkan driver cannot pass by testing nothing.
 
-use std::path::PathBuf;
+#[path = "support/media.rs"]
+mod media;
+use media::media;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -21,12 +23,6 @@ use vidmocap::pose::blazepose::BlazePose;
 use vidmocap::pose::roi::Roi;
 use vidmocap::pose::track::{roi_from_detection, PoseModels};
 use vidmocap::video::{probe, ColorMatrix, DecodeOptions, Decoder, Frame, Limits, Rotation};
-
-fn media(name: &str) -> PathBuf {
-    let dir = std::env::var_os("VIDMOCAP_MEDIA_DIR")
-        .expect("VIDMOCAP_MEDIA_DIR must point at the shared clips (make test sets it)");
-    PathBuf::from(dir).join(name)
-}
 
 fn gpu() -> Arc<GpuContext> {
     GpuContext::shared(AdapterChoice::Any).unwrap_or_else(|e| {

@@ -8,6 +8,9 @@
 //! `ORT_DYLIB_PATH`); the default configuration, so the default quality
 //! preset and person detector.
 
+#[path = "support/media.rs"]
+mod media;
+use media::media;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -16,23 +19,22 @@ use vidmocap::config::Config;
 use vidmocap::pipeline::{self, ProcessOptions, Report};
 use vidmocap::pose::roi::BoxPx;
 
-fn media(name: &str) -> PathBuf {
-    let dir = std::env::var_os("VIDMOCAP_MEDIA_DIR")
-        .expect("VIDMOCAP_MEDIA_DIR must point at the shared clips (make test sets it)");
-    PathBuf::from(dir).join(name)
-}
-
 /// Runs the ffmpeg CLI (quiet, overwriting) and fails the test on error.
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
+/// Encodes `inputs` (ffmpeg's arguments before the output) into `out` as
+/// lossless-looking H.264 with the ffmpeg CLI; fails the test on error.
+fn encode(inputs: &[&str], out: &Path) {
+    let output = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
+        .args(inputs)
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-crf", "16"])
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(out)
         .output()
         .expect("the ffmpeg program must be installed to make test clips");
     assert!(
-        out.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        output.status.success(),
+        "ffmpeg {inputs:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 
@@ -51,27 +53,21 @@ fn run(clip: &Path) -> Report {
 }
 
 /// `walk_outdoor.mp4`'s first `frames` frames through the filter `vf`, as
-/// a lossless-looking H.264 file in `dir`.
+/// an H.264 file in `dir`.
 fn walk_outdoor_through(dir: &Path, name: &str, vf: &str, frames: u32) -> PathBuf {
     let out = dir.join(name);
     let frames = frames.to_string();
-    ffmpeg(&[
-        "-i",
-        media("walk_outdoor.mp4").to_str().unwrap(),
-        "-frames:v",
-        &frames,
-        "-vf",
-        vf,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-crf",
-        "16",
-        "-pix_fmt",
-        "yuv420p",
-        out.to_str().unwrap(),
-    ]);
+    encode(
+        &[
+            "-i",
+            media("walk_outdoor.mp4").to_str().unwrap(),
+            "-frames:v",
+            &frames,
+            "-vf",
+            vf,
+        ],
+        &out,
+    );
     out
 }
 
@@ -141,24 +137,18 @@ fn two_clips_side_by_side_give_a_person_in_each() {
     // two_people.mp4 brought to the same height and rate.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("side_by_side.mp4");
-    ffmpeg(&[
-        "-i",
-        media("walk_outdoor.mp4").to_str().unwrap(),
-        "-i",
-        media("two_people.mp4").to_str().unwrap(),
-        "-filter_complex",
-        "[0:v]trim=end_frame=50,setpts=PTS-STARTPTS,scale=-2:540[a];\
+    encode(
+        &[
+            "-i",
+            media("walk_outdoor.mp4").to_str().unwrap(),
+            "-i",
+            media("two_people.mp4").to_str().unwrap(),
+            "-filter_complex",
+            "[0:v]trim=end_frame=50,setpts=PTS-STARTPTS,scale=-2:540[a];\
          [1:v]fps=30,trim=end_frame=50,setpts=PTS-STARTPTS,scale=-2:540[b];[a][b]hstack",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-crf",
-        "16",
-        "-pix_fmt",
-        "yuv420p",
-        out.to_str().unwrap(),
-    ]);
+        ],
+        &out,
+    );
     let report = run(&out);
     let left_width = 1768.0 * 540.0 / 994.0;
     let long = long_tracks(&report, 0.6);

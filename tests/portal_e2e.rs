@@ -17,17 +17,14 @@
 //! Screenshots go to $VIDMOCAP_PORTAL_SCREENSHOTS, by default
 //! portal-screenshots/ in the target directory.
 
+#[path = "support/media.rs"]
+mod media;
+use media::media;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-
-fn media(name: &str) -> PathBuf {
-    let dir = std::env::var_os("VIDMOCAP_MEDIA_DIR")
-        .expect("VIDMOCAP_MEDIA_DIR must point at the shared clips (make test sets it)");
-    PathBuf::from(dir).join(name)
-}
 
 /// Kills the server when the test ends, passed or not.
 struct Server(Child);

@@ -598,8 +598,9 @@ async fn workers_wake_on_notify_postgres() {
 }
 
 /// Finding 8: the document names every route (it is built from the same
-/// table as the router), including the two it used to miss, and every
-/// operation it names is routed with that method.
+/// registrations as the router), including the two it used to miss, and
+/// every operation it names is routed with that method. Issue 13: every
+/// operation's answers have schemas, derived from the handlers' types.
 #[tokio::test(flavor = "multi_thread")]
 async fn openapi_document_matches_the_router() {
     let app = TestApp::start(Backend::Sqlite, 0).await;
@@ -644,4 +645,126 @@ async fn openapi_document_matches_the_router() {
         }
     }
     assert!(checked >= 30, "{checked} operations");
+
+    assert_operations_have_schemas(&doc);
+    // The check catches an operation that answers JSON without a schema
+    // of its own, and a `$ref` to nothing.
+    let mut untyped = doc.clone();
+    untyped["paths"]["/v1/pricing"]["get"]["responses"]["200"]["content"] =
+        json!({"application/json": {"schema": {"type": "object"}}});
+    let mut dangling = doc.clone();
+    dangling["paths"]["/v1/jobs/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"]["$ref"] = json!("#/components/schemas/Nothing");
+    for broken in [untyped, dangling] {
+        let caught = std::panic::catch_unwind(|| assert_operations_have_schemas(&broken));
+        assert!(caught.is_err(), "a broken document passed the check");
+    }
+}
+
+/// The operations whose success is not JSON: text, raw bytes, a stream or
+/// a redirect. Every other operation must answer JSON with a schema.
+const NOT_JSON: [(&str, &str); 9] = [
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/v1/demo/{name}"),
+    ("get", "/v1/account/export"),
+    ("get", "/v1/uploads/{id}/video"),
+    ("get", "/v1/jobs/{id}/events"),
+    ("get", "/v1/blobs/{key}"),
+    ("put", "/v1/blobs/{key}"),
+];
+
+/// Every operation has a success response and the error shape as its
+/// `default`; but for [`NOT_JSON`] and bodiless 204s, each success is JSON
+/// whose schema is a `$ref` to a component; every `$ref` anywhere in the
+/// document resolves; path parameters are declared; no two operations
+/// share an id.
+fn assert_operations_have_schemas(doc: &Value) {
+    let schemas = doc["components"]["schemas"]
+        .as_object()
+        .expect("components.schemas");
+    let mut ids = std::collections::HashSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{at}: no operationId"));
+            assert!(
+                ids.insert(id.to_string()),
+                "{at}: operationId {id} is taken"
+            );
+            for name in path
+                .split('/')
+                .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            {
+                let declared = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path" && p["name"] == name));
+                assert!(declared, "{at}: path parameter {name} is not declared");
+            }
+            let responses = op["responses"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{at}: no responses"));
+            assert_eq!(
+                responses["default"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/Error",
+                "{at}: the error answer"
+            );
+            let success: Vec<_> = responses
+                .iter()
+                .filter(|(status, _)| status.starts_with('2') || status.starts_with('3'))
+                .collect();
+            assert!(!success.is_empty(), "{at}: no success response");
+            if NOT_JSON.contains(&(method.as_str(), path.as_str())) {
+                continue;
+            }
+            for (status, r) in success {
+                if status == "204" {
+                    assert!(r.get("content").is_none(), "{at} {status}: has a body");
+                    continue;
+                }
+                let schema = r["content"]["application/json"]["schema"]["$ref"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{at} {status}: no JSON schema: {r}"));
+                let name = schema
+                    .strip_prefix("#/components/schemas/")
+                    .unwrap_or_else(|| panic!("{at} {status}: {schema}"));
+                assert!(
+                    schemas.contains_key(name),
+                    "{at} {status}: no component {name}"
+                );
+            }
+        }
+    }
+    for (method, path) in NOT_JSON {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "NOT_JSON names {method} {path}, which the document lacks"
+        );
+    }
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x.as_str()) {
+                        ("$ref", Some(r)) => out.push(r),
+                        _ => refs(x, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(doc, &mut all);
+    assert!(all.len() > 30, "only {} references", all.len());
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{r}: not a component"));
+        assert!(schemas.contains_key(name), "{r} does not resolve");
+    }
 }

@@ -6,6 +6,9 @@
 //! fail rather than skip, so a misconfigured CI cannot pass by testing
 //! nothing. The `ffmpeg` and `ffprobe` programs must be on the PATH.
 
+#[path = "support/media.rs"]
+mod media;
+use media::media_dir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,22 +18,6 @@ use vidmocap::video::{
     probe, ColorMatrix, DecodeOptions, DecodeStats, Decoder, DecoderKind, Frame, Limits, Rotation,
     VideoError, VideoInfo,
 };
-
-fn media_dir() -> PathBuf {
-    let Some(dir) = std::env::var_os("VIDMOCAP_MEDIA_DIR") else {
-        panic!(
-            "VIDMOCAP_MEDIA_DIR is not set: point it at the directory holding the test \
-             clips (walk_outdoor.mp4, two_people.mp4)"
-        );
-    };
-    let dir = PathBuf::from(dir);
-    assert!(
-        dir.join("walk_outdoor.mp4").is_file(),
-        "VIDMOCAP_MEDIA_DIR={} does not contain walk_outdoor.mp4",
-        dir.display()
-    );
-    dir
-}
 
 fn clip(name: &str) -> PathBuf {
     media_dir().join(name)

@@ -36,15 +36,18 @@ impl Account {
     }
 }
 
-/// An API key as listed (never its secret).
-#[derive(Clone, Debug, Serialize)]
+/// An API key as listed (never its secret); the API sends it as it is.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(description = "An API key as listed (never its secret)")]
 pub struct ApiKey {
     pub id: String,
     pub name: String,
     /// The first characters of the key, so a user can tell keys apart.
     pub prefix: String,
     pub created_ms: i64,
+    #[schema(required = true)]
     pub last_used_ms: Option<i64>,
+    #[schema(required = true)]
     pub revoked_ms: Option<i64>,
 }
 

@@ -13,9 +13,11 @@ use sqlx::Row;
 use super::{ledger, notify, Backend, Db, DbError};
 
 /// The states a job moves through; the last three are final. Stored as
-/// their lowercase names, which the SQL below spells out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// their lowercase names, which the SQL below spells out; the API sends
+/// them too, hence the schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(description = "queued, running, then one of the final three")]
 pub enum JobState {
     Queued,
     Running,

@@ -59,13 +59,16 @@ async fn account_exists(
         .is_some())
 }
 
-/// One ledger row.
-#[derive(Clone, Debug, Serialize)]
+/// One ledger row; the API sends it as it is.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(description = "One movement of credits")]
 pub struct LedgerEntry {
     pub id: i64,
     pub kind: String,
     pub amount: i64,
+    #[schema(required = true)]
     pub job_id: Option<String>,
+    #[schema(required = true)]
     pub reference: Option<String>,
     pub created_ms: i64,
 }

@@ -153,15 +153,15 @@ impl Problem<'_> {
         let local = pose_landmarks(f.skeleton, Vec3::ZERO, &rot);
         let mut r = Vec::with_capacity(self.residuals_len);
         let image_scale = (w.image_fraction * f.pixel_height).max(1.0);
-        for k in 0..NUM_LANDMARKS {
-            let p = root + to_camera(local[k]);
+        for (k, &l) in local.iter().enumerate().take(NUM_LANDMARKS) {
+            let p = root + to_camera(l);
             let uv = f.camera.project(p)?;
             let d = (uv - f.image[k]) * (self.image_w[k] / image_scale);
             r.push(d.x as f64);
             r.push(d.y as f64);
         }
-        for k in 0..NUM_LANDMARKS {
-            let d = (local[k] - f.world[k]) * (self.world_w[k] / w.world_m);
+        for (k, &l) in local.iter().enumerate().take(NUM_LANDMARKS) {
+            let d = (l - f.world[k]) * (self.world_w[k] / w.world_m);
             r.extend([d.x as f64, d.y as f64, d.z as f64]);
         }
         for i in 0..3 {

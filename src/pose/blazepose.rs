@@ -227,7 +227,7 @@ impl DetectorStage {
                 detect::weighted_nms(dets, NMS_IOU)
                     .into_iter()
                     .map(|d| {
-                        if quarter_turns % 4 == 0 && whole {
+                        if quarter_turns.is_multiple_of(4) && whole {
                             d.unletterbox(lb)
                         } else {
                             d.through(&square, w, h)

@@ -325,6 +325,15 @@ fn turned(roi: &Roi, turns: &[f32]) -> Vec<Roi> {
         .collect()
 }
 
+/// Which detections [`Tracker::associate`] may turn into tracks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Admit {
+    /// A lost track revived, or else a new id.
+    NewOrRevived,
+    /// Lost tracks revived only: the turned passes look for the lost.
+    RevivedOnly,
+}
+
 /// A detection accepted as someone to follow from this frame on.
 struct Newcomer {
     track: LiveTrack,
@@ -364,8 +373,15 @@ impl Tracker {
         let hips = 0.5
             * (Vec2::new(r.pose.image[lm::LEFT_HIP].x, r.pose.image[lm::LEFT_HIP].y)
                 + Vec2::new(r.pose.image[lm::RIGHT_HIP].x, r.pose.image[lm::RIGHT_HIP].y));
+        // The model lags someone walking out (it sees less of her each
+        // frame and answers nearer the middle), so where she will be a
+        // frame on must be inside too.
         let margin = EDGE_MARGIN * w.max(h);
-        if !(margin..=w - margin).contains(&hips.x) || !(margin..=h - margin).contains(&hips.y) {
+        let frame_s = (now - track.last_time).clamp(1.0 / 60.0, 1.0 / 15.0) as f32;
+        let ahead = hips + track.seen.velocity * frame_s;
+        let inside =
+            |p: Vec2| (margin..=w - margin).contains(&p.x) && (margin..=h - margin).contains(&p.y);
+        if !inside(hips) || !inside(ahead) {
             return None;
         }
         let mut damper = track.damper.clone();
@@ -448,7 +464,7 @@ impl Tracker {
 
         // Newcomers are told apart from the people followed by this
         // frame's poses, then get their own run.
-        let mut newcomers = self.new_tracks(frame, detections, &kept);
+        let mut newcomers = self.associate(frame, detections, &kept, Admit::NewOrRevived);
         // Someone lost inside the picture, not one who walked out of it.
         let (w, h) = frame.upright_size();
         let unfound = self.lost.iter().any(|l| {
@@ -467,7 +483,7 @@ impl Tracker {
                 .chain(newcomers.iter().map(|n| &n.track))
                 .cloned()
                 .collect();
-            let revived = self.revive_only(frame, turned_dets, &taken);
+            let revived = self.associate(frame, turned_dets, &taken, Admit::RevivedOnly);
             newcomers.extend(revived);
         }
         // Nobody followed, lost or found upright: someone may be lying or
@@ -487,7 +503,7 @@ impl Tracker {
             }
             // One body may answer in several turns: the surest turn first.
             turned_dets.sort_by(|a, b| b.score.total_cmp(&a.score));
-            newcomers = self.new_tracks(frame, turned_dets, &kept);
+            newcomers = self.associate(frame, turned_dets, &kept, Admit::NewOrRevived);
         }
         let new_rois: Vec<Roi> = newcomers.iter().map(|n| n.track.roi).collect();
         self.landmark_runs += new_rois.len() as u64;
@@ -715,34 +731,15 @@ impl Tracker {
         }
     }
 
-    /// New tracks for the detections that are not someone in `taken`: a
-    /// matching lost id is revived, else a new id.
-    fn new_tracks(
-        &mut self,
-        frame: &Frame,
-        detections: Vec<Detection>,
-        taken: &[LiveTrack],
-    ) -> Vec<Newcomer> {
-        self.associate(frame, detections, taken, true)
-    }
-
-    /// Like [`Tracker::new_tracks`], but only revivals: for the turned
-    /// passes, which look for the lost only.
-    fn revive_only(
-        &mut self,
-        frame: &Frame,
-        detections: Vec<Detection>,
-        taken: &[LiveTrack],
-    ) -> Vec<Newcomer> {
-        self.associate(frame, detections, taken, false)
-    }
-
+    /// Tracks for the detections that are not someone in `taken`: a
+    /// matching lost id is revived, else (with [`Admit::NewOrRevived`]) a
+    /// new id.
     fn associate(
         &mut self,
         frame: &Frame,
         detections: Vec<Detection>,
         taken: &[LiveTrack],
-        allow_new: bool,
+        admit: Admit,
     ) -> Vec<Newcomer> {
         let (w, h) = frame.upright_size();
         let (w, h) = (w as f32, h as f32);
@@ -794,6 +791,14 @@ impl Tracker {
             }
             let (det, roi, b, look) = &dets[d];
             let lost = revived.iter().find(|&&(_, rf)| rf == f).map(|&(l, _)| l);
+            // A lost person's box cut by the picture's left or right side
+            // is how someone who walked out looks: the model would answer
+            // on the last pixels of her. She is neither brought back nor
+            // taken for someone new until the box is inside.
+            let margin = EDGE_MARGIN * w.max(h);
+            if lost.is_some() && (b.xmin < margin || b.xmax > w - margin) {
+                continue;
+            }
             let (id, new_id, seen, floor, lost) = match lost {
                 Some(l) => {
                     revived_lost.push(l);
@@ -801,7 +806,7 @@ impl Tracker {
                     let lost = Some((l.roi, l.lost_time));
                     (l.id, false, l.seen.clone(), l.lost_frame, lost)
                 }
-                None if allow_new && !newcomers_overlap(&newcomers, b) => {
+                None if admit == Admit::NewOrRevived && !newcomers_overlap(&newcomers, b) => {
                     let id = self.next_id;
                     self.next_id += 1;
                     let seen = Seen {

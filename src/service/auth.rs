@@ -8,21 +8,17 @@
 //! at its absolute maximum age, whichever comes first.
 
 use super::extract::{Json, Path};
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
 use axum::extract::{Extension, FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{json, Value};
 
+use super::api_types::{AccountView, ApiKeyList, CreatedKey, Credentials, NewKey};
 use super::app::AppState;
 use super::error::{ApiError, ApiResult};
 use super::ops::Client;
+use super::password;
 use super::{random_hex, sha256_hex};
 use crate::db::accounts::Account;
 use crate::db::now_ms;
@@ -86,23 +82,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// Account fields a client sees.
-pub fn account_json(a: &Account) -> Value {
-    json!({
-        "id": a.id,
-        "email": a.email,
-        "tier": a.tier,
-        "credits": {"balance": a.balance, "reserved": a.reserved, "available": a.balance - a.reserved},
-        "created_ms": a.created_ms,
-    })
-}
-
-#[derive(Deserialize)]
-pub struct Credentials {
-    pub email: String,
-    pub password: String,
-}
-
 fn normalise_email(email: &str) -> ApiResult<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
@@ -132,26 +111,15 @@ async fn argon2_limited<T: Send + 'static>(
 }
 
 async fn hash_password(state: &AppState, password: String) -> ApiResult<String> {
-    argon2_limited(state, move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-    })
-    .await?
-    .map_err(ApiError::internal)
+    argon2_limited(state, move || password::hash(password.as_bytes()))
+        .await?
+        .map_err(ApiError::internal)
 }
 
 async fn verify_password(state: &AppState, password: String, hash: String) -> ApiResult<bool> {
-    argon2_limited(state, move || {
-        PasswordHash::new(&hash).map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-    })
-    .await?
-    .map_err(ApiError::internal)
+    argon2_limited(state, move || password::verify(password.as_bytes(), &hash))
+        .await?
+        .map_err(ApiError::internal)
 }
 
 /// A fresh session for `account` and the cookie that carries it.
@@ -175,6 +143,19 @@ async fn new_session(
 }
 
 /// `POST /v1/auth/signup {email, password}`: creates the account and logs in.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/signup",
+    tag = "auth",
+    summary = "Create an account {email, password} and log in",
+    request_body = Credentials,
+    responses((
+        status = 201,
+        description = "The new account; the session cookie is set",
+        body = AccountView,
+        headers(("set-cookie" = String, description = "The session cookie")),
+    )),
+)]
 pub async fn signup(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
@@ -205,7 +186,7 @@ pub async fn signup(
     Ok((
         StatusCode::CREATED,
         [(SET_COOKIE, cookie)],
-        Json(account_json(&account)),
+        Json(AccountView::from(&account)),
     )
         .into_response())
 }
@@ -213,6 +194,19 @@ pub async fn signup(
 /// `POST /v1/auth/login {email, password}`. Failures are counted per
 /// email and client address; past the limit the pair is refused before
 /// any password is checked.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    summary = "Log in {email, password}; sets the session cookie",
+    request_body = Credentials,
+    responses((
+        status = 200,
+        description = "The account; the session cookie is set",
+        body = AccountView,
+        headers(("set-cookie" = String, description = "The session cookie")),
+    )),
+)]
 pub async fn login(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
@@ -230,19 +224,31 @@ pub async fn login(
     let account = state.db.account_by_email(&email).await?;
     // A missing account costs the same work as a wrong password, so
     // timing does not tell which emails have accounts.
-    let hash = account
-        .as_ref()
-        .map_or_else(|| dummy_hash().to_string(), |a| a.password_hash.clone());
+    let hash = match &account {
+        Some(a) => a.password_hash.clone(),
+        None => dummy_hash(&state).await?.to_string(),
+    };
     let verified = verify_password(&state, body.password, hash).await?;
     let Some(account) = account.filter(|_| verified) else {
         state.limiter.login_failed(&email, &client.ip);
         return Err(wrong());
     };
     let cookie = new_session(&state, &client, &account).await?;
-    Ok(([(SET_COOKIE, cookie)], Json(account_json(&account))).into_response())
+    Ok(([(SET_COOKIE, cookie)], Json(AccountView::from(&account))).into_response())
 }
 
 /// `POST /v1/auth/logout`: ends the session of the cookie sent.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    summary = "End the session",
+    responses((
+        status = 204,
+        description = "Logged out; the session cookie is cleared",
+        headers(("set-cookie" = String, description = "The cleared cookie")),
+    )),
+)]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         state.db.delete_session(&sha256_hex(&token)).await?;
@@ -259,17 +265,28 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
 }
 
 /// `GET /v1/account`.
-pub async fn me(caller: Caller) -> Json<Value> {
-    Json(account_json(&caller.account))
-}
-
-#[derive(Deserialize)]
-pub struct NewKey {
-    #[serde(default)]
-    pub name: String,
+#[utoipa::path(
+    get,
+    path = "/v1/account",
+    tag = "account",
+    summary = "The account and its credits",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The account", body = AccountView)),
+)]
+pub async fn me(caller: Caller) -> Json<AccountView> {
+    Json(AccountView::from(&caller.account))
 }
 
 /// `POST /v1/api-keys {name}`: the key is in this answer and nowhere else.
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "account",
+    summary = "Create an API key {name}; shown once",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = NewKey,
+    responses((status = 201, description = "The key and its secret", body = CreatedKey)),
+)]
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -291,18 +308,41 @@ pub async fn create_key(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"key": secret, "api_key": key})),
+        Json(CreatedKey {
+            key: secret,
+            api_key: key,
+        }),
     )
         .into_response())
 }
 
 /// `GET /v1/api-keys`.
-pub async fn list_keys(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let keys = state.db.list_api_keys(&caller.account.id).await?;
-    Ok(Json(json!({ "api_keys": keys })))
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "account",
+    summary = "List API keys",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Every key, revoked ones too", body = ApiKeyList)),
+)]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<ApiKeyList>> {
+    let api_keys = state.db.list_api_keys(&caller.account.id).await?;
+    Ok(Json(ApiKeyList { api_keys }))
 }
 
 /// `DELETE /v1/api-keys/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "account",
+    summary = "Revoke an API key",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    responses((status = 204, description = "Revoked")),
+)]
 pub async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -319,14 +359,11 @@ pub async fn revoke_key(
     }
 }
 
-/// An argon2 hash of nothing in particular, made once per process.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(b"no such account", &salt)
-            .map(|h| h.to_string())
-            .unwrap_or_default()
-    })
+/// An argon2 hash of nothing in particular, made once per process on the
+/// hashing threads (so no other thread keeps argon2's memory).
+async fn dummy_hash(state: &AppState) -> ApiResult<&'static str> {
+    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    HASH.get_or_try_init(|| hash_password(state, "no such account".into()))
+        .await
+        .map(String::as_str)
 }

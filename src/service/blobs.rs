@@ -35,6 +35,26 @@ fn check(state: &AppState, method: &str, key: &str, q: &HashMap<String, String>)
 }
 
 /// Streams the object a signed GET link names.
+#[utoipa::path(
+    get,
+    // A catch-all: the key has slashes. The document names it `{key}`.
+    path = "/v1/blobs/{*key}",
+    tag = "blobs",
+    summary = "Download through a presigned link",
+    params(
+        ("key" = String, Path, description = "The object's key"),
+        ("method" = String, Query, description = "GET"),
+        ("exp" = i64, Query, description = "Expiry, Unix seconds"),
+        ("sig" = String, Query, description = "The link's signature"),
+        ("name" = Option<String>, Query, description = "Download file name"),
+    ),
+    responses((
+        status = 200,
+        description = "The object's bytes",
+        content_type = "application/octet-stream",
+        body = [u8],
+    )),
+)]
 pub async fn get_blob(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -85,6 +105,20 @@ pub async fn get_blob(
 }
 
 /// Stores the body a signed PUT link allows.
+#[utoipa::path(
+    put,
+    path = "/v1/blobs/{*key}",
+    tag = "blobs",
+    summary = "Upload through a presigned link",
+    params(
+        ("key" = String, Path, description = "The object's key"),
+        ("method" = String, Query, description = "PUT"),
+        ("exp" = i64, Query, description = "Expiry, Unix seconds"),
+        ("sig" = String, Query, description = "The link's signature"),
+    ),
+    request_body(content = [u8], content_type = "application/octet-stream"),
+    responses((status = 200, description = "Stored (empty body)")),
+)]
 pub async fn put_blob(
     State(state): State<AppState>,
     Path(key): Path<String>,

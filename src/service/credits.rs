@@ -10,9 +10,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::Sha256;
 
+use super::api_types::{Ledger, PaymentReceipt, PriceTable, QualityFactors};
 use super::app::AppState;
 use super::auth::Caller;
 use super::config::ServiceConfig;
@@ -31,27 +32,39 @@ pub fn price(cfg: &ServiceConfig, duration_s: f64, q: Quality) -> i64 {
 
 /// The price table clients show before a job is sent: per-second price,
 /// minimum, and each preset's factor.
-pub fn price_table(cfg: &ServiceConfig, default_quality: Quality) -> Value {
+pub fn price_table(cfg: &ServiceConfig, default_quality: Quality) -> PriceTable {
     let q = cfg.quality_prices;
-    json!({
-        "credits_per_second": cfg.credits_per_second,
-        "min_job_credits": cfg.min_job_credits,
-        "quality_factors": {"fast": q.fast, "balanced": q.balanced, "best": q.best},
-        "default_quality": default_quality.name(),
-        "resolve_credits": cfg.resolve_credits,
-    })
+    PriceTable {
+        credits_per_second: cfg.credits_per_second,
+        min_job_credits: cfg.min_job_credits,
+        quality_factors: QualityFactors {
+            fast: q.fast,
+            balanced: q.balanced,
+            best: q.best,
+        },
+        default_quality,
+        resolve_credits: cfg.resolve_credits,
+    }
 }
 
 /// `GET /v1/account/ledger`.
-pub async fn ledger(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(
+    get,
+    path = "/v1/account/ledger",
+    tag = "account",
+    summary = "Credit ledger",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The balance and every entry", body = Ledger)),
+)]
+pub async fn ledger(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Ledger>> {
     let entries = state.db.ledger(&caller.account.id).await?;
     let a = &caller.account;
-    Ok(Json(json!({
-        "balance": a.balance,
-        "reserved": a.reserved,
-        "available": a.balance - a.reserved,
-        "entries": entries,
-    })))
+    Ok(Json(Ledger {
+        balance: a.balance,
+        reserved: a.reserved,
+        available: a.balance - a.reserved,
+        entries,
+    }))
 }
 
 /// Checks a `Stripe-Signature` header against the raw body.
@@ -101,11 +114,23 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
 
 /// `POST /v1/webhooks/payment`: a completed checkout tops up the account
 /// named in `data.object.client_reference_id` by `data.object.metadata.credits`.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/payment",
+    tag = "webhooks",
+    summary = "Payment provider webhook (Stripe-Signature)",
+    params(("stripe-signature" = String, Header, description = "t=<unix>,v1=<hex HMAC-SHA256>")),
+    request_body(
+        content = Object,
+        description = "The provider's event; only checkout.session.completed is applied",
+    ),
+    responses((status = 200, description = "Received", body = PaymentReceipt)),
+)]
 pub async fn payment_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PaymentReceipt>> {
     let secret = &state.cfg.webhook_secret;
     if secret.is_empty() {
         return Err(ApiError::new(
@@ -133,7 +158,10 @@ pub async fn payment_webhook(
     let id = event["id"].as_str().unwrap_or_default();
     if event["type"] != "checkout.session.completed" {
         // Other event types are acknowledged and ignored, as providers expect.
-        return Ok(Json(json!({"received": true, "applied": false})));
+        return Ok(Json(PaymentReceipt {
+            received: true,
+            applied: false,
+        }));
     }
     let object = &event["data"]["object"];
     let account = object["client_reference_id"].as_str().unwrap_or_default();
@@ -163,7 +191,10 @@ pub async fn payment_webhook(
         outcome => {
             let applied = outcome == Credited::Applied;
             tracing::info!(event = id, account, credits, applied, "payment event");
-            Ok(Json(json!({"received": true, "applied": applied})))
+            Ok(Json(PaymentReceipt {
+                received: true,
+                applied,
+            }))
         }
     }
 }

@@ -1,8 +1,8 @@
-//! argon2 on a few threads of its own. Each run allocates 19 MiB, and
-//! glibc keeps what a thread frees in that thread's arena: hashing on
-//! tokio's blocking pool (any of up to 512 threads) left a buffer behind in
-//! every thread that ever hashed, so 100 concurrent logins kept ~700 MiB.
-//! A fixed set of threads bounds that to one buffer each.
+//! argon2 on a few threads of its own. Hashing on tokio's blocking pool
+//! (any of up to 512 threads) let every thread that ever hashed keep a
+//! 19 MiB buffer, so 100 concurrent logins kept ~700 MiB. A fixed set of
+//! threads, each reusing one buffer ([`super::password`]), bounds it to
+//! `max_concurrent_hashes` buffers.
 
 use std::sync::{mpsc, Arc, Mutex};
 

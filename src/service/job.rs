@@ -12,9 +12,11 @@ use crate::rig::RigPreset;
 use crate::store::account_prefix;
 
 /// What a client asks a job to do; kept as JSON on the job row and handed
-/// to the pipeline by the worker.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// to the pipeline by the worker. The OpenAPI document's job request
+/// (`api_types::CreateJobRequest`) is made from its schema.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(description = "What a job makes: formats, rig, person, quality")]
 pub struct JobOptions {
     /// Output formats wanted (for example `glb`, `keypoints`); empty means
     /// the pipeline's defaults.
@@ -38,6 +40,7 @@ pub struct JobOptions {
     /// (for another person, rig or set of files) without running a model.
     /// Set only by `POST /v1/jobs/{id}/resolve`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only)]
     pub resolve_of: Option<String>,
 }
 

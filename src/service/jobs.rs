@@ -11,9 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::api_types::{
+    CreateJobRequest, JobList, JobOutputs, JobView, ListQuery, OutputLink, OutputsQuery,
+};
 use super::app::AppState;
 use super::auth::Caller;
 use super::credits::price;
@@ -57,37 +59,6 @@ impl CreateJob {
     }
 }
 
-/// The job as a client sees it.
-pub fn job_json(job: &Job) -> Value {
-    let report: Value = job
-        .report_json
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or(Value::Null);
-    let outputs: Vec<OutputFile> = serde_json::from_str(&job.outputs_json).unwrap_or_default();
-    let options: Value = serde_json::from_str(&job.options_json).unwrap_or(Value::Null);
-    json!({
-        "id": job.id,
-        "upload_id": job.upload_id,
-        "state": job.state,
-        "stage": job.stage,
-        "progress": {"frames_done": job.frames_done, "frames_total": job.frames_total},
-        "options": options,
-        "price": job.price,
-        "priority": job.priority,
-        "attempts": job.attempts,
-        "max_attempts": job.max_attempts,
-        "cancel_requested": job.cancel_requested != 0,
-        "idempotency_key": job.idempotency_key,
-        "metadata": report,
-        "outputs": outputs.iter().map(|o| json!({"name": o.name, "size": o.size})).collect::<Vec<_>>(),
-        "error": job.error_code.as_ref().map(|c| json!({"code": c, "message": job.error_message})),
-        "created_ms": job.created_ms,
-        "started_ms": job.started_ms,
-        "finished_ms": job.finished_ms,
-    })
-}
-
 pub(super) fn check_options(o: &JobOptions) -> ApiResult<()> {
     let short_word = |s: &str| {
         s.len() <= 32
@@ -125,6 +96,29 @@ pub(super) fn check_options(o: &JobOptions) -> ApiResult<()> {
 }
 
 /// `POST /v1/jobs {upload_id, outputs, rig, person, keep_upload, quality}`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs",
+    tag = "jobs",
+    operation_id = "create_job",
+    summary = "Create a job {upload_id, outputs, rig, person, keep_upload, quality}; \
+               Idempotency-Key header",
+    security(("bearer" = []), ("cookie" = [])),
+    params((
+        "idempotency-key" = Option<String>,
+        Header,
+        description = "A retry with the same key returns the first job",
+    )),
+    request_body = CreateJobRequest,
+    responses(
+        (status = 201, description = "Queued; the price is reserved", body = JobView),
+        (
+            status = 200,
+            description = "The job an earlier request with this Idempotency-Key created",
+            body = JobView,
+        ),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -204,9 +198,11 @@ pub(super) async fn submit(
     match state.db.create_job(&new).await? {
         CreateOutcome::Created(job) => {
             tracing::info!(job = %job.id, account = %account.id, price = job.price, "job accepted");
-            Ok((StatusCode::CREATED, Json(job_json(&job))).into_response())
+            Ok((StatusCode::CREATED, Json(JobView::from(&job))).into_response())
         }
-        CreateOutcome::Existing(job) => Ok((StatusCode::OK, Json(job_json(&job))).into_response()),
+        CreateOutcome::Existing(job) => {
+            Ok((StatusCode::OK, Json(JobView::from(&job))).into_response())
+        }
         CreateOutcome::KeyReused => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "job.idempotency_key_reused",
@@ -223,19 +219,22 @@ pub(super) async fn submit(
     }
 }
 
-#[derive(Deserialize)]
-pub struct ListQuery {
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
 /// `GET /v1/jobs?limit=&cursor=`: newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "jobs",
+    operation_id = "list_jobs",
+    summary = "List jobs (limit, cursor)",
+    security(("bearer" = []), ("cookie" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "One page of jobs", body = JobList)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<JobList>> {
     let limit = q.limit.unwrap_or(20).clamp(1, 100);
     let after = match q.cursor.as_deref() {
         None | Some("") => None,
@@ -251,10 +250,10 @@ pub async fn list(
     let next = (jobs.len() as i64 == limit)
         .then(|| jobs.last().map(|j| format!("{}_{}", j.created_ms, j.id)))
         .flatten();
-    Ok(Json(json!({
-        "jobs": jobs.iter().map(job_json).collect::<Vec<_>>(),
-        "next_cursor": next,
-    })))
+    Ok(Json(JobList {
+        jobs: jobs.iter().map(JobView::from).collect(),
+        next_cursor: next,
+    }))
 }
 
 pub(super) async fn own_job(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Job> {
@@ -266,16 +265,39 @@ pub(super) async fn own_job(state: &AppState, caller: &Caller, id: &str) -> ApiR
 }
 
 /// `GET /v1/jobs/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    operation_id = "get_job",
+    summary = "One job with its metadata",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses((status = 200, description = "The job", body = JobView)),
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(job_json(&own_job(&state, &caller, &id).await?)))
+) -> ApiResult<Json<JobView>> {
+    Ok(Json(JobView::from(&own_job(&state, &caller, &id).await?)))
 }
 
 /// `POST /v1/jobs/{id}/cancel`: 200 when canceled now, 202 when the
 /// running worker was asked to stop.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/cancel",
+    tag = "jobs",
+    operation_id = "cancel_job",
+    summary = "Cancel a job",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Canceled; the reserved credits are released", body = JobView),
+        (status = 202, description = "The running worker was asked to stop", body = JobView),
+    ),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
@@ -298,11 +320,21 @@ pub async fn cancel(
         CancelOutcome::NotFound => return Err(ApiError::not_found("job")),
     };
     let job = own_job(&state, &caller, &id).await?;
-    Ok((status, Json(job_json(&job))).into_response())
+    Ok((status, Json(JobView::from(&job))).into_response())
 }
 
 /// `DELETE /v1/jobs/{id}`: a queued job is canceled first; a running one
 /// must be canceled and finish before it can be deleted.
+#[utoipa::path(
+    delete,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    operation_id = "delete_job",
+    summary = "Delete a job and its outputs",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses((status = 204, description = "Deleted")),
+)]
 pub async fn delete_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -335,18 +367,22 @@ pub async fn delete_one(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-pub struct OutputsQuery {
-    pub expires_secs: Option<u64>,
-}
-
 /// `GET /v1/jobs/{id}/outputs`: each output with a presigned download link.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/outputs",
+    tag = "jobs",
+    summary = "Outputs with presigned download links (expires_secs)",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The job's id"), OutputsQuery),
+    responses((status = 200, description = "The job's files with links", body = JobOutputs)),
+)]
 pub async fn outputs(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<OutputsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<JobOutputs>> {
     let job = own_job(&state, &caller, &id).await?;
     let files: Vec<OutputFile> = serde_json::from_str(&job.outputs_json).unwrap_or_default();
     let expires = Duration::from_secs(
@@ -359,17 +395,19 @@ pub async fn outputs(
             .store
             .presign_get(&f.key, expires, Some(&f.name))
             .await?;
-        items.push(json!({
-            "name": f.name,
-            "size": f.size,
-            "content_type": f.content_type,
-            "url": link.url,
-            "expires_unix": link.expires_unix,
-        }));
+        items.push(OutputLink {
+            name: f.name.clone(),
+            size: f.size,
+            content_type: f.content_type.clone(),
+            url: link.url,
+            expires_unix: link.expires_unix,
+        });
     }
-    Ok(Json(
-        json!({"job_id": job.id, "state": job.state, "outputs": items}),
-    ))
+    Ok(Json(JobOutputs {
+        job_id: job.id,
+        state: job.state,
+        outputs: items,
+    }))
 }
 
 /// How often an event stream looks at its job without wake-ups.
@@ -377,6 +415,21 @@ const SSE_POLL_MS: u64 = 250;
 
 /// `GET /v1/jobs/{id}/events`: `progress` events while the job changes,
 /// then one `done` event with the final job, then the stream ends.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/events",
+    tag = "jobs",
+    summary = "Progress as Server-Sent Events (progress, done)",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses((
+        status = 200,
+        description = "`progress` events while the job changes and one `done` at the end, each \
+                       with the job (JobView) as its data; `gone` if the job is deleted",
+        content_type = "text/event-stream",
+        body = String,
+    )),
+)]
 pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
@@ -432,7 +485,7 @@ pub async fn events(
                 continue;
             }
             p.last = Some(key);
-            let data = job_json(&job).to_string();
+            let data = serde_json::to_string(&JobView::from(&job)).unwrap_or_default();
             if job.is_final() {
                 p.ended = true;
                 return Some((Ok(Event::default().event("done").data(data)), p));

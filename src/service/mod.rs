@@ -6,6 +6,7 @@
 //! of `vidmocap worker` processes share PostgreSQL and S3. All SQL is in
 //! [`crate::db`]; blobs go through [`crate::store::Store`].
 
+pub mod api_types;
 pub mod app;
 pub mod auth;
 pub mod blobs;
@@ -18,6 +19,7 @@ pub mod hasher;
 pub mod job;
 pub mod jobs;
 pub mod ops;
+pub mod password;
 pub mod portal;
 pub mod privacy;
 pub mod routes;

@@ -227,11 +227,33 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
 }
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    summary = "Liveness",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")),
+)]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
 /// `GET /readyz`: the database answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    summary = "Readiness (database reachable)",
+    responses(
+        (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
+        (
+            status = 503,
+            description = "The database does not answer",
+            body = String,
+            content_type = "text/plain",
+        ),
+    ),
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.db.ping().await {
         Ok(()) => "ready".into_response(),
@@ -243,6 +265,18 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    summary = "Prometheus metrics",
+    responses((
+        status = 200,
+        description = "Counters and gauges",
+        body = String,
+        content_type = "text/plain; version=0.0.4",
+    )),
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
     let mut out = String::new();

@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde_json::{json, Value};
 
+use super::api_types::AccountLimits;
 use super::app::AppState;
 use super::auth::Caller;
 use super::credits::price_table;
@@ -24,27 +24,49 @@ const DIRECT_FROM_BYTES: u64 = 64 * 1024 * 1024;
 
 /// `GET /v1/account/limits`: what the caller's tier allows and what a clip
 /// costs, so the portal can refuse and price a file before sending it.
-pub async fn limits(State(state): State<AppState>, caller: Caller) -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/v1/account/limits",
+    tag = "account",
+    summary = "The account's tier limits and prices",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Limits and prices", body = AccountLimits)),
+)]
+pub async fn limits(State(state): State<AppState>, caller: Caller) -> Json<AccountLimits> {
     let cfg = &state.cfg;
     let tier = cfg.tier(&caller.account.tier);
-    let mut body = price_table(cfg, state.pipeline.pose.quality);
-    body["tier"] = json!(caller.account.tier);
-    body["max_clip_s"] = json!(tier.max_clip_s);
-    body["max_running"] = json!(tier.max_running);
-    body["priority"] = json!(tier.priority);
-    body["max_upload_bytes"] = json!(cfg.max_upload_bytes);
-    // On S3 every upload goes straight to the bucket; the local store
-    // takes small files through the API and large ones by its links.
-    body["direct_upload_from_bytes"] = json!(if cfg.store.kind == "local" {
-        DIRECT_FROM_BYTES
-    } else {
-        0
-    });
-    Json(body)
+    Json(AccountLimits {
+        prices: price_table(cfg, state.pipeline.pose.quality),
+        tier: caller.account.tier.clone(),
+        max_clip_s: tier.max_clip_s,
+        max_running: tier.max_running,
+        priority: tier.priority,
+        max_upload_bytes: cfg.max_upload_bytes,
+        // On S3 every upload goes straight to the bucket; the local store
+        // takes small files through the API and large ones by its links.
+        direct_upload_from_bytes: if cfg.store.kind == "local" {
+            DIRECT_FROM_BYTES
+        } else {
+            0
+        },
+    })
 }
 
 /// `GET /v1/uploads/{id}/video`: redirects to a short-lived link to the
 /// caller's own upload, for the viewer's side-by-side source video.
+#[utoipa::path(
+    get,
+    path = "/v1/uploads/{id}/video",
+    tag = "uploads",
+    summary = "A download link for an upload's video",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The upload's id")),
+    responses((
+        status = 307,
+        description = "Redirect to a short-lived link to the video",
+        headers(("location" = String)),
+    )),
+)]
 pub async fn upload_video(
     State(state): State<AppState>,
     caller: Caller,

@@ -9,19 +9,32 @@ use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tokio::sync::watch;
 
+use super::api_types::{AccountDeleted, AccountView, JobView};
 use super::app::AppState;
-use super::auth::{account_json, Caller};
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
+use super::extract::Json;
 use super::job::OutputFile;
-use super::jobs::job_json;
 use crate::db::now_ms;
 use crate::store::account_prefix;
 
 /// `GET /v1/account/export`: `account.json`, `ledger.json`, `uploads.json`,
 /// `jobs.json` and every output file under `outputs/<job id>/`.
+#[utoipa::path(
+    get,
+    path = "/v1/account/export",
+    tag = "account",
+    summary = "All of the account's data as a zip",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((
+        status = 200,
+        description = "account.json, ledger.json, uploads.json, jobs.json and outputs/",
+        content_type = "application/zip",
+        body = [u8],
+    )),
+)]
 pub async fn export(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let a = &caller.account;
     let ledger = state.db.ledger(&a.id).await?;
@@ -30,7 +43,7 @@ pub async fn export(State(state): State<AppState>, caller: Caller) -> ApiResult<
     let mut files: Vec<(String, Vec<u8>)> = vec![
         (
             "account.json".into(),
-            serde_json::to_vec_pretty(&account_json(a)).unwrap_or_default(),
+            serde_json::to_vec_pretty(&AccountView::from(a)).unwrap_or_default(),
         ),
         (
             "ledger.json".into(),
@@ -42,7 +55,7 @@ pub async fn export(State(state): State<AppState>, caller: Caller) -> ApiResult<
         ),
         (
             "jobs.json".into(),
-            serde_json::to_vec_pretty(&jobs.iter().map(job_json).collect::<Vec<_>>())
+            serde_json::to_vec_pretty(&jobs.iter().map(JobView::from).collect::<Vec<_>>())
                 .unwrap_or_default(),
         ),
     ];
@@ -83,7 +96,18 @@ pub async fn export(State(state): State<AppState>, caller: Caller) -> ApiResult<
 
 /// `DELETE /v1/account`: every object under the account's prefix, then
 /// every row. Refused while a job is running (cancel it first).
-pub async fn delete_account(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+#[utoipa::path(
+    delete,
+    path = "/v1/account",
+    tag = "account",
+    summary = "Delete the account and everything it owns",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Deleted", body = AccountDeleted)),
+)]
+pub async fn delete_account(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<AccountDeleted>> {
     let id = &caller.account.id;
     let jobs = state.db.all_jobs(id).await?;
     if jobs
@@ -99,11 +123,10 @@ pub async fn delete_account(State(state): State<AppState>, caller: Caller) -> Ap
     let removed = state.store.delete_prefix(&account_prefix(id)).await?;
     state.db.delete_account(id).await?;
     tracing::info!(account = %id, objects = removed, "account deleted");
-    Ok((
-        StatusCode::OK,
-        axum::Json(json!({"deleted": true, "objects": removed})),
-    )
-        .into_response())
+    Ok(Json(AccountDeleted {
+        deleted: true,
+        objects: removed,
+    }))
 }
 
 /// Deletes uploads older than the retention period, hourly until `stop`.

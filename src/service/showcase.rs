@@ -7,8 +7,8 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
 
+use super::api_types::{Pricing, TierInfo};
 use super::app::AppState;
 use super::credits::price_table;
 use super::error::{ApiError, ApiResult};
@@ -30,29 +30,47 @@ fn demo_ready(state: &AppState) -> bool {
 
 /// `GET /v1/pricing`: credits per second of video, the per-job minimum and
 /// what each tier allows, and whether a demo is on offer.
-pub async fn pricing(State(state): State<AppState>) -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/v1/pricing",
+    tag = "pricing",
+    summary = "Prices per second of video, tiers, and whether a demo is on offer",
+    responses((status = 200, description = "The public price list", body = Pricing)),
+)]
+pub async fn pricing(State(state): State<AppState>) -> Json<Pricing> {
     let cfg = &state.cfg;
-    let tiers: Vec<Value> = cfg
+    let tiers = cfg
         .tiers
         .iter()
-        .map(|(name, t)| {
-            json!({
-                "name": name,
-                "max_clip_s": t.max_clip_s,
-                "max_running": t.max_running,
-                "priority": t.priority,
-            })
+        .map(|(name, t)| TierInfo {
+            name: name.clone(),
+            max_clip_s: t.max_clip_s,
+            max_running: t.max_running,
+            priority: t.priority,
         })
         .collect();
-    let mut body = price_table(cfg, state.pipeline.pose.quality);
-    body["default_tier"] = json!(cfg.default_tier);
-    body["tiers"] = json!(tiers);
-    body["demo"] = json!(demo_ready(&state));
-    Json(body)
+    Json(Pricing {
+        prices: price_table(cfg, state.pipeline.pose.quality),
+        default_tier: cfg.default_tier.clone(),
+        tiers,
+        demo: demo_ready(&state),
+    })
 }
 
 /// `GET /v1/demo/{name}`: one of the demo files, or 404 when the operator
 /// set none up.
+#[utoipa::path(
+    get,
+    path = "/v1/demo/{name}",
+    tag = "pricing",
+    summary = "The landing page's demo: demo.mp4, motion.glb or keypoints.json",
+    params(("name" = String, Path, description = "demo.mp4, motion.glb or keypoints.json")),
+    responses((
+        status = 200,
+        description = "The file",
+        content(("video/mp4"), ("model/gltf-binary"), ("application/json")),
+    )),
+)]
 pub async fn demo_file(
     State(state): State<AppState>,
     UrlPath(name): UrlPath<String>,

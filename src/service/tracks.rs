@@ -6,10 +6,10 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
 
+use super::api_types::{JobTracks, JobView, ResolveRequest, TrackChoice};
 use super::app::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
@@ -57,11 +57,21 @@ async fn with_root(
 
 /// `GET /v1/jobs/{id}/tracks`: everyone the job's tracker followed, the
 /// one it solved marked, each with a thumbnail link.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/tracks",
+    tag = "jobs",
+    operation_id = "list_tracks",
+    summary = "Everyone the finished job tracked, with thumbnail links",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses((status = 200, description = "The people to choose from", body = JobTracks)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<JobTracks>> {
     let job = own_job(&state, &caller, &id).await?;
     let (_, root) = with_root(&state, &caller, job.clone()).await?;
     if job.state != JobState::Succeeded {
@@ -92,29 +102,48 @@ pub async fn list(
             Some(f) => Some(state.store.presign_get(&f.key, expires, None).await?.url),
             None => None,
         };
-        tracks.push(json!({
-            "id": tid,
-            "first_frame": t["first_frame"],
-            "last_frame": t["last_frame"],
-            "frames": t["frames"],
-            "followed": Some(tid) == followed,
-            "thumbnail_url": thumbnail,
-        }));
+        tracks.push(TrackChoice {
+            id: tid,
+            first_frame: t["first_frame"].clone(),
+            last_frame: t["last_frame"].clone(),
+            frames: t["frames"].clone(),
+            followed: followed_one,
+            thumbnail_url: thumbnail,
+        });
     }
-    Ok(Json(json!({"job_id": job.id, "tracks": tracks})))
-}
-
-/// What a re-solve may change; anything not given keeps the job's choice.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResolveRequest {
-    pub person: Option<String>,
-    pub rig: Option<String>,
-    pub outputs: Option<Vec<String>>,
+    Ok(Json(JobTracks {
+        job_id: job.id,
+        tracks,
+    }))
 }
 
 /// `POST /v1/jobs/{id}/resolve {person, rig, outputs}`: a new job solving
 /// the finished job's tracks again, for `service.resolve_credits`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/resolve",
+    tag = "jobs",
+    summary = "Solve the job's tracks again {person, rig, outputs}, no model runs; \
+               Idempotency-Key header",
+    security(("bearer" = []), ("cookie" = [])),
+    params(
+        ("id" = String, Path, description = "The finished job's id"),
+        (
+            "idempotency-key" = Option<String>,
+            Header,
+            description = "A retry with the same key returns the first job",
+        ),
+    ),
+    request_body = ResolveRequest,
+    responses(
+        (status = 201, description = "The re-solve job, queued", body = JobView),
+        (
+            status = 200,
+            description = "The job an earlier request with this Idempotency-Key created",
+            body = JobView,
+        ),
+    ),
+)]
 pub async fn resolve(
     State(state): State<AppState>,
     caller: Caller,

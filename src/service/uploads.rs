@@ -13,9 +13,9 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
+use super::api_types::{CompleteUpload, PresignTicket, UploadList, UploadView};
 use super::app::AppState;
 use super::auth::Caller;
 use super::credits::price;
@@ -131,6 +131,24 @@ pub fn validate_video(
 }
 
 /// `POST /v1/uploads`: raw body or multipart `file` field.
+#[utoipa::path(
+    post,
+    path = "/v1/uploads",
+    tag = "uploads",
+    operation_id = "create_upload",
+    summary = "Upload a video: raw body or multipart field `file`",
+    security(("bearer" = []), ("cookie" = [])),
+    params((
+        "x-filename" = Option<String>,
+        Header,
+        description = "The file's name, for a raw body",
+    )),
+    request_body(
+        description = "The video: the raw body, or a form's `file` field",
+        content(("application/octet-stream"), ("multipart/form-data")),
+    ),
+    responses((status = 201, description = "Validated and stored", body = UploadView)),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -200,7 +218,7 @@ pub async fn create(
         .uploads
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(upload = %upload.id, account = %upload.account_id, size, "upload stored");
-    Ok((StatusCode::CREATED, Json(upload_json(&state, &upload))).into_response())
+    Ok((StatusCode::CREATED, Json(upload_view(&state, &upload))).into_response())
 }
 
 /// The row for a stored, validated upload.
@@ -230,42 +248,67 @@ fn new_upload(
     }
 }
 
-fn upload_json(state: &AppState, u: &Upload) -> Value {
-    let mut v = serde_json::to_value(u).unwrap_or_default();
-    // The price at the service's preset, and at each preset (what the
-    // job form shows before a job is sent).
-    v["price"] = json!(price(&state.cfg, u.duration_s, state.pipeline.pose.quality));
-    v["prices"] = json!({
-        "fast": price(&state.cfg, u.duration_s, Quality::Fast),
-        "balanced": price(&state.cfg, u.duration_s, Quality::Balanced),
-        "best": price(&state.cfg, u.duration_s, Quality::Best),
-    });
-    v
+/// The upload with the price of a job on it at the service's preset and
+/// at each preset (what the job form shows before a job is sent).
+fn upload_view(state: &AppState, u: &Upload) -> UploadView {
+    UploadView::new(u, state.pipeline.pose.quality, |q: Quality| {
+        price(&state.cfg, u.duration_s, q)
+    })
 }
 
 /// `GET /v1/uploads`.
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(
+    get,
+    path = "/v1/uploads",
+    tag = "uploads",
+    operation_id = "list_uploads",
+    summary = "List uploads",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Every upload, deleted ones too", body = UploadList)),
+)]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<UploadList>> {
     let uploads = state.db.list_uploads(&caller.account.id).await?;
-    let items: Vec<Value> = uploads.iter().map(|u| upload_json(&state, u)).collect();
-    Ok(Json(json!({ "uploads": items })))
+    Ok(Json(UploadList {
+        uploads: uploads.iter().map(|u| upload_view(&state, u)).collect(),
+    }))
 }
 
 /// `GET /v1/uploads/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/uploads/{id}",
+    tag = "uploads",
+    operation_id = "get_upload",
+    summary = "One upload",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The upload's id")),
+    responses((status = 200, description = "The upload", body = UploadView)),
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
     UrlPath(id): UrlPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<UploadView>> {
     let u = state
         .db
         .upload(&caller.account.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("upload"))?;
-    Ok(Json(upload_json(&state, &u)))
+    Ok(Json(upload_view(&state, &u)))
 }
 
 /// `DELETE /v1/uploads/{id}`: removes the bytes; the row stays as the
 /// record jobs point at.
+#[utoipa::path(
+    delete,
+    path = "/v1/uploads/{id}",
+    tag = "uploads",
+    operation_id = "delete_upload",
+    summary = "Delete an upload's video",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The upload's id")),
+    responses((status = 204, description = "The video is deleted; the upload stays listed")),
+)]
 pub async fn delete_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -284,18 +327,20 @@ pub async fn delete_one(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(serde::Deserialize, Default)]
-pub struct PresignRequest {
-    #[serde(default)]
-    pub filename: Option<String>,
-}
-
 /// `POST /v1/uploads/presign`: a link to PUT a large video straight into
 /// storage (S3 or the local store), then `POST /v1/uploads/{id}/complete`.
+#[utoipa::path(
+    post,
+    path = "/v1/uploads/presign",
+    tag = "uploads",
+    summary = "A presigned PUT link for a large upload",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, description = "Where to PUT the video", body = PresignTicket)),
+)]
 pub async fn presign(
     State(state): State<AppState>,
     caller: Caller,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<PresignTicket>)> {
     let id = uuid::Uuid::new_v4().to_string();
     let key = incoming_key(&caller.account.id, &id);
     let expires = std::time::Duration::from_secs(state.cfg.store.presign_default_secs);
@@ -305,12 +350,12 @@ pub async fn presign(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "upload_id": id,
-            "put": put,
-            "max_bytes": state.cfg.max_upload_bytes,
-            "complete": format!("/v1/uploads/{id}/complete"),
-        })),
+        Json(PresignTicket {
+            complete: format!("/v1/uploads/{id}/complete"),
+            upload_id: id,
+            put,
+            max_bytes: state.cfg.max_upload_bytes,
+        }),
     ))
 }
 
@@ -321,6 +366,19 @@ pub async fn presign(
 /// copied from the link's key to the upload's own key, and their SHA-256
 /// is recorded for the worker to check. Whatever the link writes later is
 /// never read.
+#[utoipa::path(
+    post,
+    path = "/v1/uploads/{id}/complete",
+    tag = "uploads",
+    summary = "Validate and record a presigned upload {filename}",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The `upload_id` of the presign answer")),
+    request_body(content = Option<CompleteUpload>, description = "May be empty"),
+    responses(
+        (status = 201, description = "Validated and recorded", body = UploadView),
+        (status = 200, description = "Completed before: the upload as recorded", body = UploadView),
+    ),
+)]
 pub async fn complete(
     State(state): State<AppState>,
     caller: Caller,
@@ -331,10 +389,10 @@ pub async fn complete(
         return Err(ApiError::not_found("upload"));
     }
     if let Some(u) = state.db.upload(&caller.account.id, &id).await? {
-        return Ok((StatusCode::OK, Json(upload_json(&state, &u))).into_response());
+        return Ok((StatusCode::OK, Json(upload_view(&state, &u))).into_response());
     }
-    let body: PresignRequest = if body.is_empty() {
-        PresignRequest::default()
+    let body: CompleteUpload = if body.is_empty() {
+        CompleteUpload::default()
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request("request.bad_json", e.to_string()))?
@@ -370,7 +428,7 @@ pub async fn complete(
     let filename = clean_filename(body.filename.as_deref());
     let upload = new_upload(id, &caller, key, filename, size, &info, sha256);
     state.db.insert_upload(&upload).await?;
-    Ok((StatusCode::CREATED, Json(upload_json(&state, &upload))).into_response())
+    Ok((StatusCode::CREATED, Json(upload_view(&state, &upload))).into_response())
 }
 
 /// Validates a spooled upload against the caller's tier: at most

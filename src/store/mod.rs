@@ -70,8 +70,12 @@ pub struct ObjectMeta {
 }
 
 /// A presigned request: whoever holds it may perform `method` on `url`,
-/// sending `headers` as given, until `expires_unix`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// sending `headers` as given, until `expires_unix`. The API hands it to
+/// clients as it is (`POST /v1/uploads/presign`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A presigned request: send `method` to `url` with `headers` before `expires_unix`"
+)]
 pub struct Presigned {
     /// "GET" or "PUT".
     pub method: String,

@@ -1,5 +1,6 @@
 # Blender headless: import an FBX with default settings and write every
-# bone's world-space head position per frame as JSON.
+# bone's world-space head position per frame as JSON, with each bone's
+# parent (tools/fbx-overlay draws the skeleton from them).
 #   blender -b --python blender_bones.py -- motion.fbx out.json
 import json
 import sys
@@ -19,4 +20,5 @@ for f in range(start, end + 1):
     scene.frame_set(f)
     frames.append({b.name: list(arm.matrix_world @ b.head) for b in arm.pose.bones})
 with open(dst, "w") as out:
-    json.dump({"fps": scene.render.fps, "start": start, "frames": frames}, out)
+    parents = {b.name: b.parent.name if b.parent else None for b in arm.pose.bones}
+    json.dump({"fps": scene.render.fps, "start": start, "parents": parents, "frames": frames}, out)

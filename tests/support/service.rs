@@ -16,6 +16,11 @@ use sqlx::Connection;
 use vidmocap::config::Config;
 use vidmocap::service::{self, Running, ServiceConfig, StartOptions, Tier};
 
+#[path = "media.rs"]
+mod media;
+#[allow(unused_imports)] // not every service test reads a clip
+pub use media::{media, media_dir};
+
 pub const WEBHOOK_SECRET: &str = "whsec_test";
 
 /// Which database a test runs against.
@@ -315,13 +320,6 @@ impl User {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-}
-
-/// The shared clips, found through `VIDMOCAP_MEDIA_DIR`.
-pub fn media(name: &str) -> PathBuf {
-    let dir = std::env::var_os("VIDMOCAP_MEDIA_DIR")
-        .expect("VIDMOCAP_MEDIA_DIR must point at the shared clips (make test sets it)");
-    PathBuf::from(dir).join(name)
 }
 
 /// A small generated clip (no person in it), `seconds` long.

@@ -453,7 +453,10 @@ try {
   await page.waitForSelector('#people:not([hidden]) .track img');
   const people = await page.locator('#tracks .track').count();
   check(people >= 2, `the finished job lists its people (${people})`);
-  const thumbsOk = await page.evaluate(() => [...document.querySelectorAll('#tracks img')].every((i) => i.complete && i.naturalWidth > 0));
+  // Pictures load after the list renders: wait until each has finished
+  // (loaded or failed), then ask whether each one decoded.
+  await page.waitForFunction(() => [...document.querySelectorAll('#tracks img')].every((i) => i.complete), null, { timeout: 15000 });
+  const thumbsOk = await page.evaluate(() => [...document.querySelectorAll('#tracks img')].every((i) => i.naturalWidth > 0));
   check(thumbsOk, 'each person has a picture that loaded');
   await axe('the people of a job');
   await shotBoth('job-people');
