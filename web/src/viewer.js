@@ -62,6 +62,19 @@ function timelineRuns(frames, t0, duration) {
   return runs.map((r) => ({ kind: r.kind, from: r.start / duration, to: Math.min(r.end / duration, 1) }));
 }
 
+// The report's figures an animator can judge, in words with their units
+// (keypoints.json's `quality`; the frame counts are said above already).
+const QUALITY_FACTS = [
+  ['planted_foot_slide_mm', (v) => `planted feet slide ${v.toFixed(1)} mm a frame`],
+  ['wrist_jitter_mm', (v) => `wrist jitter ${v.toFixed(1)} mm/frame²`],
+  ['ankle_jitter_mm', (v) => `ankle jitter ${v.toFixed(1)} mm/frame²`],
+  ['max_root_step_m', (v) => `largest root step ${v.toFixed(2)} m`],
+  ['reprojection_px', (v) => `2D error ${v.toFixed(1)} px`],
+  ['limb_swaps_corrected', (v) => `${v} frames with limbs swapped back`],
+  ['facing_flips_corrected', (v) => `${v} frames turned back to face the right way`],
+  ['knees_clamped', (v) => `${v} knees held to bend one way`],
+];
+
 /** The keypoints' quality in plain words; '' when there is nothing to say. */
 export function qualityWords(keypoints) {
   if (!keypoints) return '';
@@ -84,9 +97,9 @@ export function qualityWords(keypoints) {
   if (q && typeof q === 'object') {
     if (typeof q.summary === 'string') parts.push(q.summary);
     else {
-      const facts = Object.entries(q)
-        .filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v))
-        .map(([k, v]) => `${k.replace(/_/g, ' ')}: ${typeof v === 'number' ? Number(v.toFixed(3)) : v}`);
+      const facts = QUALITY_FACTS
+        .filter(([key]) => typeof q[key] === 'number')
+        .map(([key, say]) => say(q[key]));
       if (facts.length) parts.push(`Motion quality: ${facts.join('; ')}.`);
     }
   }
