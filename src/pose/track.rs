@@ -143,9 +143,45 @@ struct Seen {
     velocity: Vec2,
     time: f64,
     appearance: Option<Appearance>,
+    /// Her size: the largest box of about the last second (width, height;
+    /// a fading maximum). A body curled up or turning over shrinks its box,
+    /// not itself.
+    extent: Vec2,
 }
 
+/// How fast [`Seen::extent`] forgets a larger box: halves per second.
+const EXTENT_HALF_LIFE_S: f32 = 1.0;
+
 impl Seen {
+    /// A first sighting.
+    fn new(bbox: BoxPx, time: f64, appearance: Option<Appearance>) -> Seen {
+        Seen {
+            bbox,
+            velocity: Vec2::ZERO,
+            time,
+            appearance,
+            extent: box_size(&bbox),
+        }
+    }
+
+    /// What is kept of someone lost: where she was and how big she is, not
+    /// where she was going nor how curled up she was. Her last speed and
+    /// box were measured on the frames where her pose was failing (a body
+    /// turning over in the air swings and shrinks its box), and
+    /// [`Seen::matches`] widens its reach with the time lost instead.
+    fn lost(mut self) -> Seen {
+        let c = self.bbox.center();
+        let half = 0.5 * self.extent.max(box_size(&self.bbox));
+        self.bbox = BoxPx {
+            xmin: c.x - half.x,
+            ymin: c.y - half.y,
+            xmax: c.x + half.x,
+            ymax: c.y + half.y,
+        };
+        self.velocity = Vec2::ZERO;
+        self
+    }
+
     /// The box moved on at the last speed for `now − time` (at most half
     /// a second: people stop and turn).
     fn predicted(&self, now: f64) -> BoxPx {
@@ -193,6 +229,8 @@ impl Seen {
             let v = (bbox.center() - self.bbox.center()) / dt;
             self.velocity = self.velocity.lerp(v, 0.5);
         }
+        let fade = 0.5f32.powf(dt.max(0.0) / EXTENT_HALF_LIFE_S);
+        self.extent = (self.extent * fade).max(box_size(&bbox));
         self.bbox = bbox;
         self.time = time;
         match (&mut self.appearance, look) {
@@ -323,6 +361,11 @@ fn turned(roi: &Roi, turns: &[f32]) -> Vec<Roi> {
             ..*roi
         })
         .collect()
+}
+
+/// A box's width and height.
+fn box_size(b: &BoxPx) -> Vec2 {
+    Vec2::new(b.xmax - b.xmin, b.ymax - b.ymin)
 }
 
 /// Which detections [`Tracker::associate`] may turn into tracks.
@@ -590,14 +633,15 @@ impl Tracker {
         Ok(out)
     }
 
-    /// Ends `track` on `frame`, keeping it to be revived.
+    /// Ends `track` on `frame`, keeping it to be revived (see
+    /// [`Seen::lost`]).
     fn lose(&mut self, track: LiveTrack, frame: &Frame) {
         self.lost.push(LostTrack {
             id: track.id,
             roi: track.roi,
             lost_time: frame.time_s,
             lost_frame: frame.index,
-            seen: track.seen,
+            seen: track.seen.lost(),
         });
     }
 
@@ -809,12 +853,7 @@ impl Tracker {
                 None if admit == Admit::NewOrRevived && !newcomers_overlap(&newcomers, b) => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    let seen = Seen {
-                        bbox: *b,
-                        velocity: Vec2::ZERO,
-                        time: now,
-                        appearance: *look,
-                    };
+                    let seen = Seen::new(*b, now, *look);
                     (id, true, seen, 0, None)
                 }
                 None => continue,
@@ -935,6 +974,37 @@ mod tests {
     use crate::pose::{ImageLandmark, NUM_LANDMARKS};
     use glam::Vec3;
     use std::f32::consts::{FRAC_PI_2, FRAC_PI_4, PI};
+
+    fn square(cx: f32, cy: f32, side: f32) -> BoxPx {
+        BoxPx {
+            xmin: cx - side / 2.0,
+            ymin: cy - side / 2.0,
+            xmax: cx + side / 2.0,
+            ymax: cy + side / 2.0,
+        }
+    }
+
+    #[test]
+    fn someone_lost_while_curled_up_is_remembered_at_full_size_and_standing_still() {
+        // Standing (250 px), then curling up to 60 px while the box swings
+        // left over half a second, then lost.
+        let mut seen = Seen::new(square(800.0, 300.0, 250.0), 0.0, None);
+        for k in 1..=15 {
+            let t = k as f64 / 30.0;
+            seen.update(square(800.0 - 10.0 * k as f32, 300.0, 60.0), t, None);
+        }
+        let lost = seen.clone().lost();
+        assert_eq!(lost.velocity, Vec2::ZERO);
+        let side = lost.bbox.xmax - lost.bbox.xmin;
+        assert!((170.0..=250.0).contains(&side), "remembered side {side}");
+        assert_eq!(lost.bbox.center(), seen.bbox.center());
+        // Landed and standing again, 0.2 s on, near where he was lost: the
+        // shrunken box refuses him (too much growth), the remembered one
+        // takes him back.
+        let landed = square(700.0, 330.0, 260.0);
+        assert!(seen.matches(0.7, &landed, None).is_none());
+        assert!(lost.matches(0.7, &landed, None).is_some());
+    }
 
     /// A scripted world: people are squares that move; the "models" see them.
     struct Scripted {
