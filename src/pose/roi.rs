@@ -33,6 +33,22 @@ pub struct BoxPx {
 }
 
 impl BoxPx {
+    /// The box of `size` (width, height) centred on `center`.
+    pub fn around(center: Vec2, size: Vec2) -> BoxPx {
+        let half = 0.5 * size;
+        BoxPx {
+            xmin: center.x - half.x,
+            ymin: center.y - half.y,
+            xmax: center.x + half.x,
+            ymax: center.y + half.y,
+        }
+    }
+
+    /// Width and height.
+    pub fn size(&self) -> Vec2 {
+        Vec2::new(self.xmax - self.xmin, self.ymax - self.ymin)
+    }
+
     pub fn area(&self) -> f32 {
         (self.xmax - self.xmin).max(0.0) * (self.ymax - self.ymin).max(0.0)
     }

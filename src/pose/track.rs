@@ -160,7 +160,7 @@ impl Seen {
             velocity: Vec2::ZERO,
             time,
             appearance,
-            extent: box_size(&bbox),
+            extent: bbox.size(),
         }
     }
 
@@ -170,14 +170,7 @@ impl Seen {
     /// turning over in the air swings and shrinks its box), and
     /// [`Seen::matches`] widens its reach with the time lost instead.
     fn lost(mut self) -> Seen {
-        let c = self.bbox.center();
-        let half = 0.5 * self.extent.max(box_size(&self.bbox));
-        self.bbox = BoxPx {
-            xmin: c.x - half.x,
-            ymin: c.y - half.y,
-            xmax: c.x + half.x,
-            ymax: c.y + half.y,
-        };
+        self.bbox = BoxPx::around(self.bbox.center(), self.extent.max(self.bbox.size()));
         self.velocity = Vec2::ZERO;
         self
     }
@@ -199,11 +192,7 @@ impl Seen {
     /// crossing.
     fn matches(&self, now: f64, b: &BoxPx, look: Option<&Appearance>) -> Option<f32> {
         let p = self.predicted(now);
-        let size = (p.ymax - p.ymin)
-            .max(p.xmax - p.xmin)
-            .max(b.ymax - b.ymin)
-            .max(b.xmax - b.xmin)
-            .max(1.0);
+        let size = p.size().max(b.size()).max_element().max(1.0);
         let dist = (p.center() - b.center()).length() / size;
         // Lost for longer, she may have moved further than predicted.
         let reach = REACH + (now - self.time).clamp(0.0, 1.0) as f32;
@@ -230,7 +219,7 @@ impl Seen {
             self.velocity = self.velocity.lerp(v, 0.5);
         }
         let fade = 0.5f32.powf(dt.max(0.0) / EXTENT_HALF_LIFE_S);
-        self.extent = (self.extent * fade).max(box_size(&bbox));
+        self.extent = (self.extent * fade).max(bbox.size());
         self.bbox = bbox;
         self.time = time;
         match (&mut self.appearance, look) {
@@ -361,11 +350,6 @@ fn turned(roi: &Roi, turns: &[f32]) -> Vec<Roi> {
             ..*roi
         })
         .collect()
-}
-
-/// A box's width and height.
-fn box_size(b: &BoxPx) -> Vec2 {
-    Vec2::new(b.xmax - b.xmin, b.ymax - b.ymin)
 }
 
 /// Which detections [`Tracker::associate`] may turn into tracks.
@@ -827,6 +811,7 @@ impl Tracker {
                 .matches(now, b, look.as_ref())
                 .filter(|&m| m >= self.cfg.min_match)
         });
+        let margin = EDGE_MARGIN * w.max(h);
         let mut newcomers = Vec::new();
         let mut revived_lost = Vec::new();
         for (f, &d) in free.iter().enumerate() {
@@ -839,7 +824,6 @@ impl Tracker {
             // is how someone who walked out looks: the model would answer
             // on the last pixels of her. She is neither brought back nor
             // taken for someone new until the box is inside.
-            let margin = EDGE_MARGIN * w.max(h);
             if lost.is_some() && (b.xmin < margin || b.xmax > w - margin) {
                 continue;
             }
@@ -976,12 +960,7 @@ mod tests {
     use std::f32::consts::{FRAC_PI_2, FRAC_PI_4, PI};
 
     fn square(cx: f32, cy: f32, side: f32) -> BoxPx {
-        BoxPx {
-            xmin: cx - side / 2.0,
-            ymin: cy - side / 2.0,
-            xmax: cx + side / 2.0,
-            ymax: cy + side / 2.0,
-        }
+        BoxPx::around(Vec2::new(cx, cy), Vec2::splat(side))
     }
 
     #[test]

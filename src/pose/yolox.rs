@@ -72,12 +72,7 @@ pub fn decode(output: &[f32], min_score: f32) -> Vec<(BoxPx, f32)> {
                 if !(w.is_finite() && h.is_finite()) {
                     continue;
                 }
-                let b = BoxPx {
-                    xmin: cx - w / 2.0,
-                    ymin: cy - h / 2.0,
-                    xmax: cx + w / 2.0,
-                    ymax: cy + h / 2.0,
-                };
+                let b = BoxPx::around(Vec2::new(cx, cy), Vec2::new(w, h));
                 found.push((b, score));
             }
         }
