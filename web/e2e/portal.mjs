@@ -99,6 +99,8 @@ try {
   check(firstLoad < 1000, `the landing page loads uncached with its prices in under 1 s (best ${firstLoad.toFixed(0)} ms of ${loads.map((x) => x.toFixed(0)).join(', ')})`);
   check(/motion capture/i.test(await page.textContent('h1')), 'the landing page says what the service does');
   check(Number(await page.textContent('#price-per-second')) > 0, 'it shows the price per second');
+  const presets = await page.textContent('#price-presets');
+  check(['Fast ×', 'Balanced ×', 'Best ×'].every((p) => presets.includes(p)), `it says what each accuracy preset costs (“${presets}”)`);
   check(await page.locator('#tiers tbody tr').count() >= 1, 'it lists the tiers');
   check(await page.locator('main a[href="#/signup"]').count() >= 1, 'it offers sign-up');
   await page.waitForSelector('#demo p');

@@ -144,7 +144,8 @@ async function landingView() {
   if (!current(gen)) return;
   if (pricing) {
     const per = pricing.credits_per_second;
-    el('price-line').innerHTML = `<strong id="price-per-second">${per}</strong> credit${per === 1 ? '' : 's'} per second of video, rounded up, at least <strong>${pricing.min_job_credits}</strong> credits per job: a 10-second clip costs ${Math.max(Math.ceil(10 * per), pricing.min_job_credits)} credits.`;
+    el('price-line').innerHTML = `<strong id="price-per-second">${per}</strong> credit${per === 1 ? '' : 's'} per second of video, rounded up, at least <strong>${pricing.min_job_credits}</strong> credits per job: a 10-second clip costs ${Math.max(Math.ceil(10 * per), pricing.min_job_credits)} credits.`
+      + presetFactors(pricing);
     el('tiers').querySelector('tbody').innerHTML = pricing.tiers
       .map((t) => `<tr><th scope="row">${esc(t.name)}${t.name === pricing.default_tier ? ' <span class="muted">(new accounts)</span>' : ''}</th><td>${t.max_clip_s} s</td><td>${t.max_running}</td><td>${t.priority > 0 ? 'ahead' : 'standard'}</td></tr>`)
       .join('');
@@ -233,6 +234,14 @@ const QUALITIES = [
   ['best', 'Best', 'BlazePose heavy: the most accurate hands, feet and depth; about three times the compute.'],
 ];
 const QUALITY_NAMES = Object.fromEntries(QUALITIES.map(([v, name]) => [v, name]));
+
+// The landing page's line on what accuracy does to the price.
+function presetFactors(pricing) {
+  const f = pricing.quality_factors;
+  if (!f) return '';
+  const each = QUALITIES.map(([v, name]) => `${name} ×${f[v]}${v === pricing.default_quality ? ' (the default)' : ''}`);
+  return ` <span id="price-presets">The accuracy you choose scales that price: ${each.join(', ')}.</span>`;
+}
 
 // Credits a clip of `d` seconds costs at quality `q`, as the API prices it.
 function clipCost(limits, d, q) {
