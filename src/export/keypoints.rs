@@ -40,7 +40,7 @@ use crate::video::VideoInfo;
 
 /// Format name and version written in every file.
 pub const FORMAT: &str = "vidmocap.keypoints";
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 #[derive(Serialize)]
 struct ModelRef<'a> {
@@ -58,8 +58,10 @@ struct Header<'a> {
     video: &'a VideoInfo,
     models: Vec<ModelRef<'a>>,
     camera: &'a Pinhole,
-    /// Scene (output space) to camera space: `p` is at
-    /// (p + o) with y and z negated.
+    /// Scene (output space) to camera space: `p` is at `R p + o` with y
+    /// and z negated, `R` the quaternion `scene_rotation` (x, y, z, w: the
+    /// camera's tilt over the levelled ground) and `o` `scene_offset`.
+    scene_rotation: [f32; 4],
     scene_offset: [f32; 3],
     fps: f32,
     tracks: &'a [TrackSummary],
@@ -166,7 +168,8 @@ pub fn write(
             })
             .collect(),
         camera: &motion.camera,
-        scene_offset: motion.scene_offset.to_array(),
+        scene_rotation: motion.to_camera.rotation.to_array(),
+        scene_offset: motion.to_camera.offset.to_array(),
         fps: motion.fps,
         tracks: &report.tracks,
         followed_track: report.followed_track,

@@ -34,7 +34,7 @@ impl Default for GroundParams {
     fn default() -> Self {
         GroundParams {
             max_image_speed: 0.3,
-            height_tolerance_m: 0.05,
+            height_tolerance_m: 0.03,
             release_factor: 1.5,
             min_frames: 3,
             max_bridge_frames: 2,
@@ -114,19 +114,48 @@ pub fn contacts(frames: &[FeetFrame], times: &[f64], p: &GroundParams) -> Vec<[b
     out
 }
 
-/// Per-frame ground height (output space, metres): each contact's median
-/// sole height while it lasts (both feet's mean where both are planted),
-/// straight lines between contacts, the nearest level before the first and
-/// after the last; `None` without any contact.
+/// Contacts whose levels differ by less than this (metres) from the floor
+/// they follow stand on that floor: a single camera's depth error moves a
+/// planted sole by several centimetres, and a lawn has no steps. A roof, a
+/// ledge or a flight of stairs climbs further and starts a floor of its own.
+pub const FLOOR_STEP_M: f32 = 0.2;
+
+/// Per-frame ground height (output space, metres): contacts in time order
+/// grouped into floors (a contact more than [`FLOOR_STEP_M`] from the
+/// median of the floor before it starts the next), each floor at the median
+/// of its contacts' median sole heights; where both feet are planted, the
+/// mean of their floors; straight lines between contacts, the nearest level
+/// before the first and after the last; `None` without any contact.
 pub fn floor(contacts: &[[bool; 2]], soles: &[[[Vec3; 2]; 2]]) -> Option<Vec<f32>> {
     let n = contacts.len().min(soles.len());
-    let mut level: Vec<[Option<f32>; 2]> = vec![[None; 2]; n];
+    // (start, end, side, median sole height) of every contact.
+    let mut planted: Vec<(usize, usize, usize, f32)> = Vec::new();
     for side in [LEFT, RIGHT] {
         let flags: Vec<bool> = contacts[..n].iter().map(|c| c[side]).collect();
         for (s, e) in runs(&flags) {
-            let mut h: Vec<f32> = (s..e).map(|f| sole_height(&soles[f], side)).collect();
-            h.sort_by(f32::total_cmp);
-            let m = h[h.len() / 2];
+            let h: Vec<f32> = (s..e).map(|f| sole_height(&soles[f], side)).collect();
+            planted.push((s, e, side, median(h)));
+        }
+    }
+    planted.sort_by_key(|p| p.0);
+    let mut floors: Vec<Vec<usize>> = Vec::new();
+    for i in 0..planted.len() {
+        let level = planted[i].3;
+        match floors.last_mut() {
+            Some(f)
+                if (median(f.iter().map(|&k| planted[k].3).collect()) - level).abs()
+                    <= FLOOR_STEP_M =>
+            {
+                f.push(i)
+            }
+            _ => floors.push(vec![i]),
+        }
+    }
+    let mut level: Vec<[Option<f32>; 2]> = vec![[None; 2]; n];
+    for f in &floors {
+        let m = median(f.iter().map(|&k| planted[k].3).collect());
+        for &k in f {
+            let (s, e, side, _) = planted[k];
             for l in &mut level[s..e] {
                 l[side] = Some(m);
             }
@@ -141,6 +170,11 @@ pub fn floor(contacts: &[[bool; 2]], soles: &[[[Vec3; 2]; 2]]) -> Option<Vec<f32
         })
         .collect();
     interpolate(&known)
+}
+
+fn median(mut v: Vec<f32>) -> f32 {
+    v.sort_by(f32::total_cmp);
+    v[v.len() / 2]
 }
 
 /// Every frame a value: straight lines between known values, the nearest
@@ -246,6 +280,27 @@ mod tests {
                 assert!((soles[f][0][0].y + dy[f] - floor[f]).abs() < 1e-6);
             }
         }
+    }
+
+    #[test]
+    fn contacts_a_few_centimetres_apart_stand_on_one_floor_and_a_roof_on_its_own() {
+        // Five contacts of 6 frames: on a lawn read at 0, 7, 12 and 4 cm
+        // (one floor, at their median: the upper one of an even count),
+        // then on a roof 2 m up.
+        let levels = [0.0, 0.07, 0.12, 0.04, 2.0];
+        let mut contacts = vec![[false; 2]; 40];
+        let mut soles = vec![[[Vec3::splat(5.0); 2]; 2]; 40];
+        for (k, &h) in levels.iter().enumerate() {
+            for f in 8 * k..8 * k + 6 {
+                contacts[f][LEFT] = true;
+                soles[f][LEFT] = [Vec3::new(0.0, h, 0.0); 2];
+            }
+        }
+        let floor = floor(&contacts, &soles).unwrap();
+        for k in 0..4 {
+            assert!((floor[8 * k + 2] - 0.07).abs() < 1e-6, "{floor:?}");
+        }
+        assert!((floor[34] - 2.0).abs() < 1e-6, "{floor:?}");
     }
 
     #[test]

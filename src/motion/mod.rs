@@ -12,8 +12,9 @@
 //! space from the 2D landmarks, [`fit`] moves the whole rig onto the picture
 //! and the world landmarks together by Levenberg–Marquardt ([`limits`]
 //! keeps knees bending one way), long losses are bridged smoothly, [`ground`]
-//! finds foot contacts and the floor under them, [`foot`] locks planted feet,
-//! and [`quality`] measures the result.
+//! finds foot contacts, [`level`] turns the scene so the ground they stand
+//! on is level, [`ground`] sets the floor under them, [`foot`] locks planted
+//! feet, and [`quality`] measures the result.
 
 pub mod consistency;
 pub mod filter;
@@ -21,6 +22,7 @@ pub mod fit;
 pub mod foot;
 pub mod gaps;
 pub mod ground;
+pub mod level;
 pub mod lift;
 pub mod limits;
 pub mod quality;
@@ -42,6 +44,7 @@ use filter::PoseSmoother;
 use foot::lock_feet;
 use gaps::fill_gaps;
 use ground::{FeetFrame, GroundParams};
+use level::SceneToCamera;
 use lift::{solve_translation, Pinhole};
 use quality::Quality;
 use root::RootParams;
@@ -133,10 +136,10 @@ pub struct Motion {
     /// Per motion frame: the floor's height under the person (output space).
     pub floor: Vec<f32>,
     pub camera: Pinhole,
-    /// Output space to camera space: a point `p` of the scene is at
-    /// `camera_to_output(p + scene_offset)` in camera space (the scene's
-    /// origin sits under the first frame's hips, on the lowest floor).
-    pub scene_offset: Vec3,
+    /// Output space to camera space (the scene is levelled on the ground
+    /// the feet stood on; its origin sits under the first frame's hips, on
+    /// the lowest floor).
+    pub to_camera: SceneToCamera,
     pub scale: SkeletonScale,
     pub skeleton: Skeleton,
     pub clip: Clip,
@@ -234,6 +237,7 @@ pub fn solve(
     // Joint rotations where there is a pose; long losses bridged by a
     // slerp between the rotations either side.
     let mut knees_clamped = 0;
+    let mut quality_tilt = 0.0;
     let solved: Vec<Option<Vec<Quat>>> = raw_world
         .iter()
         .map(|w| {
@@ -294,52 +298,60 @@ pub fn solve(
         .iter()
         .map(|&r| camera_to_output(r) - origin)
         .collect();
+    let mut to_camera = SceneToCamera::shifted(origin);
 
-    // Contacts from the picture and the rig; then planted feet held still
-    // (the root moves under them) and put on the floor.
+    // Contacts from the picture and the rig.
+    let feet_seen = FeetSeen {
+        poses: &poses,
+        seen: &observed
+            .iter()
+            .zip(&filled)
+            .map(|(o, f)| *o || *f)
+            .collect::<Vec<_>>(),
+        times: &span_times,
+    };
+    let mut contacts = feet_seen.contacts(&soles_of(&skeleton, &root, &rotations));
+
+    // The ground they stood on made level: the camera's tilt taken out of
+    // the whole scene (root, hips and the model's own landmarks), and the
+    // contacts read again on the level body.
+    if let Some(normal) =
+        level::ground_normal(&planted(&contacts, &soles_of(&skeleton, &root, &rotations)))
+    {
+        let q = level::leveling(normal);
+        for r in &mut root {
+            *r = q * *r;
+        }
+        for rot in &mut rotations {
+            rot[JointId::Hips.index()] = (q * rot[JointId::Hips.index()]).normalize();
+        }
+        for w in raw_world.iter_mut().flatten() {
+            *w = w.map(|p| q * p);
+        }
+        to_camera = to_camera.after_rotation(q);
+        let shift = -Vec3::new(root[0].x, 0.0, root[0].z);
+        for r in &mut root {
+            *r += shift;
+        }
+        to_camera = to_camera.after_translation(shift);
+        quality_tilt = normal.angle_between(Vec3::Y).to_degrees();
+        contacts = feet_seen.contacts(&soles_of(&skeleton, &root, &rotations));
+    }
+
+    // Planted feet held still (the root moves under them) and put on the
+    // floor.
     let joints_of = |root: &[Vec3]| -> Vec<Vec<Vec3>> {
         root.iter()
             .zip(&rotations)
             .map(|(r, rot)| global_positions(&skeleton, *r, rot))
             .collect()
     };
-    let soles_of = |root: &[Vec3]| -> Vec<[[Vec3; 2]; 2]> {
-        root.iter()
-            .zip(&rotations)
-            .map(|(r, rot)| {
-                let l = pose_landmarks(&skeleton, *r, rot);
-                [
-                    [l[lm::LEFT_HEEL], l[lm::LEFT_FOOT_INDEX]],
-                    [l[lm::RIGHT_HEEL], l[lm::RIGHT_FOOT_INDEX]],
-                ]
-            })
-            .collect()
-    };
-    let feet_frames: Vec<FeetFrame> = soles_of(&root)
-        .into_iter()
-        .enumerate()
-        .map(|(i, soles)| FeetFrame {
-            image: poses[i]
-                .as_ref()
-                .filter(|_| observed[i] || filled[i])
-                .map(|p| {
-                    let px = |k: usize| Vec2::new(p.image[k].x, p.image[k].y);
-                    [
-                        [px(lm::LEFT_HEEL), px(lm::LEFT_FOOT_INDEX)],
-                        [px(lm::RIGHT_HEEL), px(lm::RIGHT_FOOT_INDEX)],
-                    ]
-                }),
-            pixel_height: poses[i].as_ref().map_or(1.0, pixel_height),
-            soles,
-        })
-        .collect();
-    let contacts = ground::contacts(&feet_frames, &span_times, &GroundParams::default());
     let feet: Vec<[Vec3; 2]> = joints_of(&root)
         .iter()
         .map(|g| [g[JointId::LeftFoot.index()], g[JointId::RightFoot.index()]])
         .collect();
     lock_feet(&mut root, &feet, &contacts);
-    let soles = soles_of(&root);
+    let soles = soles_of(&skeleton, &root, &rotations);
     let floor = match ground::floor(&contacts, &soles) {
         Some(floor) => {
             if let Some(dy) = ground::vertical_correction(&contacts, &soles, &floor) {
@@ -363,6 +375,7 @@ pub fn solve(
     for r in &mut root {
         r.y -= base;
     }
+    to_camera = to_camera.after_translation(-Vec3::Y * base);
     let floor: Vec<f32> = floor.iter().map(|f| f - base).collect();
 
     let landmarks: Vec<[Vec3; NUM_LANDMARKS]> = root
@@ -385,14 +398,13 @@ pub fn solve(
         .zip(&observed)
         .map(|(p, &o)| p.as_ref().filter(|_| o))
         .collect();
-    let camera_offset = vec![origin + Vec3::Y * base; n];
     let mut quality = quality::measure(&quality::Solved {
         joints: &joints,
         landmarks: &landmarks,
         root: &root,
         contacts: &contacts,
         observed: &observed_poses,
-        camera_offset: &camera_offset,
+        to_camera: &to_camera,
         camera: &camera,
         facing: &facing,
     });
@@ -403,6 +415,7 @@ pub fn solve(
     quality.facing_flips_corrected = corrections.facing_flip_frames;
     quality.knees_clamped = knees_clamped;
     quality.skeleton = Some(scale);
+    quality.ground_tilt_deg = quality_tilt;
 
     let clip = Clip {
         fps,
@@ -422,12 +435,80 @@ pub fn solve(
         bridged,
         floor,
         camera,
-        scene_offset: camera_offset[0],
+        to_camera,
         scale,
         skeleton,
         clip,
         quality,
     })
+}
+
+/// Heel and toe of the posed rig per side, output space.
+fn soles_of(skeleton: &Skeleton, root: &[Vec3], rotations: &[Vec<Quat>]) -> Vec<[[Vec3; 2]; 2]> {
+    root.iter()
+        .zip(rotations)
+        .map(|(r, rot)| {
+            let l = pose_landmarks(skeleton, *r, rot);
+            [
+                [l[lm::LEFT_HEEL], l[lm::LEFT_FOOT_INDEX]],
+                [l[lm::RIGHT_HEEL], l[lm::RIGHT_FOOT_INDEX]],
+            ]
+        })
+        .collect()
+}
+
+/// What the picture shows of the feet, for [`ground::contacts`].
+struct FeetSeen<'a> {
+    poses: &'a [Option<PoseObservation>],
+    /// Frames whose image landmarks count (seen or filled, not bridged).
+    seen: &'a [bool],
+    times: &'a [f64],
+}
+
+impl FeetSeen<'_> {
+    fn contacts(&self, soles: &[[[Vec3; 2]; 2]]) -> Vec<[bool; 2]> {
+        let frames: Vec<FeetFrame> = soles
+            .iter()
+            .enumerate()
+            .map(|(i, soles)| FeetFrame {
+                image: self.poses[i].as_ref().filter(|_| self.seen[i]).map(|p| {
+                    let px = |k: usize| Vec2::new(p.image[k].x, p.image[k].y);
+                    [
+                        [px(lm::LEFT_HEEL), px(lm::LEFT_FOOT_INDEX)],
+                        [px(lm::RIGHT_HEEL), px(lm::RIGHT_FOOT_INDEX)],
+                    ]
+                }),
+                pixel_height: self.poses[i].as_ref().map_or(1.0, pixel_height),
+                soles: *soles,
+            })
+            .collect();
+        ground::contacts(&frames, self.times, &GroundParams::default())
+    }
+}
+
+/// Each contact of each foot once: the median of its sole (the lower of
+/// heel and toe) over the frames it lasted.
+fn planted(contacts: &[[bool; 2]], soles: &[[[Vec3; 2]; 2]]) -> Vec<level::Contact> {
+    let mut out = Vec::new();
+    for side in [foot::LEFT, foot::RIGHT] {
+        let flags: Vec<bool> = contacts.iter().map(|c| c[side]).collect();
+        for (s, e) in foot::runs(&flags) {
+            let median = |axis: fn(&[Vec3; 2]) -> f32| {
+                let mut v: Vec<f32> = soles[s..e].iter().map(|f| axis(&f[side])).collect();
+                v.sort_by(f32::total_cmp);
+                v[v.len() / 2]
+            };
+            out.push(level::Contact {
+                sole: Vec3::new(
+                    median(|p| 0.5 * (p[0].x + p[1].x)),
+                    median(|p| p[0].y.min(p[1].y)),
+                    median(|p| 0.5 * (p[0].z + p[1].z)),
+                ),
+                frames: e - s,
+            });
+        }
+    }
+    out
 }
 
 /// Smoothing after the whole-body fit, frames (zero phase).

@@ -5,9 +5,10 @@
 use glam::{Vec2, Vec3};
 use serde::{Deserialize, Serialize};
 
+use super::level::SceneToCamera;
 use super::lift::Pinhole;
 use super::scale::SkeletonScale;
-use crate::pose::{camera_to_output, PoseObservation, NUM_LANDMARKS};
+use crate::pose::{PoseObservation, NUM_LANDMARKS};
 use crate::rig::JointId;
 
 /// Image landmarks less visible than this are left out of the reprojection
@@ -54,6 +55,11 @@ pub struct Quality {
     /// Median distance between the solved skeleton's landmarks projected
     /// through the camera and the model's image landmarks, pixels.
     pub reprojection_px: f32,
+    /// How far the ground the feet stood on was tilted in the camera's
+    /// view, degrees (the scene is levelled by it; 0 when the contacts did
+    /// not show a plane).
+    #[serde(default)]
+    pub ground_tilt_deg: f32,
     /// The skeleton's size and segment lengths.
     pub skeleton: Option<SkeletonScale>,
 }
@@ -88,9 +94,8 @@ pub struct Solved<'a> {
     pub contacts: &'a [[bool; 2]],
     /// The model's (cleaned) observation where it saw the person.
     pub observed: &'a [Option<&'a PoseObservation>],
-    /// Where the camera sees the rig's origin: output space plus this is
-    /// camera space after [`camera_to_output`] (its own inverse).
-    pub camera_offset: &'a [Vec3],
+    /// The scene's way back to camera space.
+    pub to_camera: &'a SceneToCamera,
     pub camera: &'a Pinhole,
     /// The hips' facing direction per frame, output space.
     pub facing: &'a [Vec3],
@@ -137,7 +142,7 @@ pub fn measure(s: &Solved) -> Quality {
             if l.visibility < MIN_VISIBILITY {
                 continue;
             }
-            let cam = camera_to_output(s.landmarks[f][k] + s.camera_offset[f]);
+            let cam = s.to_camera.apply(s.landmarks[f][k]);
             if let Some(px) = s.camera.project(cam) {
                 errors.push((px - Vec2::new(l.x, l.y)).length());
             }

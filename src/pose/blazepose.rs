@@ -14,8 +14,8 @@ use super::anchors::{pose_detector_anchors, Anchor, INPUT_SIZE as DETECTOR_SIZE}
 use super::crop::{letterbox_roi, Border, CropGeometry, CropRequest, Letterbox, DETECTOR_RANGE};
 use super::detect::{self, Detection};
 use super::landmark::{self, LandmarkResult, INPUT_SIZE as LANDMARK_SIZE};
-use super::roi::{normalize_angle, Roi};
-use super::track::PoseModels;
+use super::roi::{normalize_angle, BoxPx, Roi};
+use super::track::{Look, PoseModels, LOOK_AROUND};
 use super::yolox;
 use crate::config::PersonDetector;
 use crate::gpu::{GpuContext, GpuCrops};
@@ -161,25 +161,41 @@ impl DetectorStage {
         }
     }
 
-    /// People in `frame`, looked for in the frame turned by `quarter_turns`
-    /// quarters (0 for upright), normalised to the upright frame.
+    /// People in `frame`, looked for where `look` says in the frame turned
+    /// by `quarter_turns` quarters (0 for upright), normalised to the
+    /// upright frame.
     ///
-    /// YOLOX also looks at the frame in tiles (see [`tiles`]), each turned
-    /// the same way:
-    /// the whole frame shrunk to its 416² input leaves a far person a dozen
-    /// pixels tall, under what the nano model finds.
-    fn run(&mut self, frame: &Frame, quarter_turns: u8) -> Result<Vec<Detection>, ModelError> {
+    /// Looking everywhere, YOLOX also looks at the frame in tiles (see
+    /// [`tiles`]), each turned the same way: the whole frame shrunk to its
+    /// 416² input leaves a far person a dozen pixels tall, under what the
+    /// nano model finds. Looking near someone, it sees a square around her
+    /// instead, and the whole frame only upright (turned passes are for
+    /// her alone). BlazePose's detector sees the whole frame either way.
+    fn run(
+        &mut self,
+        frame: &Frame,
+        quarter_turns: u8,
+        look: Look,
+    ) -> Result<Vec<Detection>, ModelError> {
         let (square, lb) = letterbox_roi(frame);
-        let mut dets = self.run_square(frame, square, lb, quarter_turns)?;
-        if matches!(self.kind, DetectorKind::Yolox { .. }) {
-            let (w, h) = frame.upright_size();
-            for tile in tiles(w as f32, h as f32) {
+        let yolox = matches!(self.kind, DetectorKind::Yolox { .. });
+        let (w, h) = frame.upright_size();
+        let (w, h) = (w as f32, h as f32);
+        let squares = match look {
+            Look::Near(boxes) if yolox => boxes.iter().map(|b| around(b, w, h)).collect(),
+            _ if yolox => tiles(w, h),
+            _ => Vec::new(),
+        };
+        let whole = !matches!(look, Look::Near(_)) || quarter_turns.is_multiple_of(4) || !yolox;
+        let mut dets = if whole {
+            self.run_square(frame, square, lb, quarter_turns)?
+        } else {
+            Vec::new()
+        };
+        if yolox {
+            for tile in squares {
                 let found = self.run_square(frame, tile, lb, quarter_turns)?;
-                dets.extend(
-                    found
-                        .into_iter()
-                        .filter(|d| !cut_by(d, &tile, w as f32, h as f32)),
-                );
+                dets.extend(found.into_iter().filter(|d| !cut_by(d, &tile, w, h)));
             }
             dets = merge_detections(dets);
         }
@@ -396,6 +412,20 @@ fn run_batch(
         .collect()
 }
 
+/// The square looked at around someone lost in box `b`: [`LOOK_AROUND`]
+/// times her longer side, at least a third of the frame's short side (a
+/// curled-up body's box is small) and at most all of it.
+fn around(b: &BoxPx, w: f32, h: f32) -> Roi {
+    let short = w.min(h);
+    let c = b.center();
+    Roi {
+        cx: c.x,
+        cy: c.y,
+        size: (LOOK_AROUND * b.size().max_element()).clamp(short / 3.0, short),
+        rotation: 0.0,
+    }
+}
+
 /// Squares of the short side along the long side of a `w`×`h` frame,
 /// overlapping, when it is at least 1.5 times longer: two for 16:9, so a
 /// far person is seen at about twice the scale of the whole-frame pass.
@@ -469,16 +499,17 @@ fn thread_failed(model: &str) -> ModelError {
 impl PoseModels for BlazePose {
     type Error = ModelError;
 
-    fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, ModelError> {
-        self.detector.run(frame, 0)
+    fn detect(&mut self, frame: &Frame, look: Look) -> Result<Vec<Detection>, ModelError> {
+        self.detector.run(frame, 0, look)
     }
 
     fn detect_turned(
         &mut self,
         frame: &Frame,
         quarter_turns: u8,
+        look: Look,
     ) -> Result<Vec<Detection>, ModelError> {
-        self.detector.run(frame, quarter_turns)
+        self.detector.run(frame, quarter_turns, look)
     }
 
     fn landmarks(
@@ -508,14 +539,15 @@ impl PoseModels for BlazePose {
     fn detect_and_landmarks(
         &mut self,
         frame: &Frame,
+        look: Look,
         rois: &[Roi],
     ) -> Result<(Vec<Detection>, Vec<Option<LandmarkResult>>), ModelError> {
         if rois.is_empty() {
-            return Ok((self.detector.run(frame, 0)?, Vec::new()));
+            return Ok((self.detector.run(frame, 0, look)?, Vec::new()));
         }
         let (detector, workers, inputs) = (&mut self.detector, &mut self.workers, &mut self.inputs);
         std::thread::scope(|scope| {
-            let detection = scope.spawn(|| detector.run(frame, 0));
+            let detection = scope.spawn(|| detector.run(frame, 0, look));
             let input = inputs.prepare(frame, rois);
             let landmarks = run_batch(workers, frame, rois, input);
             let detections = detection

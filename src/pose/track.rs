@@ -30,19 +30,40 @@ use super::roi::{normalize_angle, BoxPx, Roi};
 use super::{lm, PoseObservation};
 use crate::video::Frame;
 
+/// Where the detector is asked to look.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Look<'a> {
+    /// The whole picture, closely enough to find someone small and far
+    /// (a scheduled detection, or nobody followed yet).
+    Everywhere,
+    /// Around these boxes (pixels, upright frame), where someone was just
+    /// lost: the turned searches, which run on every frame for a while and
+    /// are for her alone. (An upright look near someone also takes in the
+    /// whole picture at a glance; the tracker does not use it: without the
+    /// tiles, walk_outdoor's small man on the roof fades more often and the
+    /// searches that follow cost more than the tiles saved.)
+    Near(&'a [BoxPx]),
+}
+
+/// How much larger than a lost person's box the square looked at around
+/// her is: she may have moved a box's size before she is looked for.
+pub const LOOK_AROUND: f32 = 3.0;
+
 /// The two models behind tracking; a trait so the tracker can be tested
 /// without ONNX Runtime.
 pub trait PoseModels {
     type Error;
-    /// People in the frame, normalised to the upright frame, best first.
-    fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, Self::Error>;
-    /// People in the frame turned by `quarter_turns` quarters before the
+    /// People the detector finds where `look` says, normalised to the
+    /// upright frame, best first.
+    fn detect(&mut self, frame: &Frame, look: Look) -> Result<Vec<Detection>, Self::Error>;
+    /// The same in the frame turned by `quarter_turns` quarters before the
     /// detector sees it (someone upside down or lying is upright in one of
-    /// them), normalised to the upright frame. Without support: nobody.
+    /// them). Without support: nobody.
     fn detect_turned(
         &mut self,
         _frame: &Frame,
         _quarter_turns: u8,
+        _look: Look,
     ) -> Result<Vec<Detection>, Self::Error> {
         Ok(Vec::new())
     }
@@ -67,9 +88,10 @@ pub trait PoseModels {
     fn detect_and_landmarks(
         &mut self,
         frame: &Frame,
+        look: Look,
         rois: &[Roi],
     ) -> Result<(Vec<Detection>, Vec<Option<LandmarkResult>>), Self::Error> {
-        let detections = self.detect(frame)?;
+        let detections = self.detect(frame, look)?;
         Ok((detections, self.landmarks_batch(frame, rois)?))
     }
 }
@@ -437,6 +459,7 @@ impl Tracker {
             .iter()
             .any(|t| t.presence < self.cfg.redetect_presence);
         let detect_now = self.live.is_empty() || searching || fading || due;
+        let (w, h) = frame.upright_size();
 
         let size = {
             let (w, h) = frame.upright_size();
@@ -448,7 +471,7 @@ impl Tracker {
         let (detections, results) = if detect_now {
             self.detector_runs += 1;
             self.frames_since_detect = 0;
-            models.detect_and_landmarks(frame, &rois)?
+            models.detect_and_landmarks(frame, Look::Everywhere, &rois)?
         } else {
             self.frames_since_detect += 1;
             (Vec::new(), models.landmarks_batch(frame, &rois)?)
@@ -493,17 +516,22 @@ impl Tracker {
         // frame's poses, then get their own run.
         let mut newcomers = self.associate(frame, detections, &kept, Admit::NewOrRevived);
         // Someone lost inside the picture, not one who walked out of it.
-        let (w, h) = frame.upright_size();
-        let unfound = self.lost.iter().any(|l| {
-            now - l.lost_time <= self.cfg.retry_s && well_inside(&l.seen.bbox, w as f32, h as f32)
-        });
-        if detect_now && unfound && kept.len() + newcomers.len() < self.cfg.max_people {
+        let unfound: Vec<BoxPx> = self
+            .lost
+            .iter()
+            .filter(|l| {
+                now - l.lost_time <= self.cfg.retry_s
+                    && well_inside(&l.seen.bbox, w as f32, h as f32)
+            })
+            .map(|l| l.seen.bbox)
+            .collect();
+        if detect_now && !unfound.is_empty() && kept.len() + newcomers.len() < self.cfg.max_people {
             // Nobody upright near a lost person: she may be upside down or
-            // lying; look in the frame turned each way.
+            // lying; look around her in the frame turned each way.
             let mut turned_dets = Vec::new();
             for quarter in 1..4u8 {
                 self.detector_runs += 1;
-                turned_dets.extend(models.detect_turned(frame, quarter)?);
+                turned_dets.extend(models.detect_turned(frame, quarter, Look::Near(&unfound))?);
             }
             let taken: Vec<LiveTrack> = kept
                 .iter()
@@ -526,7 +554,7 @@ impl Tracker {
             let mut turned_dets = Vec::new();
             for quarter in 1..4u8 {
                 self.detector_runs += 1;
-                turned_dets.extend(models.detect_turned(frame, quarter)?);
+                turned_dets.extend(models.detect_turned(frame, quarter, Look::Everywhere)?);
             }
             // One body may answer in several turns: the surest turn first.
             turned_dets.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -1017,7 +1045,7 @@ mod tests {
 
     impl PoseModels for Scripted {
         type Error = ();
-        fn detect(&mut self, _frame: &Frame) -> Result<Vec<Detection>, ()> {
+        fn detect(&mut self, _frame: &Frame, _look: Look) -> Result<Vec<Detection>, ()> {
             self.detect_calls += 1;
             Ok(self.people[self.frame]
                 .iter()
@@ -1060,6 +1088,16 @@ mod tests {
         people: Vec<Vec<(f32, f32, f32)>>,
         cfg: TrackerConfig,
     ) -> (Vec<Vec<TrackedPose>>, usize, u64) {
+        let (out, models, runs) = run_scripted(people, cfg);
+        (out, models.detect_calls, runs)
+    }
+
+    /// Like [`run`], also returning the scripted models and the tracker's
+    /// landmark runs.
+    fn run_scripted(
+        people: Vec<Vec<(f32, f32, f32)>>,
+        cfg: TrackerConfig,
+    ) -> (Vec<Vec<TrackedPose>>, Scripted, u64) {
         let frames = people.len();
         let mut models = Scripted {
             people,
@@ -1076,7 +1114,8 @@ mod tests {
             out.push(tracker.step(&f, &mut models).unwrap());
             tracker.remember(f);
         }
-        (out, models.detect_calls, tracker.landmark_runs)
+        let runs = tracker.landmark_runs;
+        (out, models, runs)
     }
 
     #[test]
@@ -1218,6 +1257,8 @@ mod tests {
     /// turned his way.
     struct Tumbling {
         frame: usize,
+        /// The boxes each turned pass looked near (`None`: everywhere).
+        turned_looks: Vec<Option<Vec<BoxPx>>>,
     }
 
     impl Tumbling {
@@ -1238,14 +1279,30 @@ mod tests {
 
     impl PoseModels for Tumbling {
         type Error = ();
-        fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, ()> {
-            self.detect_turned(frame, 0)
+        fn detect(&mut self, frame: &Frame, look: Look) -> Result<Vec<Detection>, ()> {
+            self.detect_turned(frame, 0, look)
         }
         fn detect_turned(
             &mut self,
             _frame: &Frame,
             quarter_turns: u8,
+            look: Look,
         ) -> Result<Vec<Detection>, ()> {
+            if quarter_turns != 0 {
+                let near = match look {
+                    Look::Everywhere => None,
+                    Look::Near(b) => Some(b.to_vec()),
+                };
+                let sees_him = near.as_ref().is_none_or(|boxes| {
+                    boxes
+                        .iter()
+                        .any(|b| (b.center() - Self::CENTRE).length() < Self::SIZE)
+                });
+                self.turned_looks.push(near);
+                if !sees_him {
+                    return Ok(Vec::new());
+                }
+            }
             let rotation = self.rotation(self.frame);
             let turn = f32::from(quarter_turns) * FRAC_PI_2;
             if normalize_angle(rotation - turn).abs() > FRAC_PI_4 {
@@ -1281,7 +1338,10 @@ mod tests {
 
     #[test]
     fn a_person_who_turns_over_is_found_again_and_bridged() {
-        let mut models = Tumbling { frame: 0 };
+        let mut models = Tumbling {
+            frame: 0,
+            turned_looks: Vec::new(),
+        };
         let mut tracker = Tracker::new(TrackerConfig::default());
         let mut poses = Vec::new();
         for i in 0..20 {
@@ -1304,6 +1364,14 @@ mod tests {
         assert_eq!(frames, (0..20).collect::<Vec<u64>>());
         let upside_down = poses.iter().find(|p| p.frame_index == 15).unwrap();
         assert!((upside_down.roi.rotation.abs() - PI).abs() < 0.1);
+        // The turned passes looked around where he was lost, not at the
+        // whole turned frame.
+        assert!(!models.turned_looks.is_empty());
+        assert!(
+            models.turned_looks.iter().all(Option::is_some),
+            "{:?}",
+            models.turned_looks
+        );
     }
 
     #[test]

@@ -54,6 +54,18 @@ def to_output(p):
     return (p[0], p[2], -p[1])
 
 
+def rotate(q, p):
+    """The quaternion q (x, y, z, w) applied to the point p."""
+    x, y, z, w = q
+    # t = 2 q.xyz x p; p' = p + w t + q.xyz x t
+    t = [2 * (y * p[2] - z * p[1]), 2 * (z * p[0] - x * p[2]), 2 * (x * p[1] - y * p[0])]
+    return [
+        p[0] + w * t[0] + (y * t[2] - z * t[1]),
+        p[1] + w * t[1] + (z * t[0] - x * t[2]),
+        p[2] + w * t[2] + (x * t[1] - y * t[0]),
+    ]
+
+
 def main() -> None:
     if len(sys.argv) < 4:
         sys.exit(__doc__)
@@ -61,6 +73,8 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     kp = json.loads((run / "keypoints.json").read_text())
     cam, off, fps = kp["camera"], kp["scene_offset"], kp["fps"]
+    # Format 4 levels the scene on the ground; older files have no rotation.
+    rot = kp.get("scene_rotation", [0.0, 0.0, 0.0, 1.0])
     first, last = kp["first_frame"], kp["last_frame"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -82,7 +96,8 @@ def main() -> None:
             pts = {name: to_output(p) for name, p in frames[k].items()}
 
             def project(p):
-                x, y, z = p[0] + off[0], -(p[1] + off[1]), -(p[2] + off[2])
+                q = rotate(rot, p)
+                x, y, z = q[0] + off[0], -(q[1] + off[1]), -(q[2] + off[2])
                 return (cam["fx"] * x / z + cam["cx"], cam["fy"] * y / z + cam["cy"])
 
             canvas = Image.new("RGB", (w + SIDE_W, h), "white")
