@@ -21,7 +21,7 @@ use vidmocap::infer::Manifest;
 use vidmocap::pipeline::{self, ProcessOptions};
 use vidmocap::pose::blazepose::BlazePose;
 use vidmocap::pose::roi::Roi;
-use vidmocap::pose::track::{roi_from_detection, Look, PoseModels};
+use vidmocap::pose::track::{roi_from_detection, PoseModels};
 use vidmocap::video::{probe, ColorMatrix, DecodeOptions, Decoder, Frame, Limits, Rotation};
 
 fn gpu() -> Arc<GpuContext> {
@@ -216,8 +216,8 @@ fn gpu_inputs_give_the_cpu_detections_and_landmarks() {
     let (mut people, mut worst, mut sum, mut n) = (0, 0f32, 0f32, 0);
     for frame in real_frames(15, 15) {
         let (w, h) = frame.upright_size();
-        let on_cpu = cpu.detect(&frame, Look::Everywhere).expect("CPU detect");
-        let on_gpu = gpu.detect(&frame, Look::Everywhere).expect("GPU detect");
+        let on_cpu = cpu.detect(&frame).expect("CPU detect");
+        let on_gpu = gpu.detect(&frame).expect("GPU detect");
         assert_eq!(on_cpu.len(), on_gpu.len(), "frame {}", frame.index);
         for (a, b) in on_cpu.iter().zip(&on_gpu) {
             let d = (a.xmin - b.xmin).abs().max((a.ymax - b.ymax).abs()) * w.max(h) as f32;

@@ -10,6 +10,8 @@
 //! first frame — so a clip may go from a roof to the lawn below it; between
 //! contacts it follows a straight line from one level to the next.
 
+use std::ops::Range;
+
 use glam::{Vec2, Vec3};
 
 use super::foot::{bridge_low_breaks, drop_short_runs, runs, LEFT, RIGHT};
@@ -128,36 +130,22 @@ pub const FLOOR_STEP_M: f32 = 0.2;
 /// before the first and after the last; `None` without any contact.
 pub fn floor(contacts: &[[bool; 2]], soles: &[[[Vec3; 2]; 2]]) -> Option<Vec<f32>> {
     let n = contacts.len().min(soles.len());
-    // (start, end, side, median sole height) of every contact.
-    let mut planted: Vec<(usize, usize, usize, f32)> = Vec::new();
-    for side in [LEFT, RIGHT] {
-        let flags: Vec<bool> = contacts[..n].iter().map(|c| c[side]).collect();
-        for (s, e) in runs(&flags) {
-            let h: Vec<f32> = (s..e).map(|f| sole_height(&soles[f], side)).collect();
-            planted.push((s, e, side, median(h)));
-        }
-    }
-    planted.sort_by_key(|p| p.0);
+    let planted = planted(contacts, soles);
+    let floor_level = |f: &[usize]| median(f.iter().map(|&k| planted[k].sole.y).collect());
     let mut floors: Vec<Vec<usize>> = Vec::new();
-    for i in 0..planted.len() {
-        let level = planted[i].3;
+    for (i, p) in planted.iter().enumerate() {
         match floors.last_mut() {
-            Some(f)
-                if (median(f.iter().map(|&k| planted[k].3).collect()) - level).abs()
-                    <= FLOOR_STEP_M =>
-            {
-                f.push(i)
-            }
+            Some(f) if (floor_level(f) - p.sole.y).abs() <= FLOOR_STEP_M => f.push(i),
             _ => floors.push(vec![i]),
         }
     }
     let mut level: Vec<[Option<f32>; 2]> = vec![[None; 2]; n];
     for f in &floors {
-        let m = median(f.iter().map(|&k| planted[k].3).collect());
+        let m = floor_level(f);
         for &k in f {
-            let (s, e, side, _) = planted[k];
-            for l in &mut level[s..e] {
-                l[side] = Some(m);
+            let p = &planted[k];
+            for l in &mut level[p.frames.clone()] {
+                l[p.side] = Some(m);
             }
         }
     }
@@ -172,6 +160,43 @@ pub fn floor(contacts: &[[bool; 2]], soles: &[[[Vec3; 2]; 2]]) -> Option<Vec<f32
     interpolate(&known)
 }
 
+/// One contact of one foot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Planted {
+    pub side: usize,
+    /// The frames it lasted.
+    pub frames: Range<usize>,
+    /// Where the sole stood over them, each axis's median: x and z between
+    /// heel and toe, y the lower of the two (output space).
+    pub sole: Vec3,
+}
+
+/// Every contact of either foot, in the order they begin.
+pub fn planted(contacts: &[[bool; 2]], soles: &[[[Vec3; 2]; 2]]) -> Vec<Planted> {
+    let n = contacts.len().min(soles.len());
+    let mut out = Vec::new();
+    for side in [LEFT, RIGHT] {
+        let flags: Vec<bool> = contacts[..n].iter().map(|c| c[side]).collect();
+        for (s, e) in runs(&flags) {
+            let along = |axis: fn(&[Vec3; 2]) -> f32| {
+                median(soles[s..e].iter().map(|f| axis(&f[side])).collect())
+            };
+            out.push(Planted {
+                side,
+                frames: s..e,
+                sole: Vec3::new(
+                    along(|p| 0.5 * (p[0].x + p[1].x)),
+                    along(|p| p[0].y.min(p[1].y)),
+                    along(|p| 0.5 * (p[0].z + p[1].z)),
+                ),
+            });
+        }
+    }
+    out.sort_by_key(|p| p.frames.start);
+    out
+}
+
+/// The upper median: each contact's level has always been read this way.
 fn median(mut v: Vec<f32>) -> f32 {
     v.sort_by(f32::total_cmp);
     v[v.len() / 2]

@@ -17,6 +17,8 @@
 use glam::{Quat, Vec3};
 use nalgebra::{Matrix3, Vector3};
 
+use super::ground::Planted;
+
 /// Largest tilt believed: beyond it the fit is more likely wrong (a jump
 /// read as a slope) than the camera that steep.
 pub const MAX_TILT_DEG: f32 = 25.0;
@@ -34,17 +36,9 @@ const PRIOR_SPREAD_M: f32 = 0.3;
 /// thickness of the plane.
 const PASSES_M: [f32; 4] = [0.40, 0.20, 0.10, 0.06];
 
-/// One contact: where the sole stood (output space, Y up) and how many
-/// frames it stood there.
-#[derive(Clone, Copy, Debug)]
-pub struct Contact {
-    pub sole: Vec3,
-    pub frames: usize,
-}
-
 /// The ground plane's upward unit normal through `contacts`, or `None` when
 /// they are too few or the plane tilts over [`MAX_TILT_DEG`].
-pub fn ground_normal(contacts: &[Contact]) -> Option<Vec3> {
+pub fn ground_normal(contacts: &[Planted]) -> Option<Vec3> {
     if contacts.len() < MIN_CONTACTS {
         return None;
     }
@@ -59,7 +53,7 @@ pub fn ground_normal(contacts: &[Contact]) -> Option<Vec3> {
         for (w, c) in weights.iter_mut().zip(contacts) {
             // Tukey's biweight: full weight near the plane, none past `scale`.
             let r = (plane.height(c.sole) - c.sole.y) as f64 / scale as f64;
-            *w = c.frames as f64
+            *w = c.frames.len() as f64
                 * if r.abs() < 1.0 {
                     (1.0 - r * r).powi(2)
                 } else {
@@ -81,8 +75,11 @@ pub fn leveling(normal: Vec3) -> Quat {
     Quat::from_rotation_arc(normal.normalize(), Vec3::Y)
 }
 
-fn weighted_median_height(contacts: &[Contact]) -> f32 {
-    let mut v: Vec<(f32, usize)> = contacts.iter().map(|c| (c.sole.y, c.frames)).collect();
+fn weighted_median_height(contacts: &[Planted]) -> f32 {
+    let mut v: Vec<(f32, usize)> = contacts
+        .iter()
+        .map(|c| (c.sole.y, c.frames.len()))
+        .collect();
     v.sort_by(|a, b| a.0.total_cmp(&b.0));
     let half = v.iter().map(|x| x.1).sum::<usize>() / 2;
     let mut seen = 0;
@@ -116,7 +113,7 @@ impl Plane {
 /// Weighted least squares for `y = a x + b z + c`, with a prior pulling
 /// the slopes to zero that weighs as much as contacts spread
 /// [`PRIOR_SPREAD_M`] about their centre.
-fn fit_plane(contacts: &[Contact], weights: &[f64]) -> Option<Plane> {
+fn fit_plane(contacts: &[Planted], weights: &[f64]) -> Option<Plane> {
     let total: f64 = weights.iter().sum();
     if total <= 0.0 {
         return None;
@@ -193,10 +190,18 @@ impl SceneToCamera {
 mod tests {
     use super::*;
 
+    fn contact(sole: Vec3, frames: usize) -> Planted {
+        Planted {
+            side: 0,
+            frames: 0..frames,
+            sole,
+        }
+    }
+
     /// Contacts of a walk along x over `length` metres, feet 20 cm apart,
     /// on a floor tilted by `pitch` about z and `roll` about x, with sole
     /// noise of up to `noise` metres.
-    fn walk(length: f32, pitch_deg: f32, roll_deg: f32, noise: f32) -> (Vec<Contact>, Quat) {
+    fn walk(length: f32, pitch_deg: f32, roll_deg: f32, noise: f32) -> (Vec<Planted>, Quat) {
         let tilt = Quat::from_rotation_z(pitch_deg.to_radians())
             * Quat::from_rotation_x(roll_deg.to_radians());
         let contacts = (0..12)
@@ -205,10 +210,10 @@ mod tests {
                 let z = if i % 2 == 0 { 0.1 } else { -0.1 };
                 // A fixed, sign-alternating pattern: noise without a seed.
                 let e = noise * [0.9, -0.4, 0.2, -1.0, 0.6, -0.7][i % 6];
-                Contact {
-                    sole: tilt * Vec3::new(x, e, z) + Vec3::new(0.5, -1.6, 3.0),
-                    frames: 8 + i % 3,
-                }
+                contact(
+                    tilt * Vec3::new(x, e, z) + Vec3::new(0.5, -1.6, 3.0),
+                    8 + i % 3,
+                )
             })
             .collect();
         (contacts, tilt)
@@ -243,16 +248,10 @@ mod tests {
     #[test]
     fn a_roof_and_the_lawn_below_do_not_make_a_slope() {
         // Eight contacts on a roof 2 m up, four on the lawn 3 m ahead.
-        let mut contacts: Vec<Contact> = (0..8)
-            .map(|i| Contact {
-                sole: Vec3::new(0.1 * i as f32, 2.0, 0.05 * (i % 2) as f32),
-                frames: 10,
-            })
+        let mut contacts: Vec<Planted> = (0..8)
+            .map(|i| contact(Vec3::new(0.1 * i as f32, 2.0, 0.05 * (i % 2) as f32), 10))
             .collect();
-        contacts.extend((0..4).map(|i| Contact {
-            sole: Vec3::new(3.0 + 0.5 * i as f32, 0.0, 0.0),
-            frames: 10,
-        }));
+        contacts.extend((0..4).map(|i| contact(Vec3::new(3.0 + 0.5 * i as f32, 0.0, 0.0), 10)));
         let n = ground_normal(&contacts).expect("the roof's plane");
         assert!(angle_deg(n, Vec3::Y) < 2.0, "{n}");
     }

@@ -237,7 +237,6 @@ pub fn solve(
     // Joint rotations where there is a pose; long losses bridged by a
     // slerp between the rotations either side.
     let mut knees_clamped = 0;
-    let mut quality_tilt = 0.0;
     let solved: Vec<Option<Vec<Quat>>> = raw_world
         .iter()
         .map(|w| {
@@ -310,14 +309,13 @@ pub fn solve(
             .collect::<Vec<_>>(),
         times: &span_times,
     };
-    let mut contacts = feet_seen.contacts(&soles_of(&skeleton, &root, &rotations));
+    let soles = soles_of(&skeleton, &root, &rotations);
+    let mut contacts = feet_seen.contacts(&soles);
 
     // The ground they stood on made level: the camera's tilt taken out of
     // the whole scene (root, hips and the model's own landmarks), and the
     // contacts read again on the level body.
-    if let Some(normal) =
-        level::ground_normal(&planted(&contacts, &soles_of(&skeleton, &root, &rotations)))
-    {
+    if let Some(normal) = level::ground_normal(&ground::planted(&contacts, &soles)) {
         let q = level::leveling(normal);
         for r in &mut root {
             *r = q * *r;
@@ -334,7 +332,6 @@ pub fn solve(
             *r += shift;
         }
         to_camera = to_camera.after_translation(shift);
-        quality_tilt = normal.angle_between(Vec3::Y).to_degrees();
         contacts = feet_seen.contacts(&soles_of(&skeleton, &root, &rotations));
     }
 
@@ -415,7 +412,11 @@ pub fn solve(
     quality.facing_flips_corrected = corrections.facing_flip_frames;
     quality.knees_clamped = knees_clamped;
     quality.skeleton = Some(scale);
-    quality.ground_tilt_deg = quality_tilt;
+    // Only the levelling turns the scene, so its turn is the tilt.
+    quality.ground_tilt_deg = to_camera
+        .rotation
+        .angle_between(Quat::IDENTITY)
+        .to_degrees();
 
     let clip = Clip {
         fps,
@@ -484,31 +485,6 @@ impl FeetSeen<'_> {
             .collect();
         ground::contacts(&frames, self.times, &GroundParams::default())
     }
-}
-
-/// Each contact of each foot once: the median of its sole (the lower of
-/// heel and toe) over the frames it lasted.
-fn planted(contacts: &[[bool; 2]], soles: &[[[Vec3; 2]; 2]]) -> Vec<level::Contact> {
-    let mut out = Vec::new();
-    for side in [foot::LEFT, foot::RIGHT] {
-        let flags: Vec<bool> = contacts.iter().map(|c| c[side]).collect();
-        for (s, e) in foot::runs(&flags) {
-            let median = |axis: fn(&[Vec3; 2]) -> f32| {
-                let mut v: Vec<f32> = soles[s..e].iter().map(|f| axis(&f[side])).collect();
-                v.sort_by(f32::total_cmp);
-                v[v.len() / 2]
-            };
-            out.push(level::Contact {
-                sole: Vec3::new(
-                    median(|p| 0.5 * (p[0].x + p[1].x)),
-                    median(|p| p[0].y.min(p[1].y)),
-                    median(|p| 0.5 * (p[0].z + p[1].z)),
-                ),
-                frames: e - s,
-            });
-        }
-    }
-    out
 }
 
 /// Smoothing after the whole-body fit, frames (zero phase).

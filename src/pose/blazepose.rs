@@ -168,9 +168,9 @@ impl DetectorStage {
     /// Looking everywhere, YOLOX also looks at the frame in tiles (see
     /// [`tiles`]), each turned the same way: the whole frame shrunk to its
     /// 416² input leaves a far person a dozen pixels tall, under what the
-    /// nano model finds. Looking near someone, it sees a square around her
-    /// instead, and the whole frame only upright (turned passes are for
-    /// her alone). BlazePose's detector sees the whole frame either way.
+    /// nano model finds. Looking near someone, it sees only a square around
+    /// her ([`around`]). BlazePose's detector sees the whole frame either
+    /// way.
     fn run(
         &mut self,
         frame: &Frame,
@@ -178,28 +178,23 @@ impl DetectorStage {
         look: Look,
     ) -> Result<Vec<Detection>, ModelError> {
         let (square, lb) = letterbox_roi(frame);
-        let yolox = matches!(self.kind, DetectorKind::Yolox { .. });
+        if !matches!(self.kind, DetectorKind::Yolox { .. }) {
+            return self.run_square(frame, square, lb, quarter_turns);
+        }
         let (w, h) = frame.upright_size();
         let (w, h) = (w as f32, h as f32);
-        let squares = match look {
-            Look::Near(boxes) if yolox => boxes.iter().map(|b| around(b, w, h)).collect(),
-            _ if yolox => tiles(w, h),
-            _ => Vec::new(),
+        let (mut dets, squares) = match look {
+            Look::Everywhere => (
+                self.run_square(frame, square, lb, quarter_turns)?,
+                tiles(w, h),
+            ),
+            Look::Near(boxes) => (Vec::new(), boxes.iter().map(|b| around(b, w, h)).collect()),
         };
-        let whole = !matches!(look, Look::Near(_)) || quarter_turns.is_multiple_of(4) || !yolox;
-        let mut dets = if whole {
-            self.run_square(frame, square, lb, quarter_turns)?
-        } else {
-            Vec::new()
-        };
-        if yolox {
-            for tile in squares {
-                let found = self.run_square(frame, tile, lb, quarter_turns)?;
-                dets.extend(found.into_iter().filter(|d| !cut_by(d, &tile, w, h)));
-            }
-            dets = merge_detections(dets);
+        for tile in squares {
+            let found = self.run_square(frame, tile, lb, quarter_turns)?;
+            dets.extend(found.into_iter().filter(|d| !cut_by(d, &tile, w, h)));
         }
-        Ok(dets)
+        Ok(merge_detections(dets))
     }
 
     /// People in one square of the frame (the letterboxed whole frame or
@@ -499,8 +494,8 @@ fn thread_failed(model: &str) -> ModelError {
 impl PoseModels for BlazePose {
     type Error = ModelError;
 
-    fn detect(&mut self, frame: &Frame, look: Look) -> Result<Vec<Detection>, ModelError> {
-        self.detector.run(frame, 0, look)
+    fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, ModelError> {
+        self.detector.run(frame, 0, Look::Everywhere)
     }
 
     fn detect_turned(
@@ -539,15 +534,14 @@ impl PoseModels for BlazePose {
     fn detect_and_landmarks(
         &mut self,
         frame: &Frame,
-        look: Look,
         rois: &[Roi],
     ) -> Result<(Vec<Detection>, Vec<Option<LandmarkResult>>), ModelError> {
         if rois.is_empty() {
-            return Ok((self.detector.run(frame, 0, look)?, Vec::new()));
+            return Ok((self.detector.run(frame, 0, Look::Everywhere)?, Vec::new()));
         }
         let (detector, workers, inputs) = (&mut self.detector, &mut self.workers, &mut self.inputs);
         std::thread::scope(|scope| {
-            let detection = scope.spawn(|| detector.run(frame, 0, look));
+            let detection = scope.spawn(|| detector.run(frame, 0, Look::Everywhere));
             let input = inputs.prepare(frame, rois);
             let landmarks = run_batch(workers, frame, rois, input);
             let detections = detection

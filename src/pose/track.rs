@@ -30,18 +30,17 @@ use super::roi::{normalize_angle, BoxPx, Roi};
 use super::{lm, PoseObservation};
 use crate::video::Frame;
 
-/// Where the detector is asked to look.
+/// Where a turned pass of the detector looks.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Look<'a> {
-    /// The whole picture, closely enough to find someone small and far
-    /// (a scheduled detection, or nobody followed yet).
+    /// The whole turned picture, closely enough to find someone small and
+    /// far (nobody followed or lost: someone may lie there from the start).
     Everywhere,
     /// Around these boxes (pixels, upright frame), where someone was just
-    /// lost: the turned searches, which run on every frame for a while and
-    /// are for her alone. (An upright look near someone also takes in the
-    /// whole picture at a glance; the tracker does not use it: without the
-    /// tiles, walk_outdoor's small man on the roof fades more often and the
-    /// searches that follow cost more than the tiles saved.)
+    /// lost: these searches run on every frame for a while and are for her
+    /// alone. (Upright passes always look everywhere: searching near the
+    /// lost one instead of in tiles measured worse on walk_outdoor, where
+    /// the small man on the roof then faded more often.)
     Near(&'a [BoxPx]),
 }
 
@@ -53,12 +52,12 @@ pub const LOOK_AROUND: f32 = 3.0;
 /// without ONNX Runtime.
 pub trait PoseModels {
     type Error;
-    /// People the detector finds where `look` says, normalised to the
-    /// upright frame, best first.
-    fn detect(&mut self, frame: &Frame, look: Look) -> Result<Vec<Detection>, Self::Error>;
-    /// The same in the frame turned by `quarter_turns` quarters before the
-    /// detector sees it (someone upside down or lying is upright in one of
-    /// them). Without support: nobody.
+    /// People in the frame, normalised to the upright frame, best first.
+    fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, Self::Error>;
+    /// People where `look` says in the frame turned by `quarter_turns`
+    /// quarters before the detector sees it (someone upside down or lying
+    /// is upright in one of them), normalised to the upright frame.
+    /// Without support: nobody.
     fn detect_turned(
         &mut self,
         _frame: &Frame,
@@ -88,10 +87,9 @@ pub trait PoseModels {
     fn detect_and_landmarks(
         &mut self,
         frame: &Frame,
-        look: Look,
         rois: &[Roi],
     ) -> Result<(Vec<Detection>, Vec<Option<LandmarkResult>>), Self::Error> {
-        let detections = self.detect(frame, look)?;
+        let detections = self.detect(frame)?;
         Ok((detections, self.landmarks_batch(frame, rois)?))
     }
 }
@@ -459,7 +457,6 @@ impl Tracker {
             .iter()
             .any(|t| t.presence < self.cfg.redetect_presence);
         let detect_now = self.live.is_empty() || searching || fading || due;
-        let (w, h) = frame.upright_size();
 
         let size = {
             let (w, h) = frame.upright_size();
@@ -471,7 +468,7 @@ impl Tracker {
         let (detections, results) = if detect_now {
             self.detector_runs += 1;
             self.frames_since_detect = 0;
-            models.detect_and_landmarks(frame, Look::Everywhere, &rois)?
+            models.detect_and_landmarks(frame, &rois)?
         } else {
             self.frames_since_detect += 1;
             (Vec::new(), models.landmarks_batch(frame, &rois)?)
@@ -516,6 +513,7 @@ impl Tracker {
         // frame's poses, then get their own run.
         let mut newcomers = self.associate(frame, detections, &kept, Admit::NewOrRevived);
         // Someone lost inside the picture, not one who walked out of it.
+        let (w, h) = frame.upright_size();
         let unfound: Vec<BoxPx> = self
             .lost
             .iter()
@@ -1045,7 +1043,7 @@ mod tests {
 
     impl PoseModels for Scripted {
         type Error = ();
-        fn detect(&mut self, _frame: &Frame, _look: Look) -> Result<Vec<Detection>, ()> {
+        fn detect(&mut self, _frame: &Frame) -> Result<Vec<Detection>, ()> {
             self.detect_calls += 1;
             Ok(self.people[self.frame]
                 .iter()
@@ -1088,16 +1086,6 @@ mod tests {
         people: Vec<Vec<(f32, f32, f32)>>,
         cfg: TrackerConfig,
     ) -> (Vec<Vec<TrackedPose>>, usize, u64) {
-        let (out, models, runs) = run_scripted(people, cfg);
-        (out, models.detect_calls, runs)
-    }
-
-    /// Like [`run`], also returning the scripted models and the tracker's
-    /// landmark runs.
-    fn run_scripted(
-        people: Vec<Vec<(f32, f32, f32)>>,
-        cfg: TrackerConfig,
-    ) -> (Vec<Vec<TrackedPose>>, Scripted, u64) {
         let frames = people.len();
         let mut models = Scripted {
             people,
@@ -1114,8 +1102,7 @@ mod tests {
             out.push(tracker.step(&f, &mut models).unwrap());
             tracker.remember(f);
         }
-        let runs = tracker.landmark_runs;
-        (out, models, runs)
+        (out, models.detect_calls, tracker.landmark_runs)
     }
 
     #[test]
@@ -1279,8 +1266,8 @@ mod tests {
 
     impl PoseModels for Tumbling {
         type Error = ();
-        fn detect(&mut self, frame: &Frame, look: Look) -> Result<Vec<Detection>, ()> {
-            self.detect_turned(frame, 0, look)
+        fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, ()> {
+            self.detect_turned(frame, 0, Look::Everywhere)
         }
         fn detect_turned(
             &mut self,
