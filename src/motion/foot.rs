@@ -14,6 +14,8 @@
 use glam::Vec3;
 use serde::{Deserialize, Serialize};
 
+use super::root::smoothstep;
+
 /// Left foot index in `[_; 2]` pairs.
 pub const LEFT: usize = 0;
 /// Right foot index in `[_; 2]` pairs.
@@ -222,12 +224,6 @@ pub fn lock_feet_with(
 /// `v` with its vertical component dropped.
 fn horizontal(v: Vec3) -> Vec3 {
     Vec3::new(v.x, 0.0, v.z)
-}
-
-/// 3x² − 2x³ on [0, 1]: starts and ends with zero slope.
-fn smoothstep(x: f32) -> f32 {
-    let x = x.clamp(0.0, 1.0);
-    x * x * (3.0 - 2.0 * x)
 }
 
 /// Horizontal speed of one foot at frame `f` (m/s); infinite when it cannot

@@ -84,6 +84,11 @@ fn image_speed(frames: &[FeetFrame], times: &[f64], f: usize, side: usize) -> f3
     }
 }
 
+/// A break in a contact is bridged only where the foot moved at most this
+/// many times the planted speed limit (3 person heights a second): flicker
+/// around the limit is far slower, a sole dropping off a roof much faster.
+const BRIDGE_SPEED_FACTOR: f32 = 10.0;
+
 /// Per-frame `[left, right]` contacts (module docs). Frames the model did
 /// not see are never contacts.
 pub fn contacts(frames: &[FeetFrame], times: &[f64], p: &GroundParams) -> Vec<[bool; 2]> {
@@ -105,8 +110,13 @@ pub fn contacts(frames: &[FeetFrame], times: &[f64], p: &GroundParams) -> Vec<[b
                 && image_speed(frames, times, f, side) <= p.max_image_speed * k;
             *flag = planted;
         }
+        // A short break is flicker, unless the foot moved: a jump down
+        // (two frames of a sole flying through the picture) is a new
+        // contact, not the same one.
         bridge_low_breaks(&mut flags, p.max_bridge_frames, |f| {
-            frames[f].image.is_some() && height(f) <= p.height_tolerance_m * release
+            frames[f].image.is_some()
+                && height(f) <= p.height_tolerance_m * release
+                && image_speed(frames, times, f, side) <= BRIDGE_SPEED_FACTOR * p.max_image_speed
         });
         drop_short_runs(&mut flags, p.min_frames);
         for (o, c) in out.iter_mut().zip(flags) {
@@ -285,7 +295,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "fails: floor[3] is not the roof level; contact runs around the drop not yet checked"]
     fn the_still_low_foot_is_planted_and_the_floor_follows_it_down() {
         let times: Vec<f64> = (0..20).map(|i| i as f64 / 30.0).collect();
         // On a roof 2 m up for ten frames, then on the ground.

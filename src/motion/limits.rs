@@ -65,7 +65,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "fails: on random input (frame 246) the foot's world orientation changes when the knee is clamped; not yet debugged"]
     fn no_knee_bends_forward_even_on_adversarial_input() {
         let skel = Skeleton::default();
         let mut clamped = 0;
@@ -81,9 +80,13 @@ mod tests {
                 let rest = (skel.rest_position(foot) - skel.rest_position(shin)).normalize();
                 let dir = local[shin.index()] * rest;
                 assert!(dir.z <= MAX_FORWARD + 1e-4, "frame {i}: {dir}");
-                // The foot's world orientation is kept.
+                // The foot's world orientation is kept. (Measured by the
+                // turn between them: `angle_between` goes through the acos
+                // of a dot product near 1, which in f32 cannot tell 1 mrad
+                // from rounding.)
                 let (a, b) = (before[foot.index()].rotation, after[foot.index()].rotation);
-                assert!(a.angle_between(b) < 1e-3, "frame {i}: foot turned");
+                let turn = 2.0 * (a.inverse() * b).xyz().length().min(1.0).asin();
+                assert!(turn < 1e-3, "frame {i}: foot turned {turn} rad");
             }
         }
         assert!(clamped > 100, "the input was not adversarial: {clamped}");

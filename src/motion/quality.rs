@@ -73,7 +73,7 @@ fn median(mut v: Vec<f32>) -> f32 {
 }
 
 /// Mean second difference of a track, millimetres.
-fn jitter(track: &[Vec3]) -> f32 {
+pub(crate) fn jitter(track: &[Vec3]) -> f32 {
     if track.len() < 3 {
         return 0.0;
     }

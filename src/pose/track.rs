@@ -109,8 +109,16 @@ pub struct TrackerConfig {
     /// (and on turned copies when the upright pass misses her).
     pub retry_s: f64,
     /// Lowest match (motion and appearance, 0…1) for a detection to be
-    /// someone already followed or recently lost.
+    /// someone already followed.
     pub min_match: f32,
+    /// Lowest match for a detection to be someone lost within `memory_s`:
+    /// lower, because nobody new appears from nowhere right where a person
+    /// was just lost, while a person in a fall or a tumble changes shape
+    /// and place faster than the match expects (walk_outdoor's man scored
+    /// 0.27–0.30 on the frames after his loss mid-jump, the threshold for
+    /// the followed 0.3, so whether he kept his id hung on the CPU's
+    /// rounding).
+    pub min_revive: f32,
     /// Frames kept for following a newly detected person backwards.
     pub look_back_frames: usize,
 }
@@ -125,6 +133,7 @@ impl Default for TrackerConfig {
             memory_s: 1.0,
             retry_s: 0.5,
             min_match: 0.3,
+            min_revive: 0.2,
             look_back_frames: 30,
         }
     }
@@ -835,7 +844,7 @@ impl Tracker {
             self.lost[l]
                 .seen
                 .matches(now, b, look.as_ref())
-                .filter(|&m| m >= self.cfg.min_match)
+                .filter(|&m| m >= self.cfg.min_revive)
         });
         let margin = EDGE_MARGIN * w.max(h);
         let mut newcomers = Vec::new();
