@@ -71,6 +71,9 @@ pub struct ProcessOptions {
     pub keep_tracks: bool,
 }
 
+/// The stage reported once the video has been decoded to its last frame.
+pub const DECODED: &str = "decoded";
+
 /// Progress of a run, reported once per decoded frame and at each stage.
 #[derive(Clone, Debug, Serialize)]
 pub struct Progress {
@@ -308,6 +311,13 @@ pub fn run(
     let stats = decoder.finish()?;
     let tracking = tracking_started.elapsed();
     let frames = times.len() as u64;
+    // Every frame has been read: from here on the video itself is not
+    // needed (the service deletes a no-retain account's upload now).
+    progress(&Progress {
+        stage: DECODED,
+        frames_done: frames,
+        frames_total: frames,
+    });
     for poses in per_track.values_mut() {
         // Poses found by looking back arrive after later frames' poses.
         poses.sort_by_key(|o| o.0);

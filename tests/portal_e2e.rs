@@ -9,8 +9,9 @@
 //! job's page and its retry, the viewers (overlay on the landmarks at
 //! desktop and phone sizes, the figure framed and on the ground, keyboard
 //! orbit), axe-core on every view, fills the demo folder from the first job
-//! and sees the landing page play it, deletes the account and sees the old
-//! session refused.
+//! and sees the landing page play it, changes the account's retention
+//! (shorter uploads, results for 14 days, no-retain) and sees it saved,
+//! deletes the account and sees the old session refused.
 //!
 //! Needs what scripts/setup.sh installs (chromium, node, `npm ci` and the
 //! portal build in web/) and VIDMOCAP_MEDIA_DIR / VIDMOCAP_MODELS_DIR.

@@ -776,10 +776,10 @@ async fn retention_sweeper_deletes_old_uploads() {
     let upload = user.upload_ok(&tiny_clip(dir.path(), "two.mp4", 2)).await;
     let id = upload["id"].as_str().unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let swept = vidmocap::service::privacy::sweep_once(app.state())
+    let swept = vidmocap::service::sweep::sweep_once(app.state())
         .await
         .unwrap();
-    assert_eq!(swept, 1);
+    assert_eq!((swept.uploads, swept.outputs), (1, 0));
     let key = format!("accounts/{}/uploads/{id}/input", user.id);
     assert!(app.state().store.head(&key).await.unwrap().is_none());
     let u: Value = user
@@ -941,6 +941,7 @@ async fn queue_rules(backend: Backend) {
     let done = Finish::Succeeded {
         report_json: "{}".into(),
         outputs_json: "[]".into(),
+        outputs_expire_ms: None,
     };
     assert!(
         !db.finish_job(&second, "w1", &done, later).await.unwrap(),

@@ -341,7 +341,10 @@ async fn end_to_end(backend: Backend) {
         "the upload remains"
     );
 
-    // Deleting the account removes every object and row it owned.
+    // Deleting the account removes every object and row it owned but the
+    // billing records (issue 15): the ledger stays, without the email.
+    let ledger_before = app.state().db.ledger(&alice.id).await.unwrap();
+    assert!(!ledger_before.is_empty());
     let r = alice.delete("/v1/account").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(app
@@ -352,7 +355,20 @@ async fn end_to_end(backend: Backend) {
         .unwrap()
         .is_empty());
     assert!(app.state().db.account(&alice.id).await.unwrap().is_none());
-    assert!(app.state().db.ledger(&alice.id).await.unwrap().is_empty());
+    let ledger_after = app.state().db.ledger(&alice.id).await.unwrap();
+    let amounts = |l: &[vidmocap::db::ledger::LedgerEntry]| {
+        l.iter()
+            .map(|e| (e.kind.clone(), e.amount, e.created_ms))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(amounts(&ledger_after), amounts(&ledger_before));
+    assert!(app
+        .state()
+        .db
+        .account_by_email(&alice.email)
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(
         alice.get("/v1/account").send().await.unwrap().status(),
         StatusCode::UNAUTHORIZED

@@ -20,6 +20,40 @@ pub struct Account {
     /// Credits held for accepted jobs that have not finished.
     pub reserved: i64,
     pub created_ms: i64,
+    /// How long this account's videos and outputs are kept.
+    pub retention: Retention,
+}
+
+/// An account's own retention choices. `None` follows the service's
+/// configuration, so an operator's change of a default reaches every
+/// account that never chose for itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Retention {
+    /// Days an upload is kept after it arrives.
+    pub upload_days: Option<i64>,
+    /// Days a job's outputs are kept after it ends; `Some(None)`: kept
+    /// until the user deletes them.
+    pub output_days: Option<Option<i64>>,
+    /// The upload goes as soon as a job has decoded it, and the job's
+    /// outputs expire a configured number of hours after it ends.
+    pub no_retain: bool,
+}
+
+impl Retention {
+    /// The `output_retention_days` column: NULL follows the service, 0
+    /// keeps outputs (a retention of 0 days would be no retention at all).
+    fn output_column(&self) -> Option<i64> {
+        self.output_days.map(|d| d.unwrap_or(0))
+    }
+
+    fn from_row(r: &AnyRow) -> Result<Retention, sqlx::Error> {
+        let output: Option<i64> = r.try_get("output_retention_days")?;
+        Ok(Retention {
+            upload_days: r.try_get("upload_retention_days")?,
+            output_days: output.map(|d| (d > 0).then_some(d)),
+            no_retain: r.try_get::<i64, _>("no_retain")? != 0,
+        })
+    }
 }
 
 impl Account {
@@ -32,6 +66,7 @@ impl Account {
             balance: r.try_get("balance")?,
             reserved: r.try_get("reserved")?,
             created_ms: r.try_get("created_ms")?,
+            retention: Retention::from_row(r)?,
         })
     }
 }
@@ -51,7 +86,8 @@ pub struct ApiKey {
     pub revoked_ms: Option<i64>,
 }
 
-const ACCOUNT_COLS: &str = "id, email, password_hash, tier, balance, reserved, created_ms";
+const ACCOUNT_COLS: &str = "id, email, password_hash, tier, balance, reserved, created_ms, \
+     upload_retention_days, output_retention_days, no_retain";
 
 impl Db {
     /// Creates an account; `None` when the email is taken.
@@ -109,19 +145,33 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Deletes an account and, through the foreign keys, every row it owns.
+    /// Replaces the account's retention choices; false when it is missing.
+    pub async fn set_retention(&self, account_id: &str, r: &Retention) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET upload_retention_days = $1, output_retention_days = $2, no_retain = $3
+             WHERE id = $4",
+        )
+        .bind(r.upload_days)
+        .bind(r.output_column())
+        .bind(i64::from(r.no_retain))
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes an account and every row it owns, except the billing
+    /// records: its ledger rows and payment events stay for the books
+    /// under the account's opaque id, which nothing links to a person once
+    /// the account row (the email) is gone.
     pub async fn delete_account(&self, account_id: &str) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["sessions", "api_keys", "ledger", "jobs", "uploads"] {
+        for table in ["sessions", "api_keys", "jobs", "uploads"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
                 .bind(account_id)
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM payment_events WHERE account_id = $1")
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query("DELETE FROM accounts WHERE id = $1")
             .bind(account_id)
             .execute(&mut *tx)

@@ -101,9 +101,13 @@ pub struct Job {
     pub created_ms: i64,
     pub started_ms: Option<i64>,
     pub finished_ms: Option<i64>,
+    /// When the outputs go whatever the account's retention (no-retain).
+    pub outputs_expire_ms: Option<i64>,
+    /// When the retention sweep deleted the outputs.
+    pub outputs_deleted_ms: Option<i64>,
 }
 
-const COLS: &str = "id, account_id, upload_id, idempotency_key, request_hash, state, options_json, price, priority, max_running, attempts, max_attempts, lease_owner, lease_until_ms, cancel_requested, stage, frames_done, frames_total, report_json, outputs_json, error_code, error_message, created_ms, started_ms, finished_ms";
+const COLS: &str = "id, account_id, upload_id, idempotency_key, request_hash, state, options_json, price, priority, max_running, attempts, max_attempts, lease_owner, lease_until_ms, cancel_requested, stage, frames_done, frames_total, report_json, outputs_json, error_code, error_message, created_ms, started_ms, finished_ms, outputs_expire_ms, outputs_deleted_ms";
 
 impl Job {
     fn from_row(r: &AnyRow) -> Result<Job, sqlx::Error> {
@@ -139,6 +143,8 @@ impl Job {
             created_ms: r.try_get("created_ms")?,
             started_ms: r.try_get("started_ms")?,
             finished_ms: r.try_get("finished_ms")?,
+            outputs_expire_ms: r.try_get("outputs_expire_ms")?,
+            outputs_deleted_ms: r.try_get("outputs_deleted_ms")?,
         })
     }
 
@@ -206,6 +212,8 @@ pub enum Finish {
     Succeeded {
         report_json: String,
         outputs_json: String,
+        /// When the outputs expire regardless of the account's retention.
+        outputs_expire_ms: Option<i64>,
     },
     Failed {
         code: String,
@@ -567,16 +575,18 @@ impl Db {
         finish: &Finish,
         now: i64,
     ) -> Result<bool, DbError> {
-        let (state, report, outputs, code, message) = match finish {
+        let (state, report, outputs, code, message, expire) = match finish {
             Finish::Succeeded {
                 report_json,
                 outputs_json,
+                outputs_expire_ms,
             } => (
                 JobState::Succeeded,
                 Some(report_json.clone()),
                 outputs_json.clone(),
                 None,
                 None,
+                *outputs_expire_ms,
             ),
             Finish::Failed { code, message } => (
                 JobState::Failed,
@@ -584,6 +594,7 @@ impl Db {
                 "[]".to_string(),
                 Some(code.clone()),
                 Some(message.clone()),
+                None,
             ),
             Finish::Canceled => (
                 JobState::Canceled,
@@ -591,12 +602,14 @@ impl Db {
                 "[]".to_string(),
                 Some("job.canceled".to_string()),
                 Some("canceled by the user".to_string()),
+                None,
             ),
         };
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = $1, stage = $1, report_json = $2, outputs_json = $3, error_code = $4,
-                 error_message = $5, finished_ms = $6, lease_owner = NULL, lease_until_ms = NULL
+                 error_message = $5, finished_ms = $6, lease_owner = NULL, lease_until_ms = NULL,
+                 outputs_expire_ms = $10
              WHERE id = $7 AND lease_owner = $8 AND attempts = $9 AND state = 'running'",
         )
         .bind(state.as_str())
@@ -608,6 +621,7 @@ impl Db {
         .bind(&job.id)
         .bind(owner)
         .bind(job.attempts)
+        .bind(expire)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {

@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod jobs;
 pub mod ledger;
 pub mod notify;
+pub mod retention;
 pub mod uploads;
 
 use std::path::Path;
@@ -74,6 +75,16 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0003_queue_indexes",
         include_str!("../../migrations/sqlite/0003_queue_indexes.sql"),
         include_str!("../../migrations/postgres/0003_queue_indexes.sql"),
+    ),
+    (
+        "0004_retention",
+        include_str!("../../migrations/sqlite/0004_retention.sql"),
+        include_str!("../../migrations/postgres/0004_retention.sql"),
+    ),
+    (
+        "0005_ledger_outlives_account",
+        include_str!("../../migrations/sqlite/0005_ledger_outlives_account.sql"),
+        include_str!("../../migrations/postgres/0005_ledger_outlives_account.sql"),
     ),
 ];
 

@@ -31,7 +31,7 @@ pub struct Upload {
 }
 
 impl Upload {
-    fn from_row(r: &AnyRow) -> Result<Upload, sqlx::Error> {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Upload, sqlx::Error> {
         Ok(Upload {
             id: r.try_get("id")?,
             account_id: r.try_get("account_id")?,
@@ -50,7 +50,7 @@ impl Upload {
     }
 }
 
-const COLS: &str = "id, account_id, object_key, filename, size_bytes, duration_s, fps, width, height, codec, created_ms, deleted_ms, sha256";
+pub(crate) const COLS: &str = "id, account_id, object_key, filename, size_bytes, duration_s, fps, width, height, codec, created_ms, deleted_ms, sha256";
 
 impl Db {
     pub async fn insert_upload(&self, u: &Upload) -> Result<(), DbError> {
@@ -115,24 +115,5 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Uploads created before `cutoff` whose bytes still exist, for the
-    /// retention sweeper.
-    pub async fn uploads_older_than(
-        &self,
-        cutoff: i64,
-        limit: i64,
-    ) -> Result<Vec<Upload>, DbError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLS} FROM uploads WHERE created_ms < $1 AND deleted_ms IS NULL ORDER BY created_ms LIMIT $2"
-        ))
-        .bind(cutoff)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Upload::from_row(r).map_err(DbError::from))
-            .collect()
     }
 }

@@ -96,6 +96,50 @@ pub struct AccountDeleted {
     pub objects: u64,
 }
 
+/// `GET /v1/account/retention`, and the answer to `PUT`: how long the
+/// account's videos and outputs are kept, as in force now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionView {
+    /// Days an upload is kept after it arrives.
+    pub upload_retention_days: i64,
+    /// Days a job's outputs are kept after it ends; `null`: until deleted.
+    #[schema(required = true)]
+    pub output_retention_days: Option<i64>,
+    /// Each upload is deleted as soon as its job has decoded it, and the
+    /// job's outputs expire `no_retain_output_hours` after it ends.
+    pub no_retain: bool,
+    pub no_retain_output_hours: i64,
+    /// False while the account follows the service's defaults.
+    pub custom: bool,
+    pub defaults: RetentionDefaultsView,
+    /// The longest retention that may be chosen, days.
+    pub max_retention_days: i64,
+}
+
+/// The service's retention for accounts that did not choose their own.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionDefaultsView {
+    pub upload_retention_days: i64,
+    #[schema(required = true)]
+    pub output_retention_days: Option<i64>,
+}
+
+/// `PUT /v1/account/retention`: every field is required (a whole
+/// setting, not a patch); `output_retention_days` may be `null` (keep).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionUpdate {
+    /// 1 to `max_retention_days`.
+    pub upload_retention_days: i64,
+    /// 1 to `max_retention_days`, or `null` to keep outputs until deleted.
+    // Required although nullable: a client that forgets it must not
+    // silently switch its outputs to "kept".
+    #[serde(deserialize_with = "Option::deserialize")]
+    #[schema(required = true)]
+    pub output_retention_days: Option<i64>,
+    pub no_retain: bool,
+}
+
 /// `POST /v1/api-keys`.
 #[derive(Deserialize, ToSchema)]
 pub struct NewKey {
@@ -340,6 +384,13 @@ pub struct JobView {
     pub started_ms: Option<i64>,
     #[schema(required = true)]
     pub finished_ms: Option<i64>,
+    /// When the outputs will be deleted whatever the account's retention
+    /// (no-retain jobs); `null` otherwise.
+    #[schema(required = true)]
+    pub outputs_expire_ms: Option<i64>,
+    /// When retention deleted the outputs; their links are gone since.
+    #[schema(required = true)]
+    pub outputs_deleted_ms: Option<i64>,
 }
 
 /// Frames processed of the clip's total.
@@ -406,6 +457,8 @@ impl From<&Job> for JobView {
             created_ms: job.created_ms,
             started_ms: job.started_ms,
             finished_ms: job.finished_ms,
+            outputs_expire_ms: job.outputs_expire_ms,
+            outputs_deleted_ms: job.outputs_deleted_ms,
         }
     }
 }

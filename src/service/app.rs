@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use super::state::AppState;
-use super::{privacy, worker, ServiceConfig, ServiceError};
+use super::{sweep, worker, ServiceConfig, ServiceError};
 use crate::config::Config;
 use crate::db::Db;
 use crate::store::{self, local::LocalStore};
@@ -144,10 +144,7 @@ pub async fn start(
                 tracing::error!(error = %e, "the HTTP server stopped");
             }
         }));
-        tasks.push(tokio::spawn(privacy::sweeper(
-            state.clone(),
-            stop_rx.clone(),
-        )));
+        tasks.push(tokio::spawn(sweep::sweeper(state.clone(), stop_rx.clone())));
         tracing::info!(%a, "listening");
     }
     tasks.push(tokio::spawn(super::wake::run(

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::ConfigError;
 use crate::store::StoreConfig;
 
+/// No retention, default or chosen, may pass ten years: far past any
+/// real need, and far from where days turned into milliseconds overflow.
+pub const MAX_RETENTION_DAYS: i64 = 3650;
+
 /// Limits and queue position bought with a subscription tier.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,8 +102,20 @@ pub struct ServiceConfig {
     /// The same while PostgreSQL's LISTEN/NOTIFY wakes workers and event
     /// streams: only a safety net then.
     pub notify_poll_ms: u64,
-    /// Uploads are deleted this many days after they arrive.
+    /// Uploads are deleted this many days after they arrive, for accounts
+    /// that did not choose their own retention.
     pub upload_retention_days: i64,
+    /// A job's outputs are deleted this many days after it ends, for
+    /// accounts that did not choose; absent (the default): kept until the
+    /// user deletes them.
+    // Left out when absent: TOML has no null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_retention_days: Option<i64>,
+    /// The longest retention, in days, an account may choose.
+    pub max_retention_days: i64,
+    /// How long a no-retain account's job outputs are kept after the job
+    /// ends, hours.
+    pub no_retain_output_hours: i64,
     /// Requests per minute per client address and per account (0 = no limit).
     pub rate_per_ip_per_min: u32,
     pub rate_per_account_per_min: u32,
@@ -162,6 +178,9 @@ impl Default for ServiceConfig {
             poll_ms: 500,
             notify_poll_ms: 10_000,
             upload_retention_days: 30,
+            output_retention_days: None,
+            max_retention_days: 365,
+            no_retain_output_hours: 24,
             rate_per_ip_per_min: 600,
             rate_per_account_per_min: 600,
             login_failures_per_min: 10,
@@ -293,6 +312,26 @@ impl ServiceConfig {
             return Err(ConfigError::Invalid(
                 "service.resolve_credits and min_job_credits must not be negative".into(),
             ));
+        }
+        if self.upload_retention_days < 0
+            || self.max_retention_days < 1
+            || self.max_retention_days > MAX_RETENTION_DAYS
+            || self.upload_retention_days > self.max_retention_days
+            || self
+                .output_retention_days
+                .is_some_and(|d| d < 1 || d > self.max_retention_days)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "service.upload_retention_days must be 0 to max_retention_days, \
+                 output_retention_days (when set) 1 to max_retention_days, and \
+                 max_retention_days 1 to {MAX_RETENTION_DAYS}"
+            )));
+        }
+        if !(1..=MAX_RETENTION_DAYS * 24).contains(&self.no_retain_output_hours) {
+            return Err(ConfigError::Invalid(format!(
+                "service.no_retain_output_hours must be 1 to {}",
+                MAX_RETENTION_DAYS * 24
+            )));
         }
         if self.lease_secs < 2 || self.max_attempts < 1 || self.credits_per_second < 0.0 {
             return Err(ConfigError::Invalid(

@@ -14,7 +14,7 @@ use futures_util::Stream;
 use serde_json::Value;
 
 use super::api_types::{
-    CreateJobRequest, JobList, JobOutputs, JobView, ListQuery, OutputLink, OutputsQuery,
+    CreateJobRequest, ErrorBody, JobList, JobOutputs, JobView, ListQuery, OutputLink, OutputsQuery,
 };
 use super::app::AppState;
 use super::auth::Caller;
@@ -264,6 +264,18 @@ pub(super) async fn own_job(state: &AppState, caller: &Caller, id: &str) -> ApiR
         .ok_or_else(|| ApiError::not_found("job"))
 }
 
+/// 410 once retention has deleted the job's outputs.
+pub(super) fn outputs_kept(job: &Job) -> ApiResult<()> {
+    match job.outputs_deleted_ms {
+        None => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::GONE,
+            "job.outputs_deleted",
+            "the job's outputs were deleted by the account's retention settings",
+        )),
+    }
+}
+
 /// `GET /v1/jobs/{id}`.
 #[utoipa::path(
     get,
@@ -375,7 +387,10 @@ pub async fn delete_one(
     summary = "Outputs with presigned download links (expires_secs)",
     security(("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path, description = "The job's id"), OutputsQuery),
-    responses((status = 200, description = "The job's files with links", body = JobOutputs)),
+    responses(
+        (status = 200, description = "The job's files with links", body = JobOutputs),
+        (status = 410, description = "Deleted by retention (job.outputs_deleted)", body = ErrorBody),
+    ),
 )]
 pub async fn outputs(
     State(state): State<AppState>,
@@ -384,6 +399,7 @@ pub async fn outputs(
     Query(q): Query<OutputsQuery>,
 ) -> ApiResult<Json<JobOutputs>> {
     let job = own_job(&state, &caller, &id).await?;
+    outputs_kept(&job)?;
     let files: Vec<OutputFile> = serde_json::from_str(&job.outputs_json).unwrap_or_default();
     let expires = Duration::from_secs(
         q.expires_secs

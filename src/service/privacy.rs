@@ -1,15 +1,13 @@
-//! Privacy and retention: export everything an account owns as a zip,
-//! delete an account with every object and row, and the sweeper that
-//! deletes uploaded videos after the retention period.
+//! Privacy: export everything an account owns as a zip, and delete an
+//! account with every object and row but its billing records (retention
+//! is [`super::retention`] and [`super::sweep`]).
 
 use std::io::Write;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::watch;
 
 use super::api_types::{AccountDeleted, AccountView, JobView};
 use super::app::AppState;
@@ -17,7 +15,6 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::Json;
 use super::job::OutputFile;
-use crate::db::now_ms;
 use crate::store::account_prefix;
 
 /// `GET /v1/account/export`: `account.json`, `ledger.json`, `uploads.json`,
@@ -59,7 +56,7 @@ pub async fn export(State(state): State<AppState>, caller: Caller) -> ApiResult<
                 .unwrap_or_default(),
         ),
     ];
-    for job in &jobs {
+    for job in jobs.iter().filter(|j| j.outputs_deleted_ms.is_none()) {
         let outputs: Vec<OutputFile> = serde_json::from_str(&job.outputs_json).unwrap_or_default();
         for o in outputs {
             match state.store.get_bytes(&o.key).await {
@@ -127,37 +124,4 @@ pub async fn delete_account(
         deleted: true,
         objects: removed,
     }))
-}
-
-/// Deletes uploads older than the retention period, hourly until `stop`.
-pub async fn sweeper(state: AppState, mut stop: watch::Receiver<bool>) {
-    loop {
-        if let Err(e) = sweep_once(&state).await {
-            tracing::error!(code = e.code, "upload sweep failed");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-    }
-}
-
-/// One pass of the retention sweep; returns how many uploads it deleted.
-pub async fn sweep_once(state: &AppState) -> Result<u64, ApiError> {
-    let cutoff = now_ms() - state.cfg.upload_retention_days * 24 * 3600 * 1000;
-    let mut n = 0;
-    loop {
-        let batch = state.db.uploads_older_than(cutoff, 100).await?;
-        if batch.is_empty() {
-            return Ok(n);
-        }
-        for u in batch {
-            state.store.delete(&u.object_key).await?;
-            state
-                .db
-                .mark_upload_deleted(&u.account_id, &u.id, now_ms())
-                .await?;
-            n += 1;
-        }
-    }
 }

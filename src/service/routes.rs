@@ -24,7 +24,9 @@ use utoipa_axum::routes;
 
 use super::api_types::{ErrorBody, OpenApiDocument};
 use super::app::AppState;
-use super::{auth, blobs, credits, jobs, ops, portal, privacy, showcase, tracks, uploads};
+use super::{
+    auth, blobs, credits, jobs, ops, portal, privacy, retention, showcase, tracks, uploads,
+};
 
 /// The document's fixed parts; the operations come from the routes.
 #[derive(OpenApi)]
@@ -72,6 +74,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(credits::ledger))
         .routes(routes!(portal::limits))
         .routes(routes!(privacy::export))
+        .routes(routes!(retention::get, retention::put))
         .routes(routes!(auth::list_keys, auth::create_key))
         .routes(routes!(auth::revoke_key))
         .routes(routes!(uploads::list))

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use super::hasher::Hasher;
+use super::hooks::Hooks;
 use super::ops::{Metrics, RateLimiter};
 use super::wake::Wake;
 use super::ServiceConfig;
@@ -34,6 +35,8 @@ pub struct AppState {
     /// Ids of jobs that changed, from PostgreSQL's NOTIFY. Every waiter
     /// also polls, so a missed message only costs time.
     pub wake: Arc<Wake>,
+    /// Where a job's run may be waited on (see [`super::hooks`]).
+    pub hooks: Arc<Hooks>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             hasher: Arc::new(Hasher::new(cfg.max_concurrent_hashes)),
             validations: Arc::new(Semaphore::new(cfg.max_concurrent_validations.max(1))),
             wake: Arc::new(Wake::default()),
+            hooks: Arc::new(Hooks::default()),
             cfg: Arc::new(cfg),
             pipeline: Arc::new(pipeline),
             metrics: Arc::new(Metrics::default()),

@@ -15,7 +15,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path};
 use super::job::{JobOptions, JobState, OutputFile};
-use super::jobs::{check_options, own_job, submit};
+use super::jobs::{check_options, outputs_kept, own_job, submit};
 use crate::pose::record::FILE_NAME as TRACKS_FILE;
 
 /// The finished job's stored files, or 409 while it has none to choose from.
@@ -27,6 +27,7 @@ fn finished_outputs(job: &crate::db::jobs::Job) -> ApiResult<Vec<OutputFile>> {
             "only a finished job has tracks",
         ));
     }
+    outputs_kept(job)?;
     let files: Vec<OutputFile> = serde_json::from_str(&job.outputs_json).unwrap_or_default();
     if !files.iter().any(|f| f.name == TRACKS_FILE) {
         return Err(ApiError::new(

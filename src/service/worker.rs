@@ -3,6 +3,10 @@
 //! and cancel requests, store the outputs, then commit the outcome and the
 //! credit movement in one transaction guarded by the lease.
 //!
+//! A no-retain account's upload is deleted from the store as soon as the
+//! pipeline reports that it has decoded the video, while the later stages
+//! still run; the job's outcome waits for that deletion.
+//!
 //! Every loop also requeues jobs whose lease ran out, so a crashed worker's
 //! job is picked up by any surviving one. On shutdown a running job is
 //! stopped and handed back to the queue without counting the attempt.
@@ -17,6 +21,7 @@ use tracing::Instrument;
 
 use super::app::AppState;
 use super::job::{content_type, job_prefix, JobOptions, OutputFile};
+use super::retention::no_retain_expiry;
 use crate::config::Config;
 use crate::db::jobs::{Finish, Job};
 use crate::db::now_ms;
@@ -72,6 +77,15 @@ struct Flags {
 
 async fn run_job(state: &AppState, owner: &str, job: Job, stop: &watch::Receiver<bool>) {
     tracing::info!("job claimed");
+    // Read when the job starts, so a switch to no-retain made while the
+    // job waited in the queue still applies to it.
+    let no_retain = match state.db.account(&job.account_id).await {
+        Ok(a) => a.is_some_and(|a| a.retention.no_retain),
+        Err(e) => {
+            tracing::error!(error = %e, "loading the account's retention failed");
+            false
+        }
+    };
     let flags = Arc::new(Flags::default());
     let progress = Arc::new(Mutex::new(("starting", 0u64, 0u64)));
     let heartbeat = tokio::spawn(heartbeat(
@@ -82,7 +96,7 @@ async fn run_job(state: &AppState, owner: &str, job: Job, stop: &watch::Receiver
         progress.clone(),
         stop.clone(),
     ));
-    let result = execute(state, &job, &flags, &progress).await;
+    let result = execute(state, &job, no_retain, &flags, &progress).await;
     heartbeat.abort();
 
     if flags.lease_lost.load(Ordering::SeqCst) {
@@ -97,11 +111,20 @@ async fn run_job(state: &AppState, owner: &str, job: Job, stop: &watch::Receiver
         }
         return;
     }
-    let finish = match result {
+    let mut finish = match result {
         Ok(done) => done,
         Err(f) => f,
     };
-    match state.db.finish_job(&job, owner, &finish, now_ms()).await {
+    let now = now_ms();
+    if let Finish::Succeeded {
+        outputs_expire_ms, ..
+    } = &mut finish
+    {
+        if no_retain {
+            *outputs_expire_ms = Some(no_retain_expiry(&state.cfg, now));
+        }
+    }
+    match state.db.finish_job(&job, owner, &finish, now).await {
         Ok(true) => {
             let outcome = match &finish {
                 Finish::Succeeded { .. } => "succeeded",
@@ -115,26 +138,68 @@ async fn run_job(state: &AppState, owner: &str, job: Job, stop: &watch::Receiver
         Err(e) => tracing::error!(error = %e, "recording the job outcome failed"),
     }
     // Only options that were read say to delete: an unreadable row must
-    // never cost the user their video.
+    // never cost the user their video. A no-retain account's upload is
+    // normally gone already (right after decoding); this catches a job
+    // that ended before its decoding did.
     let delete_upload = match serde_json::from_str::<JobOptions>(&job.options_json) {
-        Ok(opts) => !opts.keep_upload,
+        Ok(opts) => !opts.keep_upload || no_retain,
         Err(e) => {
             tracing::error!(error = %e, "unreadable job options; keeping the upload");
             false
         }
     };
     if delete_upload {
-        if let Ok(Some(upload)) = state.db.upload(&job.account_id, &job.upload_id).await {
-            if let Err(e) = state.store.delete(&upload.object_key).await {
-                tracing::error!(error = %e, "deleting the processed upload failed");
-            } else {
-                let _ = state
-                    .db
-                    .mark_upload_deleted(&job.account_id, &upload.id, now_ms())
-                    .await;
-            }
-        }
+        delete_upload_of(state, &job).await;
     }
+}
+
+/// Deletes the job's upload from the store and marks it deleted; a
+/// failure is logged (the upload is then still listed as present, and the
+/// retention sweep deletes it later).
+async fn delete_upload_of(state: &AppState, job: &Job) {
+    let upload = match state.db.upload(&job.account_id, &job.upload_id).await {
+        Ok(Some(u)) if u.deleted_ms.is_none() => u,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "loading the upload to delete failed");
+            return;
+        }
+    };
+    if let Err(e) = state.store.delete(&upload.object_key).await {
+        tracing::error!(error = %e, "deleting the processed upload failed");
+        return;
+    }
+    match state
+        .db
+        .mark_upload_deleted(&job.account_id, &upload.id, now_ms())
+        .await
+    {
+        Ok(_) => tracing::info!(upload = %upload.id, "upload deleted after processing"),
+        Err(e) => tracing::error!(error = %e, "marking the upload deleted failed"),
+    }
+}
+
+/// What happens once the pipeline has decoded the whole video: a
+/// no-retain job's upload is deleted (the store's object and this
+/// worker's own copy), then the `after_decode` hook runs. Nothing happens
+/// when the pipeline ended before decoding did (`decoded` never fires).
+async fn after_decode(
+    state: &AppState,
+    job: &Job,
+    no_retain: bool,
+    local_copy: &Path,
+    decoded: tokio::sync::oneshot::Receiver<()>,
+) {
+    if decoded.await.is_err() {
+        return;
+    }
+    if no_retain {
+        if let Err(e) = tokio::fs::remove_file(local_copy).await {
+            tracing::warn!(error = %e, "removing the worker's copy of the upload failed");
+        }
+        delete_upload_of(state, job).await;
+    }
+    state.hooks.after_decode(&job.id).await;
 }
 
 /// Extends the lease and records progress until aborted; turns a cancel
@@ -200,6 +265,7 @@ fn failed(code: &str, message: impl Into<String>) -> Finish {
 async fn execute(
     state: &AppState,
     job: &Job,
+    no_retain: bool,
     flags: &Arc<Flags>,
     progress: &Arc<Mutex<(&'static str, u64, u64)>>,
 ) -> Result<Finish, Finish> {
@@ -216,8 +282,16 @@ async fn execute(
     let run_flags = flags.clone();
     let run_progress = progress.clone();
     let out2 = out_dir.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let local_copy = input.clone();
+    let (decoded_tx, decoded) = tokio::sync::oneshot::channel();
+    let pipeline = tokio::task::spawn_blocking(move || {
+        let mut decoded_tx = Some(decoded_tx);
         let mut on_progress = |p: &Progress| {
+            if p.stage == pipeline::DECODED {
+                if let Some(tx) = decoded_tx.take() {
+                    let _ = tx.send(());
+                }
+            }
             *run_progress.lock().unwrap_or_else(|e| e.into_inner()) =
                 (p.stage, p.frames_done, p.frames_total);
         };
@@ -229,9 +303,14 @@ async fn execute(
             &mut on_progress,
             &run_flags.cancel,
         )
-    })
-    .await
-    .map_err(|e| internal("the pipeline thread panicked", &e))?;
+    });
+    // The job cannot end before what follows decoding has run: a
+    // no-retain upload is gone before the job reports its outcome.
+    let (result, ()) = tokio::join!(
+        pipeline,
+        after_decode(state, job, no_retain, &local_copy, decoded)
+    );
+    let result = result.map_err(|e| internal("the pipeline thread panicked", &e))?;
 
     let report = result.map_err(|e| pipeline_failure(&e))?;
 
@@ -281,6 +360,8 @@ async fn execute(
     Ok(Finish::Succeeded {
         report_json: metadata.to_string(),
         outputs_json: serde_json::to_string(&files).unwrap_or_else(|_| "[]".into()),
+        // Set when the job ends (run_job), from the account's retention.
+        outputs_expire_ms: None,
     })
 }
 
@@ -346,8 +427,8 @@ async fn fetch_tracks(
         )
     };
     let parent = match state.db.job(&job.account_id, parent).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return Err(gone()),
+        Ok(Some(p)) if p.outputs_deleted_ms.is_none() => p,
+        Ok(_) => return Err(gone()),
         Err(e) => return Err(internal("loading the parent job failed", &e)),
     };
     let files: Vec<OutputFile> = serde_json::from_str(&parent.outputs_json).unwrap_or_default();

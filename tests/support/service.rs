@@ -243,6 +243,12 @@ impl User {
             .header(COOKIE, format!("vidmocap_session={}", self.cookie))
     }
 
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .put(format!("{}{path}", self.base))
+            .header(COOKIE, format!("vidmocap_session={}", self.cookie))
+    }
+
     pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .delete(format!("{}{path}", self.base))

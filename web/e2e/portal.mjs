@@ -491,6 +491,25 @@ try {
   await page.waitForFunction(() => !document.querySelector('#keys button[data-revoke]'));
   check(true, 'the key was revoked and left the list');
 
+  // Retention: shorter uploads, results for 14 days, then no-retain.
+  check(await page.inputValue('#ret-upload') === '30', 'uploads are kept 30 days by default');
+  check(await page.isChecked('#ret-keep-outputs'), 'results are kept by default');
+  await page.fill('#ret-upload', '7');
+  await page.uncheck('#ret-keep-outputs');
+  await page.fill('#ret-output', '14');
+  await page.check('#ret-no-retain');
+  await page.click('#retention-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#ret-status').textContent === 'Saved.');
+  const kept = await page.evaluate(async () => (await (await fetch('/v1/account/retention')).json()));
+  check(kept.upload_retention_days === 7 && kept.output_retention_days === 14 && kept.no_retain === true,
+    `the retention settings were saved (${JSON.stringify(kept)})`);
+  await page.reload();
+  await page.waitForSelector('#balance');
+  await page.waitForFunction(() => document.querySelector('#ret-upload').value === '7');
+  check(await page.isChecked('#ret-no-retain') && await page.inputValue('#ret-output') === '14',
+    'the account page shows the saved retention');
+  await axe('the account page with retention changed');
+
   // Phone-sized screen: the jobs list fits.
   await page.setViewportSize(PHONE);
   await page.goto(`${base}/#/jobs`);

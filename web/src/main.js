@@ -736,6 +736,17 @@ async function accountView() {
       <form id="key-form" class="row"><label>Name <input id="key-name" type="text" maxlength="100"></label><button type="submit">Create key</button></form>
       <p id="new-key" role="status"></p>
       <table><tbody id="keys"></tbody></table></section>
+    <section><h2>How long your data is kept</h2>
+      <form id="retention-form">
+        <label>Delete uploaded videos after <input id="ret-upload" type="number" min="1" step="1" required> days</label>
+        <label><input id="ret-keep-outputs" type="checkbox"> Keep results until I delete them</label>
+        <label id="ret-output-label">Delete results after <input id="ret-output" type="number" min="1" step="1"> days</label>
+        <label><input id="ret-no-retain" type="checkbox"> No-retain mode: delete each video as soon as it has been read, and its results <span id="ret-hours"></span> hours after the job ends</label>
+        <p id="ret-defaults" class="muted"></p>
+        <button type="submit">Save retention</button>
+        <p id="ret-status" role="status"></p>
+        <p id="ret-error" class="error" role="alert"></p>
+      </form></section>
     <section><h2>Your data</h2>
       <p><a href="/v1/account/export" download>Export everything (zip)</a></p>
       <button id="delete-start" type="button" class="danger">Delete account…</button>
@@ -749,8 +760,9 @@ async function accountView() {
   const gen = viewGen;
   let me;
   try {
-    const [acct, limits, ledger, keys] = await Promise.all([
+    const [acct, limits, ledger, keys, retention] = await Promise.all([
       api('/v1/account'), api('/v1/account/limits'), api('/v1/account/ledger'), api('/v1/api-keys'),
+      api('/v1/account/retention'),
     ]);
     if (!current(gen)) return;
     me = acct;
@@ -760,10 +772,30 @@ async function accountView() {
       .map((e) => `<tr><td>${new Date(e.created_ms).toLocaleString()}</td><td>${ledgerChange(e)}</td><td>${esc(LEDGER_WORDS[e.kind] || e.kind)}</td></tr>`)
       .join('') || '<tr><td colspan="3" class="muted">nothing yet</td></tr>';
     renderKeys(keys);
+    renderRetention(retention);
   } catch (err) {
     if (current(gen)) showError(el('acct-error'), err);
     return;
   }
+  el('ret-keep-outputs').addEventListener('change', () => {
+    el('ret-output').disabled = el('ret-keep-outputs').checked;
+  });
+  el('retention-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    el('ret-status').textContent = '';
+    el('ret-error').textContent = '';
+    const body = {
+      upload_retention_days: Number(el('ret-upload').value),
+      output_retention_days: el('ret-keep-outputs').checked ? null : Number(el('ret-output').value),
+      no_retain: el('ret-no-retain').checked,
+    };
+    try {
+      renderRetention(await api('/v1/account/retention', { method: 'PUT', body }));
+      el('ret-status').textContent = 'Saved.';
+    } catch (err) {
+      showError(el('ret-error'), err);
+    }
+  });
   el('key-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     try {
@@ -813,6 +845,20 @@ function ledgerChange(e) {
   if (e.kind === 'charge') return `−${n}`;
   if (e.kind === 'reserve' || e.kind === 'release') return `(${n})`;
   return `+${n}`;
+}
+
+function renderRetention(r) {
+  el('ret-upload').value = r.upload_retention_days;
+  el('ret-upload').max = r.max_retention_days;
+  el('ret-output').max = r.max_retention_days;
+  const keep = r.output_retention_days === null;
+  el('ret-keep-outputs').checked = keep;
+  el('ret-output').disabled = keep;
+  el('ret-output').value = keep ? (r.defaults.output_retention_days || 30) : r.output_retention_days;
+  el('ret-no-retain').checked = r.no_retain;
+  el('ret-hours').textContent = r.no_retain_output_hours;
+  const d = r.defaults;
+  el('ret-defaults').textContent = `The service's defaults: videos ${d.upload_retention_days} days, results ${d.output_retention_days === null ? 'kept' : `${d.output_retention_days} days`}; at most ${r.max_retention_days} days.`;
 }
 
 function renderKeys(keys) {
