@@ -690,15 +690,10 @@ mod tests {
         // Wrists and ankles are smooth: near the true motion's own second
         // difference (a few mm/frame²: the swinging foot accelerates); the
         // ±15 mm noise would be ~20.
-        let true_joints = synthetic::joints(150);
-        let true_ankles = 0.5
-            * [JointId::LeftFoot, JointId::RightFoot]
-                .map(|j| {
-                    let track: Vec<Vec3> = true_joints.iter().map(|g| g[j.index()]).collect();
-                    quality::jitter(&track)
-                })
-                .iter()
-                .sum::<f32>();
+        let true_ankles = quality::pair_jitter(
+            &synthetic::joints(150),
+            [JointId::LeftFoot, JointId::RightFoot],
+        );
         assert!(
             q.ankle_jitter_mm < true_ankles + 4.0,
             "ankle jitter {}, the truth's own {true_ankles}",

@@ -72,8 +72,18 @@ fn median(mut v: Vec<f32>) -> f32 {
     v[v.len() / 2]
 }
 
+/// The mean of both sides' [`jitter`] of one joint pair over global joint
+/// positions per frame.
+pub(crate) fn pair_jitter(joints: &[Vec<Vec3>], pair: [JointId; 2]) -> f32 {
+    let side = |j: JointId| -> f32 {
+        let track: Vec<Vec3> = joints.iter().map(|g| g[j.index()]).collect();
+        jitter(&track)
+    };
+    0.5 * (side(pair[0]) + side(pair[1]))
+}
+
 /// Mean second difference of a track, millimetres.
-pub(crate) fn jitter(track: &[Vec3]) -> f32 {
+fn jitter(track: &[Vec3]) -> f32 {
     if track.len() < 3 {
         return 0.0;
     }
@@ -105,16 +115,8 @@ pub struct Solved<'a> {
 /// caller's to fill in.
 pub fn measure(s: &Solved) -> Quality {
     let n = s.joints.len();
-    let track = |j: JointId| -> Vec<Vec3> { s.joints.iter().map(|g| g[j.index()]).collect() };
-    let mean2 = |a: f32, b: f32| 0.5 * (a + b);
-    let wrist_jitter_mm = mean2(
-        jitter(&track(JointId::LeftHand)),
-        jitter(&track(JointId::RightHand)),
-    );
-    let ankle_jitter_mm = mean2(
-        jitter(&track(JointId::LeftFoot)),
-        jitter(&track(JointId::RightFoot)),
-    );
+    let wrist_jitter_mm = pair_jitter(s.joints, [JointId::LeftHand, JointId::RightHand]);
+    let ankle_jitter_mm = pair_jitter(s.joints, [JointId::LeftFoot, JointId::RightFoot]);
     let mut slide = Vec::new();
     for (side, foot) in [JointId::LeftFoot, JointId::RightFoot]
         .into_iter()

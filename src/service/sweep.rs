@@ -13,6 +13,7 @@ use super::app::AppState;
 use super::error::ApiError;
 use super::job::job_prefix;
 use super::retention::defaults;
+use super::uploads::remove_video;
 use crate::db::now_ms;
 
 /// Rows looked at per query.
@@ -59,11 +60,7 @@ pub async fn sweep_at(state: &AppState, now: i64) -> Result<Swept, ApiError> {
             break;
         }
         for u in batch {
-            state.store.delete(&u.object_key).await?;
-            state
-                .db
-                .mark_upload_deleted(&u.account_id, &u.id, now)
-                .await?;
+            remove_video(state, &u, now).await?;
             swept.uploads += 1;
         }
     }

@@ -319,12 +319,21 @@ pub async fn delete_one(
         .upload(&caller.account.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("upload"))?;
+    remove_video(&state, &u, now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes an upload's video from the store, then marks the upload deleted
+/// at `now` (in that order: a failed store delete leaves it listed as
+/// present, for the retention sweep to try again). The user's delete, the
+/// worker's after processing and the sweep all go through here.
+pub async fn remove_video(state: &AppState, u: &Upload, now: i64) -> ApiResult<()> {
     state.store.delete(&u.object_key).await?;
     state
         .db
-        .mark_upload_deleted(&caller.account.id, &id, now_ms())
+        .mark_upload_deleted(&u.account_id, &u.id, now)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// `POST /v1/uploads/presign`: a link to PUT a large video straight into

@@ -22,6 +22,7 @@ use tracing::Instrument;
 use super::app::AppState;
 use super::job::{content_type, job_prefix, JobOptions, OutputFile};
 use super::retention::no_retain_expiry;
+use super::uploads::remove_video;
 use crate::config::Config;
 use crate::db::jobs::{Finish, Job};
 use crate::db::now_ms;
@@ -165,17 +166,9 @@ async fn delete_upload_of(state: &AppState, job: &Job) {
             return;
         }
     };
-    if let Err(e) = state.store.delete(&upload.object_key).await {
-        tracing::error!(error = %e, "deleting the processed upload failed");
-        return;
-    }
-    match state
-        .db
-        .mark_upload_deleted(&job.account_id, &upload.id, now_ms())
-        .await
-    {
-        Ok(_) => tracing::info!(upload = %upload.id, "upload deleted after processing"),
-        Err(e) => tracing::error!(error = %e, "marking the upload deleted failed"),
+    match remove_video(state, &upload, now_ms()).await {
+        Ok(()) => tracing::info!(upload = %upload.id, "upload deleted after processing"),
+        Err(e) => tracing::error!(code = e.code, "deleting the processed upload failed"),
     }
 }
 
