@@ -220,6 +220,23 @@ async fn shutdown_hands_back_the_running_job() {
     assert_eq!((account.balance, account.reserved), (100, price));
 }
 
+/// The job's picture (`GET /v1/jobs/{id}/thumbnail`, redirects followed),
+/// or `None` when it answers 404 `job.no_thumbnail`.
+async fn job_picture(user: &User, job: &str) -> Option<Vec<u8>> {
+    let r = user
+        .get(&format!("/v1/jobs/{job}/thumbnail"))
+        .send()
+        .await
+        .unwrap();
+    if r.status() == StatusCode::NOT_FOUND {
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "job.no_thumbnail", "{body}");
+        return None;
+    }
+    assert_eq!(r.status(), StatusCode::OK);
+    Some(r.bytes().await.unwrap().to_vec())
+}
+
 /// A finished job keeps every person: its tracks route lists both people
 /// of two_people.mp4 with thumbnails, and a re-solve job for the other one
 /// is charged the re-solve fee once and runs on a worker whose models
@@ -262,6 +279,7 @@ async fn tracks_are_kept_and_resolved_without_models() {
     assert!(list.len() >= 2, "both people are listed: {tracks}");
     let followed: Vec<&Value> = list.iter().filter(|t| t["followed"] == true).collect();
     assert_eq!(followed.len(), 1, "one track is the solved one: {tracks}");
+    let mut pictures = std::collections::BTreeMap::new();
     for t in list {
         let url = t["thumbnail_url"]
             .as_str()
@@ -275,7 +293,15 @@ async fn tracks_are_kept_and_resolved_without_models() {
         assert_eq!(r.status(), StatusCode::OK);
         let bytes = r.bytes().await.unwrap();
         assert_eq!(&bytes[..2], &[0xFF, 0xD8], "a JPEG");
+        pictures.insert(t["id"].as_u64().unwrap(), bytes);
     }
+    // The job list's picture is the solved person's.
+    let solved = followed[0]["id"].as_u64().unwrap();
+    assert_eq!(
+        job_picture(&user, first_id).await.as_deref(),
+        Some(&pictures[&solved][..]),
+        "the first job's picture is the person it solved"
+    );
     let other = list
         .iter()
         .filter(|t| t["followed"] == false)
@@ -295,6 +321,11 @@ async fn tracks_are_kept_and_resolved_without_models() {
     let second: Value = r.json().await.unwrap();
     assert_eq!(second["price"], 1, "the re-solve fee, not the clip's price");
     let second_id = second["id"].as_str().unwrap();
+    assert_eq!(
+        job_picture(&user, second_id).await,
+        None,
+        "no picture while queued"
+    );
 
     let no_models = tempfile::tempdir().unwrap();
     let mut without_models = worker_command(&app)
@@ -324,6 +355,11 @@ async fn tracks_are_kept_and_resolved_without_models() {
         "{names:?}"
     );
     assert_eq!(user.available().await, before - 1, "charged the fee once");
+    assert_eq!(
+        job_picture(&user, second_id).await.as_deref(),
+        Some(&pictures[&other][..]),
+        "the re-solve's picture is the person it solved"
+    );
 
     // A person the job never saw: the re-solve fails in plain words and
     // its fee comes back.

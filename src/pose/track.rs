@@ -3,8 +3,8 @@
 //! Each tracked person carries the crop for the next frame, built from the
 //! landmark model's auxiliary landmarks and damped ([`super::damp`]), so the
 //! detector only runs to find newcomers: every `detect_interval` frames,
-//! and on every frame while someone is lost or fading (presence under
-//! `redetect_presence`). Detections are matched to the people followed, and
+//! and on every frame while someone is lost inside the picture (not one
+//! who walked out of it) or fading (presence under `redetect_presence`). Detections are matched to the people followed, and
 //! then to the recently lost, by the Hungarian method on motion (the box
 //! moved on at its last speed) and appearance ([`super::appearance`]); a
 //! matched lost person gets her id back, anything else a new id. A person
@@ -457,10 +457,13 @@ impl Tracker {
         let now = frame.time_s;
         self.lost.retain(|l| now - l.lost_time <= self.cfg.memory_s);
         let due = self.frames_since_detect >= self.cfg.detect_interval.saturating_sub(1);
-        let searching = self
-            .lost
-            .iter()
-            .any(|l| now - l.lost_time <= self.cfg.retry_s);
+        // Someone who walked out of the picture is not searched for on
+        // every frame: the scheduled detection finds her if she comes
+        // back, and looking back fills the frames in between.
+        let (w, h) = frame.upright_size();
+        let searching = self.lost.iter().any(|l| {
+            now - l.lost_time <= self.cfg.retry_s && well_inside(&l.seen.bbox, w as f32, h as f32)
+        });
         let fading = self
             .live
             .iter()
@@ -1195,6 +1198,40 @@ mod tests {
             .iter()
             .all(|&id| id == walker_ids[0] && id != first));
         assert!(detect_calls <= 5, "detector ran {detect_calls} times");
+    }
+
+    #[test]
+    fn someone_who_walks_out_is_not_searched_for_on_every_frame() {
+        // One person stands; the other walks out on the left by frame 10
+        // and back in from frame 25.
+        let walker = |i: usize| match i {
+            0..=9 => Some(200.0 - 25.0 * i as f32),
+            25.. => Some(-100.0 + 25.0 * (i - 25) as f32),
+            _ => None,
+        };
+        let people: Vec<_> = (0..50)
+            .map(|i| {
+                let mut v = vec![(600.0, 400.0, 200.0)];
+                v.extend(walker(i).filter(|&x| x > 0.0).map(|x| (x, 600.0, 200.0)));
+                v
+            })
+            .collect();
+        let (out, detect_calls) = run(people, TrackerConfig::default());
+        // The scheduled detections (every 10 frames) and few more: not one
+        // a frame for half a second after she left.
+        assert!(detect_calls <= 7, "detector ran {detect_calls} times");
+        // Back in, she is found by the next scheduled detection and
+        // followed back to where she reappeared.
+        let back: Vec<u64> = out
+            .iter()
+            .flatten()
+            .filter(|t| t.pose.image[16].y > 500.0 && t.frame_index >= 25)
+            .map(|t| t.frame_index)
+            .collect();
+        assert!(
+            back.contains(&30) && back.contains(&49),
+            "walker back on {back:?}"
+        );
     }
 
     #[test]

@@ -90,6 +90,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::events))
         .routes(routes!(jobs::outputs))
         .routes(routes!(tracks::list))
+        .routes(routes!(tracks::thumbnail))
         .routes(routes!(tracks::resolve))
         .routes(routes!(credits::payment_webhook))
         .routes(routes!(blobs::get_blob))

@@ -5,7 +5,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -98,11 +98,7 @@ pub async fn list(
         if !followed_one && (t["frames"].as_f64().unwrap_or(0.0)) < shortest {
             continue;
         }
-        let thumb = format!("track-{tid}.jpg");
-        let thumbnail = match files.iter().find(|f| f.name == thumb) {
-            Some(f) => Some(state.store.presign_get(&f.key, expires, None).await?.url),
-            None => None,
-        };
+        let thumbnail = thumbnail_link(&state, &files, tid, expires).await?;
         tracks.push(TrackChoice {
             id: tid,
             first_frame: t["first_frame"].clone(),
@@ -116,6 +112,73 @@ pub async fn list(
         job_id: job.id,
         tracks,
     }))
+}
+
+/// A short-lived link to track `tid`'s picture among `files`, if it has one.
+async fn thumbnail_link(
+    state: &AppState,
+    files: &[OutputFile],
+    tid: u64,
+    expires: Duration,
+) -> ApiResult<Option<String>> {
+    let name = format!("track-{tid}.jpg");
+    match files.iter().find(|f| f.name == name) {
+        Some(f) => Ok(Some(
+            state.store.presign_get(&f.key, expires, None).await?.url,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// `GET /v1/jobs/{id}/thumbnail`: redirects to the picture of the person
+/// the job solved, so the job list can show whom each job is about (an
+/// `<img>` the browser loads with the session cookie). 404 until the job
+/// has succeeded, and for jobs whose pictures are gone.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/thumbnail",
+    tag = "jobs",
+    summary = "A picture of the person the finished job solved",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (
+            status = 307,
+            description = "Redirect to a short-lived link to the JPEG",
+            headers(("location" = String)),
+        ),
+        (status = 404, description = "No picture (yet)", body = super::api_types::ErrorBody),
+    ),
+)]
+pub async fn thumbnail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let none = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "job.no_thumbnail",
+            "this job has no picture",
+        )
+    };
+    let job = own_job(&state, &caller, &id).await?;
+    if job.state != JobState::Succeeded {
+        return Err(none());
+    }
+    let followed = job
+        .report_json
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        .and_then(|meta| meta["followed_track"].as_u64())
+        .ok_or_else(none)?;
+    let (_, root) = with_root(&state, &caller, job).await?;
+    let files = finished_outputs(&root).map_err(|_| none())?;
+    let expires = Duration::from_secs(state.cfg.store.presign_default_secs);
+    let link = thumbnail_link(&state, &files, followed, expires)
+        .await?
+        .ok_or_else(none)?;
+    Ok(Redirect::temporary(&link).into_response())
 }
 
 /// `POST /v1/jobs/{id}/resolve {person, rig, outputs}`: a new job solving

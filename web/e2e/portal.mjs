@@ -383,7 +383,10 @@ try {
   const gaps = kpA.frames.filter((f) => f.world && (f.filled || f.bridged || !f.pose || !f.landmarks)).length;
   const marks = await page.locator('#gaps span').count();
   check(gaps > 0 ? marks > 0 : marks === 0, `the timeline marks the ${gaps} frames without a detected pose (${marks} marks)`);
-  check((await page.textContent('#quality')).length > 0, `the quality is said in words (“${await page.textContent('#quality')}”)`);
+  const said = await page.textContent('#quality');
+  check(said.includes('Motion quality:') && said.includes('2D error'), `the quality is said in words (“${said}”)`);
+  const tilt = kpA.quality && kpA.quality.ground_tilt_deg;
+  if (tilt >= 0.5) check(said.includes(`tilted ${tilt.toFixed(0)}°`), `the ground's tilt (${tilt.toFixed(1)}°) is said`);
   // The 3D view has a text alternative and orbits by keyboard.
   const alt = await page.getAttribute('#stage canvas', 'aria-label');
   check(alt && alt.length > 20 && await page.getAttribute('#stage canvas', 'role') === 'img', `the 3D view has a text alternative (“${alt}”)`);
@@ -504,6 +507,19 @@ try {
   check(kept.upload_retention_days === 7 && kept.output_retention_days === 14 && kept.no_retain === true,
     `the retention settings were saved (${JSON.stringify(kept)})`);
   await page.reload();
+  // Finished jobs are told apart by whom they solved.
+  await page.goto(`${base}/#/jobs`);
+  await page.waitForSelector(`#job-${jobA} .pic`);
+  const picture = (id) => page.evaluate((i) => {
+    const img = document.querySelector(`#job-${i} img.thumb`);
+    return img ? { done: img.complete, w: img.naturalWidth } : null;
+  }, id);
+  await page.waitForFunction((i) => { const img = document.querySelector(`#job-${i} img.thumb`); return img && img.complete; }, jobA, { timeout: 30000 }).catch(() => {});
+  const picA = await picture(jobA);
+  check(picA && picA.w > 0, `a finished job shows a picture of the person it solved (${JSON.stringify(picA)})`);
+  check(await picture(ids.failing) === null && await page.locator(`#job-${ids.failing} .thumb`).count() === 1, 'a failed job shows an empty square, no broken picture');
+  await shotBoth('jobs-finished');
+  await page.goto(`${base}/#/account`);
   await page.waitForSelector('#balance');
   await page.waitForFunction(() => document.querySelector('#ret-upload').value === '7');
   check(await page.isChecked('#ret-no-retain') && await page.inputValue('#ret-output') === '14',

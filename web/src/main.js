@@ -474,10 +474,19 @@ function clipCell(j, up) {
   return `<strong class="fname">${esc(name)}</strong><br><span class="muted">${up ? `${fmtSecs(up.duration_s)} · ` : ''}${new Date(j.created_ms).toLocaleString()}</span>`;
 }
 
-const CELLS = { status: jobStatus, cost: jobCost, actions: jobActions };
+// The person a finished job solved, so jobs on one clip are told apart;
+// an empty square until then (and where the picture is gone).
+function jobThumb(j) {
+  return j.state === 'succeeded'
+    ? `<img class="thumb" src="/v1/jobs/${esc(j.id)}/thumbnail" alt="" width="48" height="48" loading="lazy">`
+    : '<span class="thumb" aria-hidden="true"></span>';
+}
+
+const CELLS = { pic: jobThumb, status: jobStatus, cost: jobCost, actions: jobActions };
 
 function jobRow(j, up) {
   return `<tr id="job-${j.id}" data-state="${esc(j.state)}">
+    <td class="pic">${jobThumb(j)}</td>
     <td class="clip">${clipCell(j, up)}</td>
     <td class="settings">${jobSettings(j)}</td>
     <td class="cost">${jobCost(j)}</td>
@@ -509,7 +518,7 @@ function updateRow(j) {
 
 async function jobsView() {
   view('Jobs', `<section><h1 id="jobs-h">Jobs</h1><p id="jobs-error" class="error" role="alert"></p>
-    <table class="jobs"><thead><tr><th scope="col">Clip</th><th scope="col">Settings</th><th scope="col">Cost</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="jobs"></tbody></table>
+    <table class="jobs"><thead><tr><th scope="col"><span class="sr-only">Person</span></th><th scope="col">Clip</th><th scope="col">Settings</th><th scope="col">Cost</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody id="jobs"></tbody></table>
     <p id="jobs-empty" class="muted" hidden>No jobs yet. <a href="#/upload">Upload a video</a>.</p></section>`);
   const streams = [];
   cleanup = () => streams.forEach((s) => s.close());
@@ -525,6 +534,11 @@ async function jobsView() {
   if (!current(gen)) return;
   const ups = new Map(uploads.uploads.map((u) => [u.id, u]));
   const body = el('jobs');
+  // A picture that does not load (deleted with the outputs) leaves the
+  // empty square, not a broken-image icon; errors do not bubble.
+  body.addEventListener('error', (e) => {
+    if (e.target.tagName === 'IMG') e.target.replaceWith(Object.assign(document.createElement('span'), { className: 'thumb' }));
+  }, true);
   body.innerHTML = list.jobs.map((j) => jobRow(j, ups.get(j.upload_id))).join('');
   for (const j of list.jobs) {
     const row = el(`job-${j.id}`);

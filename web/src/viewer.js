@@ -73,6 +73,9 @@ const QUALITY_FACTS = [
   ['limb_swaps_corrected', (v) => `${v} frames with limbs swapped back`],
   ['facing_flips_corrected', (v) => `${v} frames turned back to face the right way`],
   ['knees_clamped', (v) => `${v} knees held to bend one way`],
+  // The camera looked down on (or up at) the ground the feet stood on; the
+  // figure was turned upright by it, so the grid under it is level.
+  ['ground_tilt_deg', (v) => (v >= 0.5 ? `the ground was seen tilted ${v.toFixed(0)}° and levelled` : '')],
 ];
 
 /** The keypoints' quality in plain words; '' when there is nothing to say. */
@@ -99,7 +102,8 @@ export function qualityWords(keypoints) {
     else {
       const facts = QUALITY_FACTS
         .filter(([key]) => typeof q[key] === 'number')
-        .map(([key, say]) => say(q[key]));
+        .map(([key, say]) => say(q[key]))
+        .filter(Boolean);
       if (facts.length) parts.push(`Motion quality: ${facts.join('; ')}.`);
     }
   }
