@@ -3,7 +3,9 @@
 //! the real models), driven by `web/e2e/portal.mjs` in Debian's headless
 //! Chromium through playwright-core. The script checks the visitor's
 //! landing page, a wrong password's message, signs up, gets credits through
-//! `vidmocap admin grant-credits`, uploads the first 3 s of walk_outdoor.mp4
+//! `vidmocap admin grant-credits`, opens "Buy credits" from the header's
+//! balance and goes to Checkout (Stripe's API answered by a local stand-in,
+//! tests/support/stripe.rs; a refused price shown in plain words), uploads the first 3 s of walk_outdoor.mp4
 //! (landscape) and of two_people.mp4 (portrait) and a clip with nobody in
 //! it, follows the jobs over SSE (focus kept on Cancel), checks the failed
 //! job's page and its retry, the viewers (overlay on the landmarks at
@@ -20,6 +22,8 @@
 
 #[path = "support/media.rs"]
 mod media;
+#[path = "support/stripe.rs"]
+mod stripe_standin;
 use media::media;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -94,6 +98,45 @@ fn portal_in_a_real_browser() {
         .status()
         .expect("ffmpeg runs");
     assert!(status.success(), "ffmpeg made the clip with nobody in it");
+    // Stripe's API cannot be reached from a test: a local stand-in answers
+    // it, on a runtime of its own (this test is synchronous).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stripe = rt.block_on(stripe_standin::StripeStandIn::start());
+    std::fs::write(
+        dir.path().join("vidmocap.toml"),
+        format!(
+            r#"[service.billing]
+stripe_secret_key = "{key}"
+stripe_api_base = "{base}"
+
+[[service.billing.packs]]
+id = "small"
+name = "100 credits"
+price_id = "price_small"
+credits = 100
+amount_display = "€9"
+
+[[service.billing.packs]]
+id = "broken"
+name = "Misconfigured pack"
+price_id = "{missing}"
+credits = 5
+amount_display = "€1"
+
+[[service.billing.plans]]
+id = "pro-monthly"
+name = "Pro"
+price_id = "price_pro"
+monthly_credits = 500
+tier = "pro"
+amount_display = "€29 a month"
+"#,
+            key = stripe_standin::SECRET_KEY,
+            base = stripe.base,
+            missing = stripe_standin::MISSING_PRICE,
+        ),
+    )
+    .unwrap();
     // Empty at the start (the landing page falls back); the script fills it.
     let demo = dir.path().join("demo");
     std::fs::create_dir(&demo).unwrap();
@@ -153,10 +196,25 @@ fn portal_in_a_real_browser() {
         status.success(),
         "the browser run failed (see its output above)"
     );
+    // The checkout the browser started reached Stripe (the stand-in) in
+    // Stripe's shape, for the pack chosen.
+    let sessions = stripe.calls_to("/v1/checkout/sessions");
+    let prices: Vec<&str> = sessions
+        .iter()
+        .map(|c| c.form["line_items[0][price]"].as_str())
+        .collect();
+    assert_eq!(prices, [stripe_standin::MISSING_PRICE, "price_small"]);
+    assert_eq!(sessions[1].form["mode"], "payment");
+    assert_eq!(
+        sessions[1].authorization,
+        format!("Bearer {}", stripe_standin::SECRET_KEY)
+    );
+    assert_eq!(stripe.calls_to("/v1/customers").len(), 1);
     for page in [
         "landing",
         "login-wrong",
         "signup",
+        "buy-credits",
         "upload-chosen",
         "upload-done",
         "jobs-running",

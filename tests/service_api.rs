@@ -2,9 +2,12 @@
 //! database per test (SQLite file or a new PostgreSQL database), the local
 //! store, and real ffmpeg for the clips: accounts and sessions, API keys,
 //! the authorisation matrix, bad input costing nothing, idempotency,
-//! cancel, the payment webhook, concurrency against PostgreSQL and the
+//! cancel, billing through Stripe (a local stand-in for its API, events
+//! signed with its real scheme), concurrency against PostgreSQL and the
 //! operations endpoints.
 
+#[path = "support/stripe.rs"]
+mod stripe_standin;
 #[path = "support/service.rs"]
 mod support;
 
@@ -12,8 +15,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use stripe_standin::StripeStandIn;
 use support::{error_code, media, tiny_clip, Backend, TestApp};
 use vidmocap::service::credits::sign;
+use vidmocap::service::{BillingConfig, Pack, Plan};
 
 fn cookie_attrs(resp: &reqwest::Response) -> String {
     resp.headers()
@@ -562,75 +567,530 @@ async fn quality_presets_are_priced_before_and_charged() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn payment_webhook_tops_up_once() {
-    let app = TestApp::start(Backend::Sqlite, 0).await;
-    let user = app.signup("payer@example.com").await;
-    let event = json!({
-        "id": "evt_1", "type": "checkout.session.completed",
-        "data": {"object": {"client_reference_id": user.id, "metadata": {"credits": "250"}}}
-    })
-    .to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let send = |sig: String, body: String| {
-        app.http
-            .post(app.url("/v1/webhooks/payment"))
-            .header("stripe-signature", sig)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-    let r = send(
-        sign(support::WEBHOOK_SECRET, now, event.as_bytes()),
-        event.clone(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<Value>().await.unwrap()["applied"], true);
-    let r = send(
-        sign(support::WEBHOOK_SECRET, now, event.as_bytes()),
-        event.clone(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["applied"],
-        false,
-        "redelivery"
-    );
-    assert_eq!(user.available().await, 250);
+// ---- billing through Stripe ---------------------------------------------------
+//
+// Stripe's API cannot be reached from a test: `StripeStandIn` answers the
+// customer, Checkout and portal calls in Stripe's shape and records them.
+// The webhook events are signed with the real scheme (`sign`), and shaped
+// as Stripe sends them.
 
-    let forged = sign("not the secret", now, event.as_bytes());
-    let (s, code) = error_code(send(forged, event.clone()).await.unwrap()).await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::BAD_REQUEST, "webhook.bad_signature")
-    );
-    let stale = sign(support::WEBHOOK_SECRET, now - 3600, event.as_bytes());
-    let (s, code) = error_code(send(stale, event.clone()).await.unwrap()).await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::BAD_REQUEST, "webhook.stale")
-    );
-    let tampered = event.replace("250", "25000");
-    let sig = sign(support::WEBHOOK_SECRET, now, event.as_bytes());
-    let (s, code) = error_code(send(sig, tampered).await.unwrap()).await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::BAD_REQUEST, "webhook.bad_signature")
-    );
-    assert_eq!(user.available().await, 250);
-    let topups = user.ledger().await["entries"]
+fn now_s() -> i64 {
+    vidmocap::db::now_ms() / 1000
+}
+
+/// Stripe configured against the stand-in: one pack, one plan.
+fn with_billing(s: &mut vidmocap::service::ServiceConfig, stripe: &StripeStandIn) {
+    s.billing = BillingConfig {
+        stripe_secret_key: stripe_standin::SECRET_KEY.into(),
+        stripe_api_base: stripe.base.clone(),
+        packs: vec![
+            Pack {
+                id: "small".into(),
+                name: "100 credits".into(),
+                price_id: "price_small".into(),
+                credits: 100,
+                amount_display: "€9".into(),
+            },
+            // Configured here, but missing at Stripe (the stand-in refuses it).
+            Pack {
+                id: "broken".into(),
+                name: "misconfigured".into(),
+                price_id: stripe_standin::MISSING_PRICE.into(),
+                credits: 5,
+                amount_display: "€1".into(),
+            },
+        ],
+        plans: vec![Plan {
+            id: "pro-monthly".into(),
+            name: "Pro".into(),
+            price_id: "price_pro".into(),
+            monthly_credits: 500,
+            tier: "pro".into(),
+            amount_display: "€29 a month".into(),
+        }],
+        ..BillingConfig::default()
+    };
+}
+
+fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
+    json!({"id": id, "object": "event", "type": kind, "created": created,
+           "data": {"object": object}})
+}
+
+async fn post_event(app: &TestApp, event: &Value) -> reqwest::Response {
+    let body = event.to_string();
+    app.http
+        .post(app.url("/v1/webhooks/payment"))
+        .header(
+            "stripe-signature",
+            sign(support::WEBHOOK_SECRET, now_s(), body.as_bytes()),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Sends an event that must be received; returns whether it was applied.
+async fn applied(app: &TestApp, event: &Value) -> bool {
+    let r = post_event(app, event).await;
+    assert_eq!(r.status(), StatusCode::OK, "{event}");
+    r.json::<Value>().await.unwrap()["applied"]
+        .as_bool()
+        .unwrap()
+}
+
+async fn refused(app: &TestApp, event: &Value) -> (StatusCode, String) {
+    error_code(post_event(app, event).await).await
+}
+
+/// Starts a checkout of `offer`; returns the Checkout session id.
+async fn checkout(user: &support::User, stripe: &StripeStandIn, offer: &str) -> String {
+    let r = user
+        .post("/v1/billing/checkout")
+        .json(&json!({"offer": offer}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let url = r.json::<Value>().await.unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let prefix = format!("{}/pay/", stripe.base);
+    assert!(url.starts_with(&prefix), "{url}");
+    url[prefix.len()..].to_string()
+}
+
+fn completed(session: &str, mode: &str, payment_intent: Option<&str>, user_id: &str) -> Value {
+    json!({"id": session, "object": "checkout.session", "mode": mode,
+           "payment_status": "paid", "customer": "cus_test_1",
+           "client_reference_id": user_id, "payment_intent": payment_intent,
+           "amount_total": 900,
+           // A client can set metadata: it must count for nothing.
+           "metadata": {"credits": "99999"}})
+}
+
+fn topups(ledger: &Value, kind: &str) -> Vec<i64> {
+    ledger["entries"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["kind"] == "topup")
-        .count();
-    assert_eq!(topups, 1);
+        .filter(|e| e["kind"] == kind)
+        .map(|e| e["amount"].as_i64().unwrap())
+        .collect()
+}
+
+async fn checkout_credits_our_price_once(backend: Backend) {
+    let stripe = StripeStandIn::start().await;
+    let app = TestApp::start_with(backend, 0, |s| with_billing(s, &stripe)).await;
+    let user = app.signup("buyer@example.com").await;
+    let other = app.signup("window-shopper@example.com").await;
+
+    // The offers, without Stripe's price ids.
+    let r = app
+        .http
+        .get(app.url("/v1/billing/offers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let offers = r.text().await.unwrap();
+    assert!(!offers.contains("price_"), "{offers}");
+    let offers: Value = serde_json::from_str(&offers).unwrap();
+    assert_eq!(offers["enabled"], true);
+    assert_eq!(offers["packs"][0]["id"], "small");
+    assert_eq!(offers["packs"][0]["credits"], 100);
+    assert_eq!(offers["plans"][0]["tier"], "pro");
+
+    // An offer we do not sell, and a portal before any purchase: nothing
+    // reaches Stripe.
+    let (s, code) = error_code(
+        user.post("/v1/billing/checkout")
+            .json(&json!({"offer": "huge"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::BAD_REQUEST, "billing.unknown_offer")
+    );
+    let (s, code) = error_code(other.post("/v1/billing/portal").send().await.unwrap()).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::CONFLICT, "billing.no_customer")
+    );
+    let (s, _) = error_code(
+        app.http
+            .post(app.url("/v1/billing/checkout"))
+            .json(&json!({"offer": "small"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(stripe.calls().is_empty());
+
+    // Checkout: a customer first, then the session, in Stripe's shape.
+    // A price Stripe refuses is the provider's failure, its detail logged.
+    let (s, code) = error_code(
+        user.post("/v1/billing/checkout")
+            .json(&json!({"offer": "broken"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::BAD_GATEWAY, "billing.provider")
+    );
+    let session = checkout(&user, &stripe, "small").await;
+    let customers = stripe.calls_to("/v1/customers");
+    assert_eq!(customers.len(), 1);
+    assert_eq!(customers[0].authorization, "Bearer sk_test_standin");
+    assert_eq!(customers[0].form["metadata[account_id]"], user.id);
+    let sessions = stripe.calls_to("/v1/checkout/sessions");
+    assert_eq!(sessions.len(), 2);
+    let f = &sessions[1].form;
+    assert_eq!(sessions[1].authorization, "Bearer sk_test_standin");
+    assert_eq!(f["mode"], "payment");
+    assert_eq!(f["line_items[0][price]"], "price_small");
+    assert_eq!(f["line_items[0][quantity]"], "1");
+    assert_eq!(f["client_reference_id"], user.id);
+    assert_eq!(f["customer"], "cus_test_1");
+    assert!(f["success_url"].starts_with(&app.base), "{f:?}");
+    assert!(f["cancel_url"].starts_with(&app.base), "{f:?}");
+    assert_eq!(user.available().await, 0, "nothing before the payment");
+
+    // The completed session credits the pack's 100, not the metadata's
+    // 99999; once, however often and under whatever event id it comes.
+    let done = event(
+        "evt_c1",
+        "checkout.session.completed",
+        now_s(),
+        completed(&session, "payment", Some("pi_pack_1"), &user.id),
+    );
+    assert!(applied(&app, &done).await);
+    assert_eq!(user.available().await, 100);
+    assert!(!applied(&app, &done).await, "redelivery");
+    let again = event(
+        "evt_c2",
+        "checkout.session.async_payment_succeeded",
+        now_s(),
+        completed(&session, "payment", Some("pi_pack_1"), &user.id),
+    );
+    assert!(!applied(&app, &again).await, "a session pays once");
+    assert_eq!(user.available().await, 100);
+
+    // Bad input: a session we did not create (the old metadata path), an
+    // unsigned, forged, stale (replayed) or altered event. Each is refused
+    // with its code and moves nothing.
+    let forged_session = event(
+        "evt_f1",
+        "checkout.session.completed",
+        now_s(),
+        completed("cs_not_ours", "payment", Some("pi_x"), &user.id),
+    );
+    assert_eq!(
+        refused(&app, &forged_session).await,
+        (
+            StatusCode::BAD_REQUEST,
+            String::from("webhook.unknown_session")
+        )
+    );
+    let body = done.to_string().replace("evt_c1", "evt_c9");
+    let send = |sig: Option<String>, body: String| {
+        let mut req = app
+            .http
+            .post(app.url("/v1/webhooks/payment"))
+            .header("content-type", "application/json");
+        if let Some(sig) = sig {
+            req = req.header("stripe-signature", sig);
+        }
+        req.body(body).send()
+    };
+    for (sig, body, want) in [
+        (None, body.clone(), "webhook.bad_signature"),
+        (
+            Some(sign("not the secret", now_s(), body.as_bytes())),
+            body.clone(),
+            "webhook.bad_signature",
+        ),
+        (
+            Some(sign(
+                support::WEBHOOK_SECRET,
+                now_s() - 3600,
+                body.as_bytes(),
+            )),
+            body.clone(),
+            "webhook.stale",
+        ),
+        (
+            Some(sign(support::WEBHOOK_SECRET, now_s(), body.as_bytes())),
+            body.replace("pi_pack_1", "pi_pack_2"),
+            "webhook.bad_signature",
+        ),
+    ] {
+        let (s, code) = error_code(send(sig, body).await.unwrap()).await;
+        assert_eq!((s, code.as_str()), (StatusCode::BAD_REQUEST, want));
+    }
+    assert_eq!(user.available().await, 100);
+    assert_eq!(topups(&user.ledger().await, "topup"), vec![100]);
+    assert_eq!(other.available().await, 0);
+
+    // The customer portal, for the customer made at checkout.
+    let r = user.post("/v1/billing/portal").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["url"],
+        format!("{}/portal", stripe.base)
+    );
+    let portal = stripe.calls_to("/v1/billing_portal/sessions");
+    assert_eq!(portal[0].form["customer"], "cus_test_1");
+    assert!(portal[0].form["return_url"].starts_with(&app.base));
+
+    // A plan's checkout is a subscription, for the same customer.
+    checkout(&user, &stripe, "pro-monthly").await;
+    assert_eq!(stripe.calls_to("/v1/customers").len(), 1);
+    let sessions = stripe.calls_to("/v1/checkout/sessions");
+    let f = &sessions[2].form;
+    assert_eq!(f["mode"], "subscription");
+    assert_eq!(f["line_items[0][price]"], "price_pro");
+    assert_eq!(f["customer"], "cus_test_1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn billing_checkout_credits_our_price_once_sqlite() {
+    checkout_credits_our_price_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn billing_checkout_credits_our_price_once_postgres() {
+    checkout_credits_our_price_once(Backend::Postgres).await;
+}
+
+fn subscription(id: &str, status: &str, price: &str, cancel: bool, period_end: i64) -> Value {
+    json!({"id": id, "object": "subscription", "customer": "cus_test_1",
+           "status": status, "cancel_at_period_end": cancel, "cancel_at": null,
+           "items": {"data": [{"price": {"id": price}, "current_period_end": period_end}]}})
+}
+
+async fn tier(user: &support::User) -> String {
+    user.account().await["tier"].as_str().unwrap().to_string()
+}
+
+async fn plans_and_refunds(backend: Backend) {
+    let stripe = StripeStandIn::start().await;
+    let app = TestApp::start_with(backend, 0, |s| {
+        with_billing(s, &stripe);
+        // An 8 s clip holds 800 credits: enough to leave a refund short.
+        s.credits_per_second = 100.0;
+    })
+    .await;
+    let user = app.signup("subscriber@example.com").await;
+    let t0 = now_s();
+    let month = 30 * 24 * 3600;
+
+    // Subscribing: the completed checkout moves no credit, the
+    // subscription sets the plan's tier, each paid invoice adds 500.
+    let session = checkout(&user, &stripe, "pro-monthly").await;
+    let mut done = completed(&session, "subscription", None, &user.id);
+    done["subscription"] = json!("sub_1");
+    assert!(
+        applied(
+            &app,
+            &event("evt_c1", "checkout.session.completed", t0, done)
+        )
+        .await
+    );
+    assert_eq!(user.available().await, 0);
+    assert_eq!(tier(&user).await, "free");
+    let created = event(
+        "evt_s1",
+        "customer.subscription.created",
+        t0,
+        subscription("sub_1", "active", "price_pro", false, t0 + month),
+    );
+    assert!(applied(&app, &created).await);
+    assert_eq!(tier(&user).await, "pro");
+    let invoice = |id: &str, customer: &str, price: &str, pi: Option<&str>| {
+        json!({"id": id, "object": "invoice", "customer": customer, "subscription": "sub_1",
+               "payment_intent": pi, "billing_reason": "subscription_cycle",
+               "lines": {"data": [{"price": {"id": price}, "proration": false}]}})
+    };
+    let paid = event(
+        "evt_i1",
+        "invoice.paid",
+        t0,
+        invoice("in_1", "cus_test_1", "price_pro", Some("pi_inv_1")),
+    );
+    assert!(applied(&app, &paid).await);
+    assert!(!applied(&app, &paid).await, "redelivery");
+    assert_eq!(user.available().await, 500);
+    // Stripe's newer invoice shape (API 2025-03-31): the price under `pricing`.
+    let newer = json!({"id": "in_2", "object": "invoice", "customer": "cus_test_1",
+        "lines": {"data": [{"pricing": {"price_details": {"price": "price_pro"}},
+                             "parent": {"subscription_item_details": {"proration": false}}}]}});
+    assert!(applied(&app, &event("evt_i2", "invoice.paid", t0, newer)).await);
+    assert_eq!(user.available().await, 1000);
+
+    // A price we do not sell, a customer not made here: refused, nothing moves.
+    let foreign = event(
+        "evt_i3",
+        "invoice.paid",
+        t0,
+        invoice("in_3", "cus_test_1", "price_other", None),
+    );
+    assert_eq!(
+        refused(&app, &foreign).await,
+        (
+            StatusCode::BAD_REQUEST,
+            String::from("webhook.unknown_price")
+        )
+    );
+    let stranger = event(
+        "evt_i4",
+        "invoice.paid",
+        t0,
+        invoice("in_4", "cus_stranger", "price_pro", None),
+    );
+    assert_eq!(
+        refused(&app, &stranger).await,
+        (
+            StatusCode::BAD_REQUEST,
+            String::from("webhook.unknown_customer")
+        )
+    );
+    let switched = event(
+        "evt_s2",
+        "customer.subscription.updated",
+        t0 + 1,
+        subscription("sub_1", "active", "price_other", false, t0 + month),
+    );
+    assert_eq!(
+        refused(&app, &switched).await,
+        (
+            StatusCode::BAD_REQUEST,
+            String::from("webhook.unknown_price")
+        )
+    );
+    assert_eq!(user.available().await, 1000);
+    assert_eq!(tier(&user).await, "pro");
+
+    // Cancelled at the period's end: the tier stays until then; an older
+    // event arriving late changes nothing; the sweep ends the plan on time.
+    let cancel = event(
+        "evt_s3",
+        "customer.subscription.updated",
+        t0 + 10,
+        subscription("sub_1", "active", "price_pro", true, t0 + month),
+    );
+    assert!(applied(&app, &cancel).await);
+    let late = event(
+        "evt_s0",
+        "customer.subscription.updated",
+        t0 - 100,
+        subscription("sub_1", "active", "price_pro", false, t0 + month),
+    );
+    assert!(!applied(&app, &late).await, "older than what we know");
+    assert_eq!(tier(&user).await, "pro");
+    let sweep =
+        |days: i64| vidmocap::service::sweep::sweep_at(app.state(), (t0 + days * 86_400) * 1000);
+    sweep(29).await.unwrap();
+    assert_eq!(tier(&user).await, "pro");
+    sweep(31).await.unwrap();
+    assert_eq!(tier(&user).await, "free");
+
+    // A new subscription, then deleted: the default tier at once.
+    let second = event(
+        "evt_s4",
+        "customer.subscription.created",
+        t0 + 20,
+        subscription("sub_2", "active", "price_pro", false, t0 + month),
+    );
+    assert!(applied(&app, &second).await);
+    assert_eq!(tier(&user).await, "pro");
+    let deleted = event(
+        "evt_s5",
+        "customer.subscription.deleted",
+        t0 + 30,
+        subscription("sub_2", "canceled", "price_pro", false, t0 + month),
+    );
+    assert!(applied(&app, &deleted).await);
+    assert_eq!(tier(&user).await, "free");
+    assert_eq!(user.available().await, 1000, "tier changes move no credit");
+
+    // Refunds: a pack bought (100 credits for 900 cents), half refunded
+    // (50 back), then the rest (Stripe's running total: 50 more).
+    let pack = checkout(&user, &stripe, "small").await;
+    let done = completed(&pack, "payment", Some("pi_pack"), &user.id);
+    assert!(
+        applied(
+            &app,
+            &event("evt_c2", "checkout.session.completed", t0, done)
+        )
+        .await
+    );
+    assert_eq!(user.available().await, 1100);
+    let refund = |id: &str, pi: &str, refunded: i64, amount: i64| {
+        event(
+            id,
+            "charge.refunded",
+            t0,
+            json!({"id": format!("ch_{id}"), "object": "charge", "payment_intent": pi,
+                   "amount": amount, "amount_refunded": refunded, "refunded": refunded == amount}),
+        )
+    };
+    assert!(applied(&app, &refund("evt_r1", "pi_pack", 450, 900)).await);
+    assert_eq!(user.available().await, 1050);
+    assert!(!applied(&app, &refund("evt_r1", "pi_pack", 450, 900)).await);
+    assert!(applied(&app, &refund("evt_r2", "pi_pack", 900, 900)).await);
+    assert_eq!(user.available().await, 1000);
+    assert_eq!(
+        refused(&app, &refund("evt_r3", "pi_unknown", 900, 900)).await,
+        (
+            StatusCode::BAD_REQUEST,
+            String::from("webhook.unknown_payment")
+        )
+    );
+
+    // Credits held by a job are not taken: the invoice's 500 refunded
+    // while 800 of 1000 are held takes the 200 free ones, and no more.
+    let clip = support::tiny_clip(app.dir.path(), "held.mp4", 8);
+    let upload = user.upload_ok(&clip).await;
+    let price = upload["price"].as_i64().unwrap();
+    assert!(price > 500, "{upload}");
+    assert_eq!(
+        user.create_job(upload["id"].as_str().unwrap(), None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(user.available().await, 1000 - price);
+    assert!(applied(&app, &refund("evt_r4", "pi_inv_1", 1900, 1900)).await);
+    let account = user.account().await;
+    assert_eq!(account["credits"]["available"], 0);
+    assert_eq!(account["credits"]["balance"], price);
+    assert_eq!(
+        topups(&user.ledger().await, "refund"),
+        vec![50, 50, 1000 - price]
+    );
+    assert_eq!(topups(&user.ledger().await, "topup"), vec![500, 500, 100]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn billing_plans_tiers_and_refunds_sqlite() {
+    plans_and_refunds(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn billing_plans_tiers_and_refunds_postgres() {
+    plans_and_refunds(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,6 +7,8 @@
 
 #[path = "support/s3.rs"]
 mod s3;
+#[path = "support/stripe.rs"]
+mod stripe_standin;
 #[path = "support/service.rs"]
 mod support;
 
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use stripe_standin::StripeStandIn;
 use support::{error_code, tiny_clip, Backend, TestApp, User};
 use vidmocap::service::credits::sign;
 
@@ -175,20 +178,59 @@ async fn running_limit_holds_under_concurrent_claims_postgres() {
     }
 }
 
-/// Finding 3: a top-up near `i64::MAX` is refused (SQLite would have made
-/// the balance a REAL and every route of the account a 500), and the
-/// account and `admin grant-credits` keep working.
+/// Finding 3: a top-up past the credit bound is refused (SQLite would
+/// have made the balance a REAL and every route of the account a 500),
+/// and the account and `admin grant-credits` keep working. Packs above
+/// the bound cannot be configured; a pack that would carry the balance
+/// past it is refused when its payment arrives, and nothing moves.
 #[tokio::test(flavor = "multi_thread")]
 async fn credits_are_bounded() {
-    let app = TestApp::start(Backend::Sqlite, 0).await;
+    let max = vidmocap::db::ledger::MAX_CREDITS;
+    let mut huge = vidmocap::service::ServiceConfig::default();
+    huge.billing.packs.push(vidmocap::service::Pack {
+        id: "huge".into(),
+        name: "too many".into(),
+        price_id: "price_huge".into(),
+        credits: 9223372036854775802,
+        amount_display: String::new(),
+    });
+    let err = huge.validate().unwrap_err();
+    assert_eq!(err.code(), "config.invalid", "{err}");
+
+    let stripe = StripeStandIn::start().await;
+    let app = TestApp::start_with(Backend::Sqlite, 0, |s| {
+        s.billing.stripe_secret_key = stripe_standin::SECRET_KEY.into();
+        s.billing.stripe_api_base = stripe.base.clone();
+        s.billing.packs.push(vidmocap::service::Pack {
+            id: "eleven".into(),
+            name: "11 credits".into(),
+            price_id: "price_11".into(),
+            credits: 11,
+            amount_display: String::new(),
+        });
+    })
+    .await;
     let user = app.signup("rich@example.com").await;
-    let now = vidmocap::db::now_ms() / 1000;
-    let webhook = |n: u32, credits: Value| {
-        let event = json!({
-            "id": format!("evt_big_{n}"), "type": "checkout.session.completed",
-            "data": {"object": {"client_reference_id": user.id, "metadata": {"credits": credits}}}
-        })
+    app.grant(&user.email, max - 10);
+    let r = user
+        .post("/v1/billing/checkout")
+        .json(&json!({"offer": "eleven"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let url = r.json::<Value>().await.unwrap()["url"]
+        .as_str()
+        .unwrap()
         .to_string();
+    let session = url.rsplit('/').next().unwrap();
+    let now = vidmocap::db::now_ms() / 1000;
+    let event = json!({
+        "id": "evt_big", "type": "checkout.session.completed", "created": now,
+        "data": {"object": {"id": session, "payment_status": "paid", "payment_intent": "pi_big"}}
+    })
+    .to_string();
+    let (s, code) = error_code(
         app.http
             .post(app.url("/v1/webhooks/payment"))
             .header(
@@ -198,16 +240,10 @@ async fn credits_are_bounded() {
             .header("content-type", "application/json")
             .body(event)
             .send()
-    };
-    let (s, code) = error_code(webhook(1, json!(9223372036854775802i64)).await.unwrap()).await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::BAD_REQUEST, "credits.over_limit")
-    );
-    let max = vidmocap::db::ledger::MAX_CREDITS;
-    let r = webhook(2, json!(max - 10)).await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let (s, code) = error_code(webhook(3, json!(11)).await.unwrap()).await;
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         (s, code.as_str()),
         (StatusCode::BAD_REQUEST, "credits.over_limit"),

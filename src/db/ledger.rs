@@ -1,7 +1,8 @@
 //! The credit ledger: append-only rows, with the account's running
 //! `balance` and `reserved` columns moved in the same transaction.
 //!
-//! Kinds: `grant` (operator), `topup` (payment webhook), `reserve` (job
+//! Kinds: `grant` (operator), `topup` (a payment, see [`super::billing`]),
+//! `refund` (a refunded payment's credits taken back), `reserve` (job
 //! accepted, amount held), `charge` (job succeeded: the hold becomes a
 //! debit), `release` (job failed or canceled: the hold is returned).
 //! `balance` changes on grant, top-up and charge; `reserved` on reserve,
@@ -21,8 +22,6 @@ pub const MAX_CREDITS: i64 = 1_000_000_000_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Credited {
     Applied,
-    /// A payment event seen before: nothing changed.
-    Duplicate,
     NoAccount,
     /// The amount is not in `1..=MAX_CREDITS` or the balance would pass
     /// [`MAX_CREDITS`]: nothing changed.
@@ -32,7 +31,7 @@ pub enum Credited {
 /// Adds a bounded amount to the balance; false when the account is
 /// missing or the result would pass [`MAX_CREDITS`]. The bound is checked
 /// as `balance <= MAX - amount`, which cannot overflow either.
-async fn add_balance(
+pub(crate) async fn add_balance(
     tx: &mut Transaction<'static, Any>,
     account_id: &str,
     credits: i64,
@@ -48,7 +47,7 @@ async fn add_balance(
     Ok(done.rows_affected() == 1)
 }
 
-async fn account_exists(
+pub(crate) async fn account_exists(
     tx: &mut Transaction<'static, Any>,
     account_id: &str,
 ) -> Result<bool, DbError> {
@@ -171,43 +170,6 @@ impl Db {
             return Ok(Credited::OverLimit);
         }
         append(&mut tx, account_id, kind, credits, None, reference).await?;
-        tx.commit().await?;
-        Ok(Credited::Applied)
-    }
-
-    /// Applies a payment event once: the event id is recorded in the same
-    /// transaction as the top-up, so a redelivered event changes nothing.
-    pub async fn apply_payment(
-        &self,
-        event_id: &str,
-        account_id: &str,
-        credits: i64,
-    ) -> Result<Credited, DbError> {
-        if !(1..=MAX_CREDITS).contains(&credits) {
-            return Ok(Credited::OverLimit);
-        }
-        let mut tx = self.pool.begin().await?;
-        if !account_exists(&mut tx, account_id).await? {
-            return Ok(Credited::NoAccount);
-        }
-        let fresh = sqlx::query(
-            "INSERT INTO payment_events (event_id, account_id, credits, created_ms)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(account_id)
-        .bind(credits)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-        if fresh.rows_affected() == 0 {
-            return Ok(Credited::Duplicate);
-        }
-        if !add_balance(&mut tx, account_id, credits).await? {
-            // Rolled back with the event row: a corrected event may follow.
-            return Ok(Credited::OverLimit);
-        }
-        append(&mut tx, account_id, "topup", credits, None, Some(event_id)).await?;
         tx.commit().await?;
         Ok(Credited::Applied)
     }

@@ -14,6 +14,7 @@
 //! while asking the pool for a second connection.
 
 pub mod accounts;
+pub mod billing;
 pub mod jobs;
 pub mod ledger;
 pub mod notify;
@@ -85,6 +86,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0005_ledger_outlives_account",
         include_str!("../../migrations/sqlite/0005_ledger_outlives_account.sql"),
         include_str!("../../migrations/postgres/0005_ledger_outlives_account.sql"),
+    ),
+    (
+        "0006_billing",
+        include_str!("../../migrations/sqlite/0006_billing.sql"),
+        include_str!("../../migrations/postgres/0006_billing.sql"),
     ),
 ];
 

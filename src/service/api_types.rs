@@ -236,6 +236,51 @@ pub struct PaymentReceipt {
     pub applied: bool,
 }
 
+// --------------------------------------------------------------- billing
+
+/// `GET /v1/billing/offers`: what the portal may sell. Stripe's price ids
+/// stay on the server.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BillingOffers {
+    /// False when the operator has not configured Stripe.
+    pub enabled: bool,
+    pub packs: Vec<PackOffer>,
+    pub plans: Vec<PlanOffer>,
+}
+
+/// A credit pack, bought once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PackOffer {
+    pub id: String,
+    pub name: String,
+    pub credits: i64,
+    pub amount_display: String,
+}
+
+/// A monthly plan: a tier and credits each month.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanOffer {
+    pub id: String,
+    pub name: String,
+    pub monthly_credits: i64,
+    pub tier: String,
+    pub amount_display: String,
+}
+
+/// `POST /v1/billing/checkout`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutBody {
+    /// A pack's or plan's id from `GET /v1/billing/offers`.
+    pub offer: String,
+}
+
+/// Where to send the user: Stripe Checkout or the customer portal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BillingRedirect {
+    pub url: String,
+}
+
 // --------------------------------------------------------------- uploads
 
 /// An uploaded video as probed, with what a job on it costs.

@@ -55,6 +55,150 @@ impl QualityPrices {
     }
 }
 
+/// A credit pack sold once through Stripe Checkout.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pack {
+    /// Our name for it, what the portal sends to `/v1/billing/checkout`.
+    pub id: String,
+    pub name: String,
+    /// Stripe's price id (`price_...`): what the payment is for, and the
+    /// only thing a webhook is believed about.
+    pub price_id: String,
+    pub credits: i64,
+    /// The price as the portal shows it ("€9"); Stripe's price decides
+    /// what is charged.
+    pub amount_display: String,
+}
+
+/// A subscription plan: a tier while it runs and credits every month.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+    pub price_id: String,
+    /// Credits each paid invoice adds.
+    pub monthly_credits: i64,
+    /// One of `service.tiers`: the account's tier while the plan runs.
+    pub tier: String,
+    pub amount_display: String,
+}
+
+/// `[service.billing]`: Stripe and what we sell through it. Without a
+/// secret key the billing routes answer `billing.disabled`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingConfig {
+    /// Stripe's secret API key (`sk_live_...` or `sk_test_...`).
+    pub stripe_secret_key: String,
+    /// Where Stripe's API is; empty: `https://api.stripe.com`. Tests point
+    /// it at a local stand-in.
+    pub stripe_api_base: String,
+    /// Where Checkout sends the user back; empty: the portal's own URL.
+    pub success_url: String,
+    pub cancel_url: String,
+    pub packs: Vec<Pack>,
+    pub plans: Vec<Plan>,
+}
+
+impl fmt::Debug for BillingConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key is a secret; which offers exist is not.
+        f.debug_struct("BillingConfig")
+            .field("enabled", &self.enabled())
+            .field("stripe_api_base", &self.api_base())
+            .field("packs", &self.packs)
+            .field("plans", &self.plans)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a configured offer is, found by our id or by Stripe's price id.
+#[derive(Clone, Copy, Debug)]
+pub enum Offer<'a> {
+    Pack(&'a Pack),
+    Plan(&'a Plan),
+}
+
+impl BillingConfig {
+    pub fn enabled(&self) -> bool {
+        !self.stripe_secret_key.is_empty()
+    }
+
+    pub fn api_base(&self) -> &str {
+        if self.stripe_api_base.is_empty() {
+            "https://api.stripe.com"
+        } else {
+            self.stripe_api_base.trim_end_matches('/')
+        }
+    }
+
+    pub fn offer(&self, id: &str) -> Option<Offer<'_>> {
+        self.packs
+            .iter()
+            .find(|p| p.id == id)
+            .map(Offer::Pack)
+            .or_else(|| self.plans.iter().find(|p| p.id == id).map(Offer::Plan))
+    }
+
+    pub fn offer_by_price(&self, price_id: &str) -> Option<Offer<'_>> {
+        self.packs
+            .iter()
+            .find(|p| p.price_id == price_id)
+            .map(Offer::Pack)
+            .or_else(|| {
+                self.plans
+                    .iter()
+                    .find(|p| p.price_id == price_id)
+                    .map(Offer::Plan)
+            })
+    }
+
+    pub fn plan_by_price(&self, price_id: &str) -> Option<&Plan> {
+        self.plans.iter().find(|p| p.price_id == price_id)
+    }
+
+    fn validate(&self, tiers: &BTreeMap<String, Tier>) -> Result<(), ConfigError> {
+        let bad = |m: String| -> Result<(), ConfigError> {
+            Err(ConfigError::Invalid(format!("service.billing: {m}")))
+        };
+        let mut ids = std::collections::BTreeSet::new();
+        let mut prices = std::collections::BTreeSet::new();
+        let offers = self
+            .packs
+            .iter()
+            .map(|p| (&p.id, &p.price_id, p.credits))
+            .chain(
+                self.plans
+                    .iter()
+                    .map(|p| (&p.id, &p.price_id, p.monthly_credits)),
+            );
+        for (id, price, credits) in offers {
+            if id.is_empty() || price.is_empty() {
+                return bad("every pack and plan needs an id and a price_id".into());
+            }
+            if !ids.insert(id) || !prices.insert(price) {
+                return bad(format!(
+                    "offer {id:?}: ids and price ids must be unique across packs and plans"
+                ));
+            }
+            if !(0..=crate::db::ledger::MAX_CREDITS).contains(&credits) {
+                return bad(format!(
+                    "offer {id:?}: credits must be 0 to the credit bound"
+                ));
+            }
+        }
+        if let Some(p) = self.plans.iter().find(|p| !tiers.contains_key(&p.tier)) {
+            return bad(format!(
+                "plan {:?} names tier {:?}, which is not one of service.tiers",
+                p.id, p.tier
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Everything `vidmocap serve` and `vidmocap worker` are told.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -90,6 +234,8 @@ pub struct ServiceConfig {
     pub webhook_secret: String,
     /// Oldest webhook timestamp accepted, seconds.
     pub webhook_tolerance_secs: i64,
+    /// Stripe Checkout, the customer portal, and the packs and plans sold.
+    pub billing: BillingConfig,
     /// Largest request body (an upload), bytes.
     pub max_upload_bytes: u64,
     /// In-process workers `serve` starts (0 = none).
@@ -171,6 +317,7 @@ impl Default for ServiceConfig {
             tiers,
             webhook_secret: String::new(),
             webhook_tolerance_secs: 300,
+            billing: BillingConfig::default(),
             max_upload_bytes: 512 * 1024 * 1024,
             workers: 1,
             lease_secs: 30,
@@ -204,6 +351,7 @@ impl fmt::Debug for ServiceConfig {
             .field("tiers", &self.tiers)
             .field("workers", &self.workers)
             .field("store", &self.store)
+            .field("billing", &self.billing)
             .finish_non_exhaustive()
     }
 }
@@ -228,6 +376,12 @@ impl ServiceConfig {
         }
         if let Some(v) = get("VIDMOCAP_WEBHOOK_SECRET") {
             self.webhook_secret = v;
+        }
+        if let Some(v) = get("VIDMOCAP_STRIPE_SECRET_KEY") {
+            self.billing.stripe_secret_key = v;
+        }
+        if let Some(v) = get("VIDMOCAP_STRIPE_API_BASE") {
+            self.billing.stripe_api_base = v;
         }
         if let Some(v) = get("VIDMOCAP_WORKERS") {
             self.workers = parse("VIDMOCAP_WORKERS", v)?;
@@ -293,6 +447,7 @@ impl ServiceConfig {
                 self.default_tier
             )));
         }
+        self.billing.validate(&self.tiers)?;
         if self.max_concurrent_hashes == 0 || self.max_concurrent_validations == 0 {
             return Err(ConfigError::Invalid(
                 "service.max_concurrent_hashes and max_concurrent_validations must be at least 1"
@@ -339,5 +494,61 @@ impl ServiceConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn billing() -> BillingConfig {
+        BillingConfig {
+            stripe_secret_key: "sk_test".into(),
+            packs: vec![Pack {
+                id: "small".into(),
+                name: "Small".into(),
+                price_id: "price_small".into(),
+                credits: 100,
+                amount_display: "€9".into(),
+            }],
+            plans: vec![Plan {
+                id: "pro".into(),
+                name: "Pro".into(),
+                price_id: "price_pro".into(),
+                monthly_credits: 500,
+                tier: "pro".into(),
+                amount_display: "€29".into(),
+            }],
+            ..BillingConfig::default()
+        }
+    }
+
+    #[test]
+    fn billing_offers_are_found_and_validated() {
+        let mut cfg = ServiceConfig {
+            billing: billing(),
+            ..ServiceConfig::default()
+        };
+        assert!(cfg.validate().is_ok());
+        assert!(matches!(cfg.billing.offer("small"), Some(Offer::Pack(_))));
+        assert!(matches!(cfg.billing.offer("pro"), Some(Offer::Plan(_))));
+        assert!(
+            cfg.billing.offer("price_small").is_none(),
+            "our ids, not Stripe's"
+        );
+        assert_eq!(cfg.billing.plan_by_price("price_pro").unwrap().id, "pro");
+        assert!(cfg.billing.plan_by_price("price_small").is_none());
+        assert_eq!(cfg.billing.api_base(), "https://api.stripe.com");
+        // The key never reaches a log.
+        assert!(!format!("{cfg:?}").contains("sk_test"));
+
+        cfg.billing.plans[0].price_id = "price_small".into();
+        assert!(cfg.validate().is_err(), "one price, two offers");
+        cfg.billing = billing();
+        cfg.billing.plans[0].tier = "gold".into();
+        assert!(cfg.validate().is_err(), "a tier that does not exist");
+        cfg.billing = billing();
+        cfg.billing.packs[0].credits = -1;
+        assert!(cfg.validate().is_err(), "negative credits");
     }
 }

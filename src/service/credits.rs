@@ -1,4 +1,5 @@
-//! Pricing, the ledger view and the payment webhook.
+//! Pricing, the ledger view and the payment webhook's signatures (the
+//! events themselves are [`super::webhook`]'s).
 //!
 //! The webhook follows Stripe's scheme: `Stripe-Signature: t=<unix>,v1=<hex
 //! HMAC-SHA256(secret, "<t>.<raw body>")>`; a timestamp outside the
@@ -6,20 +7,16 @@
 //! (the database records it in the same transaction as the top-up).
 
 use super::extract::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use sha2::Sha256;
 
-use super::api_types::{Ledger, PaymentReceipt, PriceTable, QualityFactors};
+use super::api_types::{Ledger, PriceTable, QualityFactors};
 use super::app::AppState;
 use super::auth::Caller;
 use super::config::ServiceConfig;
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use crate::config::Quality;
-use crate::db::ledger::{Credited, MAX_CREDITS};
 
 /// Credits a clip of `duration_s` seconds costs at quality `q`: the
 /// per-second price times the preset's factor, rounded up, never below the
@@ -110,93 +107,6 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
     mac.update(b".");
     mac.update(body);
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// `POST /v1/webhooks/payment`: a completed checkout tops up the account
-/// named in `data.object.client_reference_id` by `data.object.metadata.credits`.
-#[utoipa::path(
-    post,
-    path = "/v1/webhooks/payment",
-    tag = "webhooks",
-    summary = "Payment provider webhook (Stripe-Signature)",
-    params(("stripe-signature" = String, Header, description = "t=<unix>,v1=<hex HMAC-SHA256>")),
-    request_body(
-        content = Object,
-        description = "The provider's event; only checkout.session.completed is applied",
-    ),
-    responses((status = 200, description = "Received", body = PaymentReceipt)),
-)]
-pub async fn payment_webhook(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<PaymentReceipt>> {
-    let secret = &state.cfg.webhook_secret;
-    if secret.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "webhook.disabled",
-            "payments are not configured",
-        ));
-    }
-    let header = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let now = crate::db::now_ms() / 1000;
-    verify_signature(secret, header, &body, now, state.cfg.webhook_tolerance_secs).map_err(
-        |code| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                code,
-                "the signature does not verify",
-            )
-        },
-    )?;
-    let event: Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::bad_request("webhook.bad_event", "the event is not JSON"))?;
-    let id = event["id"].as_str().unwrap_or_default();
-    if event["type"] != "checkout.session.completed" {
-        // Other event types are acknowledged and ignored, as providers expect.
-        return Ok(Json(PaymentReceipt {
-            received: true,
-            applied: false,
-        }));
-    }
-    let object = &event["data"]["object"];
-    let account = object["client_reference_id"].as_str().unwrap_or_default();
-    let credits = object["metadata"]["credits"]
-        .as_i64()
-        .or_else(|| {
-            object["metadata"]["credits"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-        })
-        .unwrap_or(0);
-    if id.is_empty() || account.is_empty() || credits <= 0 {
-        return Err(ApiError::bad_request(
-            "webhook.bad_event",
-            "the event lacks an id, an account or a positive credit amount",
-        ));
-    }
-    match state.db.apply_payment(id, account, credits).await? {
-        Credited::NoAccount => Err(ApiError::bad_request(
-            "webhook.unknown_account",
-            "no such account",
-        )),
-        Credited::OverLimit => Err(ApiError::bad_request(
-            "credits.over_limit",
-            format!("a top-up and a balance may not pass {MAX_CREDITS} credits"),
-        )),
-        outcome => {
-            let applied = outcome == Credited::Applied;
-            tracing::info!(event = id, account, credits, applied, "payment event");
-            Ok(Json(PaymentReceipt {
-                received: true,
-                applied,
-            }))
-        }
-    }
 }
 
 #[cfg(test)]

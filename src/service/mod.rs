@@ -9,6 +9,7 @@
 pub mod api_types;
 pub mod app;
 pub mod auth;
+pub mod billing;
 pub mod blobs;
 pub mod cli;
 pub mod config;
@@ -27,14 +28,16 @@ pub mod retention;
 pub mod routes;
 pub mod showcase;
 pub mod state;
+pub mod stripe;
 pub mod sweep;
 pub mod tracks;
 pub mod uploads;
 pub mod wake;
+pub mod webhook;
 pub mod worker;
 
 pub use app::{start, Running, StartOptions};
-pub use config::{ServiceConfig, Tier};
+pub use config::{BillingConfig, Pack, Plan, ServiceConfig, Tier};
 
 use thiserror::Error;
 

@@ -25,7 +25,8 @@ use utoipa_axum::routes;
 use super::api_types::{ErrorBody, OpenApiDocument};
 use super::app::AppState;
 use super::{
-    auth, blobs, credits, jobs, ops, portal, privacy, retention, showcase, tracks, uploads,
+    auth, billing, blobs, credits, jobs, ops, portal, privacy, retention, showcase, tracks,
+    uploads, webhook,
 };
 
 /// The document's fixed parts; the operations come from the routes.
@@ -92,7 +93,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(tracks::list))
         .routes(routes!(tracks::thumbnail))
         .routes(routes!(tracks::resolve))
-        .routes(routes!(credits::payment_webhook))
+        .routes(routes!(billing::offers))
+        .routes(routes!(billing::checkout))
+        .routes(routes!(billing::portal))
+        .routes(routes!(webhook::payment_webhook))
         .routes(routes!(blobs::get_blob))
         .routes(routes!(blobs::put_blob).layer(DefaultBodyLimit::disable()))
         .routes(routes!(openapi_json))

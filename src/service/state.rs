@@ -8,6 +8,7 @@ use tokio::sync::Semaphore;
 use super::hasher::Hasher;
 use super::hooks::Hooks;
 use super::ops::{Metrics, RateLimiter};
+use super::stripe::Stripe;
 use super::wake::Wake;
 use super::ServiceConfig;
 use crate::config::Config;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub wake: Arc<Wake>,
     /// Where a job's run may be waited on (see [`super::hooks`]).
     pub hooks: Arc<Hooks>,
+    /// Stripe's API, for checkout and the customer portal.
+    pub stripe: Arc<Stripe>,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             validations: Arc::new(Semaphore::new(cfg.max_concurrent_validations.max(1))),
             wake: Arc::new(Wake::default()),
             hooks: Arc::new(Hooks::default()),
+            stripe: Arc::new(Stripe::new(&cfg.billing)),
             cfg: Arc::new(cfg),
             pipeline: Arc::new(pipeline),
             metrics: Arc::new(Metrics::default()),

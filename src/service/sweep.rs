@@ -4,6 +4,7 @@
 //! expiry or their account's output retention. Each is deleted from the
 //! store first and then marked in the database, so the API reports it
 //! gone; a store failure leaves the mark off and the next sweep retries.
+//! It also ends the tier of plans cancelled at the end of their period.
 
 use std::time::Duration;
 
@@ -54,6 +55,14 @@ pub async fn sweep_once(state: &AppState) -> Result<Swept, ApiError> {
 pub async fn sweep_at(state: &AppState, now: i64) -> Result<Swept, ApiError> {
     let defaults = defaults(&state.cfg);
     let mut swept = Swept::default();
+    // Plans cancelled at the end of their period fall back here.
+    let downgrades = state
+        .db
+        .apply_due_downgrades(now, &state.cfg.default_tier)
+        .await?;
+    if downgrades > 0 {
+        tracing::info!(downgrades, "cancelled plans ended");
+    }
     loop {
         let batch = state.db.uploads_due(now, defaults, BATCH).await?;
         if batch.is_empty() {

@@ -6,7 +6,9 @@
 // <nobody.mp4> is a clip with no person in it (its job must fail). The last
 // arguments are a command run with the new account's email appended, which
 // grants it credits (the test passes `vidmocap admin grant-credits ...
-// --email`). $VIDMOCAP_E2E_DEMO_DIR, when set, is the server's demo folder:
+// --email`). The server's Stripe is a local stand-in with a pack "small"
+// (100 credits, €9), a pack "broken" whose price the stand-in refuses and a
+// plan (500 credits a month, pro tier, €29). $VIDMOCAP_E2E_DEMO_DIR, when set, is the server's demo folder:
 // the script fills it from its first job and checks the landing page's
 // demo. Exits non-zero with a message on the first failed check.
 import { chromium } from 'playwright-core';
@@ -150,6 +152,40 @@ try {
   await page.goto(`${base}/#/jobs`);
   await page.waitForFunction(() => document.querySelector('#head-credits').textContent === '500 credits', null, { timeout: 10000 });
   check(true, 'the header shows the granted balance (500 credits)');
+
+  // ---- buying credits: from the header's balance to Stripe Checkout ---------
+  // The server's Stripe is the test's local stand-in (Stripe cannot be
+  // reached from here); its "checkout page" is a plain local page.
+  await page.click('#head-credits');
+  await page.waitForSelector('#packs button[data-offer]');
+  await title(/buy credits/i, 'buy credits');
+  check(await page.evaluate(() => document.activeElement.tagName === 'H1'), 'the buy-credits view focuses its heading');
+  const packs = (await page.textContent('#packs')).replace(/\s+/g, ' ');
+  check(/100 credits/.test(packs) && /€9/.test(packs), `the packs are listed with their prices (${packs.trim()})`);
+  const plans = (await page.textContent('#plans')).replace(/\s+/g, ' ');
+  check(/500 credits a month, pro tier/.test(plans) && /€29/.test(plans), `the plans are listed with credits, tier and price (${plans.trim()})`);
+  await axe('the buy-credits page');
+  await shotBoth('buy-credits');
+  // A pack Stripe refuses: the user's words, the buttons back, focus kept.
+  await page.focus('#packs button[data-offer="broken"]');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('#buy-error').textContent.length > 0);
+  const refusedWords = await page.textContent('#buy-error');
+  check(/Nothing was charged/.test(refusedWords) && !/stripe|price_/i.test(refusedWords), `a checkout that cannot open says so in plain words (“${refusedWords}”)`);
+  check(await page.evaluate(() => document.activeElement.dataset.offer === 'broken'), 'focus stays on the chosen Buy button');
+  check(await page.isEnabled('#packs button[data-offer="small"]'), 'the Buy buttons work again');
+  const [checkoutCall] = await Promise.all([
+    page.waitForRequest((r) => r.url().endsWith('/v1/billing/checkout') && r.method() === 'POST'),
+    page.click('#packs button[data-offer="small"]'),
+  ]);
+  check(JSON.parse(checkoutCall.postData()).offer === 'small', 'choosing a pack sends its checkout');
+  await page.waitForURL(/\/pay\/cs_test_/, { timeout: 10000 });
+  check(/Checkout stand-in/.test(await page.textContent('h1')), `the browser went to the checkout URL (${page.url()})`);
+  // Back as Checkout's cancel link sends the user.
+  await page.goto(`${base}/#/credits?checkout=canceled`);
+  await page.waitForFunction(() => /nothing was charged/.test(document.querySelector('#checkout-note').textContent));
+  check(true, 'back from a canceled checkout, the page says nothing was charged');
+  check(Number(await page.textContent('#buy-available')) === 500, 'the balance is unchanged until a payment is confirmed');
   await page.goto(`${base}/#/upload`);
 
   // Choose the landscape clip: duration and cost shown before uploading.
@@ -568,8 +604,9 @@ try {
     await shotBoth('landing-demo');
   }
   // A 401 answered by the server is logged by Chromium itself as a failed
-  // resource; those are the refusals checked above, not page errors.
-  const real = consoleErrors.filter((e) => !/status of 401/.test(e));
+  // resource, as is the 502 of the checkout Stripe refused; those are the
+  // refusals checked above, not page errors.
+  const real = consoleErrors.filter((e) => !/status of (401|502)/.test(e));
   check(real.length === 0, `no console errors (${real.join(' | ')})`);
 } finally {
   await context.close();

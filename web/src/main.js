@@ -1,6 +1,6 @@
 // The portal's views, switched by the URL's hash: the landing page for
 // visitors, login, signup, upload, jobs, one job (its progress, failure or
-// viewer), account. Every view fetches what it shows.
+// viewer), account, buying credits. Every view fetches what it shows.
 import { api, uploadFile, setUnauthorizedHandler, whoami } from './api.js';
 import { say } from './words.js';
 
@@ -61,7 +61,9 @@ setUnauthorizedHandler(() => {
 async function refreshCredits() {
   try {
     const a = await api('/v1/account');
-    el('head-credits').textContent = `${a.credits.available} credits`;
+    const head = el('head-credits');
+    head.textContent = `${a.credits.available} credits`;
+    head.setAttribute('aria-label', `${a.credits.available} credits: buy more`);
   } catch { /* the view shows its own error */ }
 }
 
@@ -744,7 +746,7 @@ async function resultView(gen, job, facts) {
 async function accountView() {
   view('Account', `<section><h1>Account</h1><p id="acct-error" class="error" role="alert"></p>
     <p id="acct-summary"></p><p id="acct-limits" class="muted"></p>
-    <p id="buy-credits" class="muted">Buying credits from the portal is coming (it needs the billing routes); until then the operator adds them.</p></section>
+    <p id="buy-credits"><a href="#/credits">Buy credits or a monthly plan</a></p></section>
     <section><h2>Credit history</h2><table><thead><tr><th>When</th><th>Change</th><th>Why</th></tr></thead><tbody id="ledger"></tbody></table></section>
     <section><h2>API keys</h2>
       <form id="key-form" class="row"><label>Name <input id="key-name" type="text" maxlength="100"></label><button type="submit">Create key</button></form>
@@ -851,12 +853,12 @@ async function accountView() {
 
 // Reservations hold credits without spending them; only charges spend.
 const LEDGER_WORDS = {
-  grant: 'credits added', payment: 'credits bought', reserve: 'held for a job',
-  charge: 'spent on a job', release: 'hold released',
+  grant: 'credits added', topup: 'credits bought', refund: 'payment refunded',
+  reserve: 'held for a job', charge: 'spent on a job', release: 'hold released',
 };
 function ledgerChange(e) {
   const n = Math.abs(e.amount);
-  if (e.kind === 'charge') return `−${n}`;
+  if (e.kind === 'charge' || e.kind === 'refund') return `−${n}`;
   if (e.kind === 'reserve' || e.kind === 'release') return `(${n})`;
   return `+${n}`;
 }
@@ -882,9 +884,86 @@ function renderKeys(keys) {
     .join('') || '<tr><td class="muted">no keys</td></tr>';
 }
 
+// ---- buying credits: packs and plans through Stripe Checkout ---------------
+const CHECKOUT_NOTES = {
+  done: 'Thank you. Your payment is being confirmed; the credits appear in your balance in a moment.',
+  canceled: 'The payment was canceled; nothing was charged.',
+};
+
+function offerItem(o, what) {
+  const label = `Buy ${o.name}: ${what} for ${o.amount_display}`;
+  return `<li><strong>${esc(o.name)}</strong> · ${esc(what)} · <span class="price">${esc(o.amount_display)}</span>
+    <button type="button" data-offer="${esc(o.id)}" aria-label="${esc(label)}">Buy</button></li>`;
+}
+
+async function creditsView(query) {
+  view('Buy credits', `<section><h1>Buy credits</h1>
+    <p id="buy-balance"></p>
+    <p id="checkout-note" role="status">${esc(CHECKOUT_NOTES[query.get('checkout')] || '')}</p>
+    <p id="buy-error" class="error" role="alert"></p>
+    <div id="offers" aria-busy="true"><p class="muted">Loading what is for sale…</p></div></section>`);
+  const gen = viewGen;
+  let offers;
+  let acct;
+  try {
+    [offers, acct] = await Promise.all([api('/v1/billing/offers'), api('/v1/account')]);
+  } catch (err) {
+    if (current(gen)) showError(el('buy-error'), err);
+    return;
+  }
+  if (!current(gen)) return;
+  el('buy-balance').innerHTML = `You have <strong id="buy-available">${acct.credits.available}</strong> credits to spend, on the <strong>${esc(acct.tier)}</strong> tier.`;
+  const box = el('offers');
+  box.removeAttribute('aria-busy');
+  if (!offers.enabled || (offers.packs.length === 0 && offers.plans.length === 0)) {
+    box.innerHTML = '<p class="muted">Buying credits is not set up on this server; ask its operator for credits.</p>';
+    return;
+  }
+  box.innerHTML = `${offers.packs.length ? `<h2>Credit packs</h2><p class="muted">Paid once; the credits do not expire.</p>
+      <ul id="packs" class="offers">${offers.packs.map((p) => offerItem(p, `${p.credits} credits`)).join('')}</ul>` : ''}
+    ${offers.plans.length ? `<h2>Monthly plans</h2><p class="muted">Credits every month and the plan’s tier; cancel any time, the tier lasts to the end of the month paid for.</p>
+      <ul id="plans" class="offers">${offers.plans.map((p) => offerItem(p, `${p.monthly_credits} credits a month, ${p.tier} tier`)).join('')}</ul>` : ''}
+    <p><button id="billing-portal" type="button" class="secondary">Manage payments and plans</button></p>`;
+  if (query.get('checkout') === 'done') {
+    // Stripe's event may land after the user is back: look again shortly.
+    const timers = [3000, 10000].map((ms) => setTimeout(async () => {
+      try {
+        const a = await api('/v1/account');
+        if (current(gen)) el('buy-available').textContent = a.credits.available;
+        refreshCredits();
+      } catch { /* the next look, or the next view, shows it */ }
+    }, ms));
+    cleanup = () => timers.forEach(clearTimeout);
+  }
+  const buttons = () => box.querySelectorAll('button');
+  // One payment page at a time; the buttons come back if it cannot open.
+  async function go(button, call) {
+    el('buy-error').textContent = '';
+    el('checkout-note').textContent = 'Opening the secure payment page…';
+    buttons().forEach((b) => { b.disabled = true; });
+    try {
+      const { url } = await call();
+      if (!current(gen)) return;
+      location.assign(url);
+    } catch (err) {
+      if (!current(gen)) return;
+      el('checkout-note').textContent = '';
+      buttons().forEach((b) => { b.disabled = false; });
+      showError(el('buy-error'), err);
+      button.focus();
+    }
+  }
+  box.addEventListener('click', (e) => {
+    const b = e.target.closest('button');
+    if (!b || b.disabled) return;
+    if (b.id === 'billing-portal') go(b, () => api('/v1/billing/portal', { method: 'POST' }));
+    else if (b.dataset.offer) go(b, () => api('/v1/billing/checkout', { method: 'POST', body: { offer: b.dataset.offer } }));
+  });
+}
+
 // ---- routing -----------------------------------------------------------------
 async function route() {
-  const [path] = location.hash.slice(1).split('?');
+  const [path, search = ''] = location.hash.slice(1).split('?');
   const parts = path.split('/').filter(Boolean);
   if (parts[0] === 'login' || parts[0] === 'signup') {
     authView(parts[0]);
@@ -899,6 +978,7 @@ async function route() {
   if (parts[0] === 'upload') await uploadView();
   else if (parts[0] === 'job' && parts[1]) await jobView(parts[1]);
   else if (parts[0] === 'account') await accountView();
+  else if (parts[0] === 'credits') await creditsView(new URLSearchParams(search));
   else await jobsView();
 }
 
