@@ -617,24 +617,9 @@ fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
            "data": {"object": object}})
 }
 
-async fn post_event(app: &TestApp, event: &Value) -> reqwest::Response {
-    let body = event.to_string();
-    app.http
-        .post(app.url("/v1/webhooks/payment"))
-        .header(
-            "stripe-signature",
-            sign(support::WEBHOOK_SECRET, now_s(), body.as_bytes()),
-        )
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Sends an event that must be received; returns whether it was applied.
 async fn applied(app: &TestApp, event: &Value) -> bool {
-    let r = post_event(app, event).await;
+    let r = app.post_payment_event(event).await;
     assert_eq!(r.status(), StatusCode::OK, "{event}");
     r.json::<Value>().await.unwrap()["applied"]
         .as_bool()
@@ -642,22 +627,12 @@ async fn applied(app: &TestApp, event: &Value) -> bool {
 }
 
 async fn refused(app: &TestApp, event: &Value) -> (StatusCode, String) {
-    error_code(post_event(app, event).await).await
+    error_code(app.post_payment_event(event).await).await
 }
 
 /// Starts a checkout of `offer`; returns the Checkout session id.
 async fn checkout(user: &support::User, stripe: &StripeStandIn, offer: &str) -> String {
-    let r = user
-        .post("/v1/billing/checkout")
-        .json(&json!({"offer": offer}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let url = r.json::<Value>().await.unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = user.checkout_url(offer).await;
     let prefix = format!("{}/pay/", stripe.base);
     assert!(url.starts_with(&prefix), "{url}");
     url[prefix.len()..].to_string()

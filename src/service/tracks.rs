@@ -141,14 +141,12 @@ async fn thumbnail_link(
     summary = "A picture of the person the finished job solved",
     security(("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path, description = "The job's id")),
-    responses(
-        (
-            status = 307,
-            description = "Redirect to a short-lived link to the JPEG",
-            headers(("location" = String)),
-        ),
-        (status = 404, description = "No picture (yet)", body = super::api_types::ErrorBody),
-    ),
+    responses((
+        status = 307,
+        description = "Redirect to a short-lived link to the JPEG (404 \
+                       `job.no_thumbnail` while there is none)",
+        headers(("location" = String)),
+    )),
 )]
 pub async fn thumbnail(
     State(state): State<AppState>,

@@ -126,6 +126,24 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// Posts a payment-provider event to the webhook, signed now with the
+    /// test secret by Stripe's scheme.
+    pub async fn post_payment_event(&self, event: &Value) -> Response {
+        let body = event.to_string();
+        let now = vidmocap::db::now_ms() / 1000;
+        self.http
+            .post(self.url("/v1/webhooks/payment"))
+            .header(
+                "stripe-signature",
+                vidmocap::service::credits::sign(WEBHOOK_SECRET, now, body.as_bytes()),
+            )
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Starts the API with `workers` in-process workers.
     pub async fn start(backend: Backend, workers: usize) -> TestApp {
         Self::start_with(backend, workers, |_| {}).await
@@ -231,6 +249,21 @@ pub struct User {
 }
 
 impl User {
+    /// Starts a checkout of `offer`; the Checkout URL the API answered.
+    pub async fn checkout_url(&self, offer: &str) -> String {
+        let r = self
+            .post("/v1/billing/checkout")
+            .json(&json!({"offer": offer}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .get(format!("{}{path}", self.base))

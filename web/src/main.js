@@ -891,8 +891,10 @@ const CHECKOUT_NOTES = {
 };
 
 function offerItem(o, what) {
-  const label = `Buy ${o.name}: ${what} for ${o.amount_display}`;
-  return `<li><strong>${esc(o.name)}</strong> · ${esc(what)} · <span class="price">${esc(o.amount_display)}</span>
+  // A pack named for what it holds ("100 credits") is not said twice.
+  const facts = o.name === what ? '' : ` · ${esc(what)}`;
+  const label = `Buy ${o.name}${facts ? `: ${what}` : ''} for ${o.amount_display}`;
+  return `<li><strong>${esc(o.name)}</strong>${facts} · <span class="price">${esc(o.amount_display)}</span>
     <button type="button" data-offer="${esc(o.id)}" aria-label="${esc(label)}">Buy</button></li>`;
 }
 
