@@ -358,6 +358,9 @@ async function uploadView() {
     file = f;
   };
   el('file').addEventListener('change', () => el('file').files[0] && choose(el('file').files[0]));
+  // A file picked while the account was still loading (the input is on
+  // the page from the start) is taken now, not lost.
+  if (el('file').files[0]) choose(el('file').files[0]);
   const drop = el('drop');
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
