@@ -837,6 +837,36 @@ async fn checkout_credits_our_price_once(backend: Backend) {
     assert_eq!(f["mode"], "subscription");
     assert_eq!(f["line_items[0][price]"], "price_pro");
     assert_eq!(f["customer"], "cus_test_1");
+
+    // Delivered twice at once (Stripe retries while a slow answer is on
+    // its way), and with its delayed-payment twin at the same moment:
+    // another buyer's pack still pays out once.
+    let racer = app.signup("racer@example.com").await;
+    let session = checkout(&racer, &stripe, "small").await;
+    let object = completed(&session, "payment", Some("pi_pack_3"), &racer.id);
+    let twice = event(
+        "evt_c3",
+        "checkout.session.completed",
+        now_s(),
+        object.clone(),
+    );
+    let twin = event(
+        "evt_c4",
+        "checkout.session.async_payment_succeeded",
+        now_s(),
+        object,
+    );
+    let answers =
+        futures_util::future::join_all([&twice, &twice, &twin].map(|e| app.post_payment_event(e)))
+            .await;
+    let mut applied_count = 0;
+    for r in answers {
+        assert_eq!(r.status(), StatusCode::OK);
+        applied_count += usize::from(r.json::<Value>().await.unwrap()["applied"] == true);
+    }
+    assert_eq!(applied_count, 1, "one of the three deliveries applies");
+    assert_eq!(racer.available().await, 100);
+    assert_eq!(topups(&racer.ledger().await, "topup"), vec![100]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1056,6 +1086,34 @@ async fn plans_and_refunds(backend: Backend) {
         vec![50, 50, 1000 - price]
     );
     assert_eq!(topups(&user.ledger().await, "topup"), vec![500, 500, 100]);
+
+    // Two refunds of one payment at once (half, then the rest, delivered
+    // together): the credits it bought are taken back once, not 150 %.
+    let racer = app.signup("refund-racer@example.com").await;
+    let session = checkout(&racer, &stripe, "small").await;
+    let bought = event(
+        "evt_c3",
+        "checkout.session.completed",
+        t0,
+        completed(&session, "payment", Some("pi_race"), &racer.id),
+    );
+    assert!(applied(&app, &bought).await);
+    assert_eq!(racer.available().await, 100);
+    let (half, rest) = (
+        refund("evt_r5", "pi_race", 450, 900),
+        refund("evt_r6", "pi_race", 900, 900),
+    );
+    let answers =
+        futures_util::future::join_all([&half, &rest].map(|e| app.post_payment_event(e))).await;
+    for r in answers {
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let account = racer.account().await;
+    assert_eq!(account["credits"]["balance"], 0, "{account}");
+    assert_eq!(
+        topups(&racer.ledger().await, "refund").iter().sum::<i64>(),
+        100
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -66,16 +66,6 @@ async fn first_time(
     Ok(fresh.rows_affected() == 1)
 }
 
-async fn event_seen(tx: &mut Transaction<'static, Any>, event_id: &str) -> Result<bool, DbError> {
-    Ok(
-        sqlx::query("SELECT event_id FROM payment_events WHERE event_id = $1")
-            .bind(event_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .is_some(),
-    )
-}
-
 /// Adds bought credits and the payment they came with.
 async fn credit_payment(
     tx: &mut Transaction<'static, Any>,
@@ -177,36 +167,40 @@ impl Db {
         payment_intent: Option<&str>,
     ) -> Result<Applied, DbError> {
         let mut tx = self.pool.begin().await?;
-        if event_seen(&mut tx, event_id).await? {
-            return Ok(Applied::Duplicate);
-        }
-        let row = sqlx::query(
-            "SELECT account_id, credits, completed_ms FROM checkout_sessions WHERE session_id = $1",
-        )
-        .bind(session_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row =
+            sqlx::query("SELECT account_id, credits FROM checkout_sessions WHERE session_id = $1")
+                .bind(session_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(row) = row else {
             return Ok(Applied::UnknownSession);
         };
         let account_id: String = row.try_get("account_id")?;
         let credits: i64 = row.try_get("credits")?;
-        let completed: Option<i64> = row.try_get("completed_ms")?;
+        // The insert is the once-per-event guard: a delivery racing this
+        // one waits on the event row, then finds it taken.
+        if !first_time(&mut tx, event_id, &account_id, credits).await? {
+            return Ok(Applied::Duplicate);
+        }
         if !account_exists(&mut tx, &account_id).await? {
             return Ok(Applied::NoAccount);
         }
-        first_time(&mut tx, event_id, &account_id, credits).await?;
-        if completed.is_some() {
-            // Stripe sends `completed` and, for a delayed payment method,
-            // `async_payment_succeeded`: a session pays out once.
+        // Stripe sends `completed` and, for a delayed payment method,
+        // `async_payment_succeeded`: a session pays out once, and the
+        // update that marks it is the guard (two such events racing each
+        // other: the second finds it marked).
+        let marked = sqlx::query(
+            "UPDATE checkout_sessions SET completed_ms = $1
+             WHERE session_id = $2 AND completed_ms IS NULL",
+        )
+        .bind(now_ms())
+        .bind(session_id)
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() == 0 {
             tx.commit().await?;
             return Ok(Applied::Nothing);
         }
-        sqlx::query("UPDATE checkout_sessions SET completed_ms = $1 WHERE session_id = $2")
-            .bind(now_ms())
-            .bind(session_id)
-            .execute(&mut *tx)
-            .await?;
         if !credit_payment(&mut tx, event_id, &account_id, credits, payment_intent).await? {
             return Ok(Applied::OverLimit);
         }
@@ -338,10 +332,29 @@ impl Db {
         amount_refunded: i64,
         amount: i64,
     ) -> Result<(Applied, i64), DbError> {
-        let mut tx = self.pool.begin().await?;
-        if event_seen(&mut tx, event_id).await? {
-            return Ok((Applied::Duplicate, 0));
+        // A lost race means another refund of this payment (or a job's
+        // hold on the balance) committed first: read again and retry.
+        loop {
+            let attempt = self
+                .refund_once(event_id, payment_intent, amount_refunded, amount)
+                .await?;
+            if let Some(done) = attempt {
+                return Ok(done);
+            }
         }
+    }
+
+    /// One try of [`Db::refund_payment`]; `None` (rolled back) when the
+    /// payment's refunded total or the account's available credits changed
+    /// after they were read.
+    async fn refund_once(
+        &self,
+        event_id: &str,
+        payment_intent: &str,
+        amount_refunded: i64,
+        amount: i64,
+    ) -> Result<Option<(Applied, i64)>, DbError> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT account_id, credits, refunded_credits FROM payments WHERE payment_intent = $1",
         )
@@ -349,7 +362,7 @@ impl Db {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
-            return Ok((Applied::UnknownPayment, 0));
+            return Ok(Some((Applied::UnknownPayment, 0)));
         };
         let account_id: String = row.try_get("account_id")?;
         let credits: i64 = row.try_get("credits")?;
@@ -362,10 +375,26 @@ impl Db {
             (credits as i128 * r / amount as i128) as i64
         };
         let owed = (share - refunded).max(0);
-        first_time(&mut tx, event_id, &account_id, -owed).await?;
+        if !first_time(&mut tx, event_id, &account_id, -owed).await? {
+            return Ok(Some((Applied::Duplicate, 0)));
+        }
         if owed == 0 {
             tx.commit().await?;
-            return Ok((Applied::Nothing, 0));
+            return Ok(Some((Applied::Nothing, 0)));
+        }
+        // Compare-and-set: a refund of this payment committed since the
+        // read has moved `refunded_credits` on.
+        let moved = sqlx::query(
+            "UPDATE payments SET refunded_credits = $1
+             WHERE payment_intent = $2 AND refunded_credits = $3",
+        )
+        .bind(share)
+        .bind(payment_intent)
+        .bind(refunded)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Ok(None);
         }
         let available: Option<i64> =
             sqlx::query("SELECT balance - reserved AS available FROM accounts WHERE id = $1")
@@ -376,19 +405,21 @@ impl Db {
                 .transpose()?;
         let taken = owed.min(available.unwrap_or(0).max(0));
         if taken > 0 {
-            sqlx::query("UPDATE accounts SET balance = balance - $1 WHERE id = $2")
-                .bind(taken)
-                .bind(&account_id)
-                .execute(&mut *tx)
-                .await?;
-            append(&mut tx, &account_id, "refund", taken, None, Some(event_id)).await?;
-        }
-        sqlx::query("UPDATE payments SET refunded_credits = $1 WHERE payment_intent = $2")
-            .bind(share)
-            .bind(payment_intent)
+            let debited = sqlx::query(
+                "UPDATE accounts SET balance = balance - $1
+                 WHERE id = $2 AND balance - reserved >= $3",
+            )
+            .bind(taken)
+            .bind(&account_id)
+            .bind(taken)
             .execute(&mut *tx)
             .await?;
+            if debited.rows_affected() == 0 {
+                return Ok(None);
+            }
+            append(&mut tx, &account_id, "refund", taken, None, Some(event_id)).await?;
+        }
         tx.commit().await?;
-        Ok((Applied::Done { credits: -taken }, owed - taken))
+        Ok(Some((Applied::Done { credits: -taken }, owed - taken)))
     }
 }
