@@ -4,8 +4,9 @@
 //! landmark model's auxiliary landmarks and damped ([`super::damp`]), so the
 //! detector only runs to find newcomers: every `detect_interval` frames,
 //! and on every frame while someone is lost inside the picture (not one
-//! who walked out of it) or fading (presence under `redetect_presence`). Detections are matched to the people followed, and
-//! then to the recently lost, by the Hungarian method on motion (the box
+//! who walked out of it) or fading (presence under `redetect_presence`).
+//! Detections are matched to the people followed, and then to the
+//! recently lost, by the Hungarian method on motion (the box
 //! moved on at its last speed) and appearance ([`super::appearance`]); a
 //! matched lost person gets her id back, anything else a new id. A person
 //! lost while turning over (a flip, a fall) is looked for again at once:

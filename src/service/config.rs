@@ -114,7 +114,7 @@ impl fmt::Debug for BillingConfig {
     }
 }
 
-/// What a configured offer is, found by our id or by Stripe's price id.
+/// What a configured offer is, found by our id.
 #[derive(Clone, Copy, Debug)]
 pub enum Offer<'a> {
     Pack(&'a Pack),
@@ -140,19 +140,6 @@ impl BillingConfig {
             .find(|p| p.id == id)
             .map(Offer::Pack)
             .or_else(|| self.plans.iter().find(|p| p.id == id).map(Offer::Plan))
-    }
-
-    pub fn offer_by_price(&self, price_id: &str) -> Option<Offer<'_>> {
-        self.packs
-            .iter()
-            .find(|p| p.price_id == price_id)
-            .map(Offer::Pack)
-            .or_else(|| {
-                self.plans
-                    .iter()
-                    .find(|p| p.price_id == price_id)
-                    .map(Offer::Plan)
-            })
     }
 
     pub fn plan_by_price(&self, price_id: &str) -> Option<&Plan> {

@@ -29,6 +29,16 @@ pub struct Created {
     pub url: Option<String>,
 }
 
+impl Created {
+    /// The URL to send the user to, which `call` must have answered.
+    fn into_url(self, call: &'static str) -> Result<String, StripeError> {
+        self.url.ok_or_else(|| StripeError {
+            call,
+            detail: "the answer has no url".into(),
+        })
+    }
+}
+
 /// A Stripe API client for one configuration.
 #[derive(Clone)]
 pub struct Stripe {
@@ -131,11 +141,8 @@ impl Stripe {
                 ],
             )
             .await?;
-        let url = c.url.ok_or_else(|| StripeError {
-            call: "create checkout session",
-            detail: "the answer has no url".into(),
-        })?;
-        Ok((c.id, url))
+        let id = c.id.clone();
+        Ok((id, c.into_url("create checkout session")?))
     }
 
     /// `POST /v1/billing_portal/sessions`: the customer portal's URL.
@@ -144,16 +151,12 @@ impl Stripe {
         customer: &str,
         return_url: &str,
     ) -> Result<String, StripeError> {
-        let c = self
-            .post(
-                "create portal session",
-                "/v1/billing_portal/sessions",
-                &[("customer", customer), ("return_url", return_url)],
-            )
-            .await?;
-        c.url.ok_or_else(|| StripeError {
-            call: "create portal session",
-            detail: "the answer has no url".into(),
-        })
+        self.post(
+            "create portal session",
+            "/v1/billing_portal/sessions",
+            &[("customer", customer), ("return_url", return_url)],
+        )
+        .await?
+        .into_url("create portal session")
     }
 }

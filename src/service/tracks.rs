@@ -39,6 +39,14 @@ fn finished_outputs(job: &crate::db::jobs::Job) -> ApiResult<Vec<OutputFile>> {
     Ok(files)
 }
 
+/// The worker's report of a job (null before it finished, or unreadable).
+fn report(job: &crate::db::jobs::Job) -> Value {
+    job.report_json
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null)
+}
+
 /// The job's options (without `resolve_of`) and the job that holds its
 /// tracks: itself, or for a re-solve the job it re-solved.
 async fn with_root(
@@ -79,11 +87,7 @@ pub async fn list(
         finished_outputs(&job)?;
     }
     let files = finished_outputs(&root)?;
-    let meta: Value = job
-        .report_json
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or(Value::Null);
+    let meta = report(&job);
     let followed = meta["followed_track"].as_u64();
     let expires = Duration::from_secs(state.cfg.store.presign_default_secs);
     // A track shorter than half a second is a passing misdetection, not
@@ -164,12 +168,7 @@ pub async fn thumbnail(
     if job.state != JobState::Succeeded {
         return Err(none());
     }
-    let followed = job
-        .report_json
-        .as_deref()
-        .and_then(|r| serde_json::from_str::<Value>(r).ok())
-        .and_then(|meta| meta["followed_track"].as_u64())
-        .ok_or_else(none)?;
+    let followed = report(&job)["followed_track"].as_u64().ok_or_else(none)?;
     let (_, root) = with_root(&state, &caller, job).await?;
     let files = finished_outputs(&root).map_err(|_| none())?;
     let expires = Duration::from_secs(state.cfg.store.presign_default_secs);

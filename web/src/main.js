@@ -921,7 +921,7 @@ async function creditsView(query) {
   const box = el('offers');
   box.removeAttribute('aria-busy');
   if (!offers.enabled || (offers.packs.length === 0 && offers.plans.length === 0)) {
-    box.innerHTML = '<p class="muted">Buying credits is not set up on this server; ask its operator for credits.</p>';
+    box.innerHTML = `<p class="muted">${esc(say({ code: 'billing.disabled' }))}</p>`;
     return;
   }
   box.innerHTML = `${offers.packs.length ? `<h2>Credit packs</h2><p class="muted">Paid once; the credits do not expire.</p>
