@@ -22,6 +22,8 @@
 
 #[path = "support/media.rs"]
 mod media;
+#[path = "support/smtp.rs"]
+mod smtp;
 #[path = "support/stripe.rs"]
 mod stripe_standin;
 use media::media;
@@ -65,14 +67,60 @@ fn cut(src: &Path, secs: &str, dst: &Path) {
     assert!(status.success(), "ffmpeg cut {}", src.display());
 }
 
-#[test]
-fn portal_in_a_real_browser() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+/// Starts `vidmocap serve ARGS` in `dir` (its vidmocap.toml, ./data) with
+/// the built portal, the demo folder and `envs`; the server and its
+/// address.
+fn serve(
+    dir: &Path,
+    web_dist: &Path,
+    args: &[&str],
+    demo: &Path,
+    envs: &[(&str, &str)],
+) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
+        .arg("serve")
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .env("VIDMOCAP_WEB_DIR", web_dist)
+        .env("VIDMOCAP_DEMO_DIR", demo)
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .env_remove("VIDMOCAP_STORE_DIR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    // The log keeps flowing after the address line; draining it keeps the
+    // server from blocking on a full pipe, and echoes it for failures.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+            eprintln!("serve: {line}");
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("serve prints its address");
+    (server, addr)
+}
+
+fn built_portal(root: &Path) -> PathBuf {
     let web_dist = root.join("web/dist");
     assert!(
         web_dist.join("index.html").is_file(),
         "the portal is not built; run scripts/setup.sh"
     );
+    web_dist
+}
+
+#[test]
+fn portal_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = built_portal(root);
     let dir = tempfile::tempdir().unwrap();
     // Short clips keep the three pipeline runs to a few minutes. The
     // landscape job is the one watched through its live progress, so it is
@@ -140,32 +188,13 @@ amount_display = "€29 a month"
     // Empty at the start (the landing page falls back); the script fills it.
     let demo = dir.path().join("demo");
     std::fs::create_dir(&demo).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env("VIDMOCAP_WEB_DIR", &web_dist)
-        .env("VIDMOCAP_DEMO_DIR", &demo)
-        .env_remove("VIDMOCAP_DATABASE_URL")
-        .env_remove("VIDMOCAP_STORE_DIR")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    // The log keeps flowing after the address line; draining it keeps the
-    // server from blocking on a full pipe, and echoes it for failures.
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-            eprintln!("serve: {line}");
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("serve prints its address");
+    let (server, addr) = serve(
+        dir.path(),
+        &web_dist,
+        &["--bind", "127.0.0.1:0"],
+        &demo,
+        &[],
+    );
 
     let shots = screenshot_dir(root);
     // Old screenshots must not stand in for this run's.
@@ -224,6 +253,83 @@ amount_display = "€29 a month"
         "viewer-portrait",
         "account",
         "landing-demo",
+    ] {
+        for size in ["desktop", "phone"] {
+            assert!(
+                shots.join(format!("{page}-{size}.png")).is_file(),
+                "screenshot {page}-{size}.png saved"
+            );
+        }
+    }
+}
+
+/// The account flows (web/e2e/account.mjs) against `vidmocap serve` with
+/// no workers, its mail going to a real SMTP server (aiosmtpd,
+/// tests/support/smtp_sink.py) that requires AUTH; the script reads the
+/// delivered mail and opens its links.
+#[test]
+fn portal_account_flows_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = built_portal(root);
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail");
+    let sink = smtp::SmtpSink::start(&mail, true);
+    std::fs::write(
+        dir.path().join("vidmocap.toml"),
+        format!(
+            r#"[service.mail]
+transport = "smtp"
+smtp_host = "127.0.0.1"
+smtp_port = {port}
+tls = "none"
+from = "vidmocap <no-reply@vidmocap.test>"
+"#,
+            port = sink.port
+        ),
+    )
+    .unwrap();
+    // The credentials come from the environment, as in production.
+    let (server, addr) = serve(
+        dir.path(),
+        &web_dist,
+        &["--bind", "127.0.0.1:0", "--no-workers"],
+        &dir.path().join("no-demo"),
+        &[
+            ("VIDMOCAP_SMTP_USERNAME", smtp::SMTP_USER),
+            ("VIDMOCAP_SMTP_PASSWORD", smtp::SMTP_PASSWORD),
+        ],
+    );
+    let shots = screenshot_dir(root).join("account");
+    let _ = std::fs::remove_dir_all(&shots);
+    let status = Command::new("node")
+        .arg(root.join("web/e2e/account.mjs"))
+        .arg(format!("http://{addr}"))
+        .arg(&mail)
+        .arg(&shots)
+        .status()
+        .expect("node runs (scripts/setup.sh installs it)");
+    drop(server);
+    assert!(
+        status.success(),
+        "the browser run failed (see its output above)"
+    );
+    // Verify, password changed (twice: change and reset), confirm the new
+    // address, old address told, reset.
+    let delivered = sink.all();
+    assert_eq!(delivered.len(), 6, "{delivered:?}");
+    assert!(
+        delivered
+            .iter()
+            .all(|m| m.auth_user.as_deref() == Some(smtp::SMTP_USER)),
+        "every mail was sent with the configured credentials"
+    );
+    for page in [
+        "signup-age",
+        "email-confirmed",
+        "settings",
+        "email-changed",
+        "forgot-password",
+        "reset-password",
     ] {
         for size in ["desktop", "phone"] {
             assert!(

@@ -505,7 +505,7 @@ async fn forwarded_headers_only_from_trusted_proxies() {
         app.http
             .post(app.url("/v1/auth/signup"))
             .header("x-forwarded-proto", "https")
-            .json(&json!({"email": email, "password": "correct horse battery"}))
+            .json(&json!({"email": email, "password": "correct horse battery", "over_18": true}))
             .send()
     };
     let r = signup(&app, "plain@example.com").await.unwrap();

@@ -13,6 +13,7 @@
 //! without `BEGIN IMMEDIATE`. Code must therefore never hold a transaction
 //! while asking the pool for a second connection.
 
+pub mod account_tokens;
 pub mod accounts;
 pub mod billing;
 pub mod jobs;
@@ -91,6 +92,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0006_billing",
         include_str!("../../migrations/sqlite/0006_billing.sql"),
         include_str!("../../migrations/postgres/0006_billing.sql"),
+    ),
+    (
+        "0007_mail",
+        include_str!("../../migrations/sqlite/0007_mail.sql"),
+        include_str!("../../migrations/postgres/0007_mail.sql"),
     ),
 ];
 

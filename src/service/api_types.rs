@@ -53,14 +53,110 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// `POST /v1/auth/signup`.
+#[derive(Deserialize, ToSchema)]
+pub struct Signup {
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// The user confirms being 18 or over; without it no account is made
+    /// (`auth.age_unconfirmed`).
+    #[serde(default)]
+    pub over_18: bool,
+    /// Consent to news and offers by mail; off unless sent as true.
+    #[serde(default)]
+    pub marketing_emails: bool,
+}
+
 /// The account as its owner sees it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
     pub id: String,
     pub email: String,
+    /// Whether a link mailed to `email` was followed.
+    pub email_verified: bool,
     pub tier: String,
     pub credits: Credits,
     pub created_ms: i64,
+    pub notifications: NotificationChoices,
+}
+
+/// Which mails an account gets beyond its security ones; also the body
+/// of `PUT /v1/account/notifications` (both, every time).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationChoices {
+    /// A mail when a job succeeds or fails (sent only to a verified address).
+    pub job_emails: bool,
+    /// Consent to news and offers.
+    pub marketing_emails: bool,
+}
+
+/// `GET /v1/account/notifications` and the answer to `PUT`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationsView {
+    #[serde(flatten)]
+    pub choices: NotificationChoices,
+    /// False when this server sends no mail at all: nothing is mailed, and
+    /// email changes, verification and password resets are unavailable
+    /// (`mail.disabled`).
+    pub mail_enabled: bool,
+    pub email_verified: bool,
+}
+
+/// `POST /v1/account/password`.
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// At least 8 characters.
+    pub new_password: String,
+}
+
+/// `POST /v1/account/email`: the new address gets a link that makes the
+/// change; the current password proves it is the owner asking.
+#[derive(Deserialize, ToSchema)]
+pub struct EmailChange {
+    pub new_email: String,
+    pub password: String,
+}
+
+/// The answer to `POST /v1/account/email`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmailChangePending {
+    /// Where the confirmation link went; the account keeps its address
+    /// until it is followed.
+    pub pending_email: String,
+    /// When the link stops working (ms since the epoch).
+    pub expires_ms: i64,
+}
+
+/// `POST /v1/auth/password-reset`.
+#[derive(Deserialize, ToSchema)]
+pub struct ResetRequest {
+    pub email: String,
+}
+
+/// `POST /v1/auth/password-reset/confirm`.
+#[derive(Deserialize, ToSchema)]
+pub struct ResetConfirm {
+    /// The token from the mailed link.
+    pub token: String,
+    /// At least 8 characters.
+    pub new_password: String,
+}
+
+/// `POST /v1/auth/verify-email` and `/v1/auth/confirm-email`.
+#[derive(Deserialize, ToSchema)]
+pub struct LinkToken {
+    /// The token from the mailed link.
+    pub token: String,
+}
+
+/// The answer to following an address link: the account's address now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmailConfirmed {
+    pub email: String,
+    pub email_verified: bool,
 }
 
 /// An account's credits: `available` is what a new job may reserve.
@@ -77,6 +173,7 @@ impl From<&Account> for AccountView {
         AccountView {
             id: a.id.clone(),
             email: a.email.clone(),
+            email_verified: a.email_verified_ms.is_some(),
             tier: a.tier.clone(),
             credits: Credits {
                 balance: a.balance,
@@ -84,6 +181,10 @@ impl From<&Account> for AccountView {
                 available: a.balance - a.reserved,
             },
             created_ms: a.created_ms,
+            notifications: NotificationChoices {
+                job_emails: a.notifications.job_emails,
+                marketing_emails: a.notifications.marketing_emails,
+            },
         }
     }
 }

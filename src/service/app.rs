@@ -124,7 +124,7 @@ pub async fn start(
     } else {
         None
     };
-    let state = AppState::new(db, store, local, cfg, pipeline);
+    let state = AppState::new(db, store, local, cfg, pipeline)?;
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut addr = None;

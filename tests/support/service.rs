@@ -191,7 +191,7 @@ impl TestApp {
         let resp = self
             .http
             .post(self.url("/v1/auth/signup"))
-            .json(&json!({"email": email, "password": "correct horse battery"}))
+            .json(&json!({"email": email, "password": "correct horse battery", "over_18": true}))
             .send()
             .await
             .unwrap();

@@ -1,8 +1,12 @@
 // The portal's views, switched by the URL's hash: the landing page for
 // visitors, login, signup, upload, jobs, one job (its progress, failure or
-// viewer), account, buying credits. Every view fetches what it shows.
+// viewer), account, buying credits; settings and the pages mailed links
+// open are in account.js. Every view fetches what it shows.
 import { api, uploadFile, setUnauthorizedHandler, whoami } from './api.js';
 import { say } from './words.js';
+import {
+  forgotLink, publicRoute, PUBLIC_ROUTES, settingsView, signupChoices, signupConsent,
+} from './account.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -184,19 +188,23 @@ function authView(kind) {
       <label>Password <input id="password" type="password" minlength="8" aria-describedby="pw-help"
         autocomplete="${signup ? 'new-password' : 'current-password'}" required></label>
       ${signup ? '<p id="pw-help" class="muted">At least 8 characters. New accounts start on the free plan.</p>' : '<p id="pw-help" class="muted" hidden></p>'}
+      ${signup ? signupConsent() : ''}
       <button type="submit">${signup ? 'Sign up' : 'Log in'}</button>
       <p id="auth-error" class="error" role="alert"></p>
     </form>
+    ${signup ? '' : forgotLink()}
     <p>${signup ? 'Have an account? <a href="#/login">Log in</a>' : 'New here? <a href="#/signup">Create an account</a>'}</p>
   </section>`);
   el('auth').addEventListener('submit', async (e) => {
     e.preventDefault();
     el('auth-error').textContent = '';
     try {
-      await api(`/v1/auth/${kind}`, { method: 'POST', body: { email: el('email').value, password: el('password').value } });
+      const body = { email: el('email').value, password: el('password').value };
+      await api(`/v1/auth/${kind}`, { method: 'POST', body: signup ? { ...body, ...signupChoices(el) } : body });
       location.hash = '#/upload';
     } catch (err) {
       showError(el('auth-error'), err);
+      if (err.code === 'auth.age_unconfirmed') el('over-18').focus();
     }
   });
 }
@@ -749,7 +757,8 @@ async function resultView(gen, job, facts) {
 async function accountView() {
   view('Account', `<section><h1>Account</h1><p id="acct-error" class="error" role="alert"></p>
     <p id="acct-summary"></p><p id="acct-limits" class="muted"></p>
-    <p id="buy-credits"><a href="#/credits">Buy credits or a monthly plan</a></p></section>
+    <p id="buy-credits"><a href="#/credits">Buy credits or a monthly plan</a></p>
+    <p><a id="settings-link" href="#/settings">Change your email, password or notifications</a></p></section>
     <section><h2>Credit history</h2><table><thead><tr><th>When</th><th>Change</th><th>Why</th></tr></thead><tbody id="ledger"></tbody></table></section>
     <section><h2>API keys</h2>
       <form id="key-form" class="row"><label>Name <input id="key-name" type="text" maxlength="100"></label><button type="submit">Create key</button></form>
@@ -974,6 +983,13 @@ async function route() {
     authView(parts[0]);
     return;
   }
+  const ui = {
+    view, current, gen: () => viewGen, showError, showNav, el, esc,
+  };
+  if (PUBLIC_ROUTES.includes(parts[0])) {
+    await publicRoute(ui, parts[0], new URLSearchParams(search));
+    return;
+  }
   if (parts[0] === 'welcome' || (parts.length === 0 && !(await whoami()))) {
     await landingView();
     return;
@@ -984,6 +1000,7 @@ async function route() {
   else if (parts[0] === 'job' && parts[1]) await jobView(parts[1]);
   else if (parts[0] === 'account') await accountView();
   else if (parts[0] === 'credits') await creditsView(new URLSearchParams(search));
+  else if (parts[0] === 'settings') await settingsView(ui);
   else await jobsView();
 }
 
