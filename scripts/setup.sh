@@ -6,7 +6,8 @@
 # FBX and BVH back with it), Blender (the export tests import every file
 # into it, headless, as an animator would; its glTF importer needs numpy), s3s-fs, the S3 server the storage
 # tests start (from crates.io), OpenUSD's Python API (usd-core, from PyPI,
-# to validate the USD export), records where the library and models are in
+# to validate the USD export), aiosmtpd (PyPI, the SMTP server the mail
+# tests start), records where the library and models are in
 # the user configuration (scripts/record-paths.sh), and builds the web
 # portal (npm packages, Vite) with Chromium for its browser test. Safe to
 # re-run.
@@ -46,6 +47,12 @@ scripts/record-paths.sh
 if ! python3 -c 'import pxr.UsdValidation' 2>/dev/null; then
   python3 -m pip install --quiet 'usd-core>=26,<27' ||
     python3 -m pip install --quiet --break-system-packages 'usd-core>=26,<27'
+fi
+
+# The SMTP server the mail tests start (tests/support/smtp_sink.py).
+if ! python3 -c 'import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != "1.4.6")' 2>/dev/null; then
+  python3 -m pip install --quiet 'aiosmtpd==1.4.6' ||
+    python3 -m pip install --quiet --break-system-packages 'aiosmtpd==1.4.6'
 fi
 
 # The deploy/ checks (scripts/check-deploy.sh): kubectl's kustomize renders

@@ -26,7 +26,7 @@ mod media;
 mod smtp;
 #[path = "support/stripe.rs"]
 mod stripe_standin;
-use media::media;
+use media::{cut, media};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,20 +51,6 @@ fn screenshot_dir(root: &Path) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
         .join("portal-screenshots")
-}
-
-/// The first `secs` seconds of `src`, re-encoded (a cut on any frame, the
-/// rotation applied), into `dst`.
-fn cut(src: &Path, secs: &str, dst: &Path) {
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(src)
-        .args(["-t", secs, "-an", "-c:v", "libx264", "-preset", "ultrafast"])
-        .args(["-pix_fmt", "yuv420p"])
-        .arg(dst)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg cut {}", src.display());
 }
 
 /// Starts `vidmocap serve ARGS` in `dir` (its vidmocap.toml, ./data) with
@@ -106,6 +92,18 @@ fn serve(
         .recv_timeout(Duration::from_secs(60))
         .expect("serve prints its address");
     (server, addr)
+}
+
+/// Every page's screenshot was saved at both sizes.
+fn assert_screenshots(shots: &Path, pages: &[&str]) {
+    for page in pages {
+        for size in ["desktop", "phone"] {
+            assert!(
+                shots.join(format!("{page}-{size}.png")).is_file(),
+                "screenshot {page}-{size}.png saved"
+            );
+        }
+    }
 }
 
 fn built_portal(root: &Path) -> PathBuf {
@@ -239,28 +237,24 @@ amount_display = "€29 a month"
         format!("Bearer {}", stripe_standin::SECRET_KEY)
     );
     assert_eq!(stripe.calls_to("/v1/customers").len(), 1);
-    for page in [
-        "landing",
-        "login-wrong",
-        "signup",
-        "buy-credits",
-        "upload-chosen",
-        "upload-done",
-        "jobs-running",
-        "jobs-done",
-        "job-failed",
-        "viewer-landscape",
-        "viewer-portrait",
-        "account",
-        "landing-demo",
-    ] {
-        for size in ["desktop", "phone"] {
-            assert!(
-                shots.join(format!("{page}-{size}.png")).is_file(),
-                "screenshot {page}-{size}.png saved"
-            );
-        }
-    }
+    assert_screenshots(
+        &shots,
+        &[
+            "landing",
+            "login-wrong",
+            "signup",
+            "buy-credits",
+            "upload-chosen",
+            "upload-done",
+            "jobs-running",
+            "jobs-done",
+            "job-failed",
+            "viewer-landscape",
+            "viewer-portrait",
+            "account",
+            "landing-demo",
+        ],
+    );
 }
 
 /// The account flows (web/e2e/account.mjs) against `vidmocap serve` with
@@ -299,7 +293,11 @@ from = "vidmocap <no-reply@vidmocap.test>"
             ("VIDMOCAP_SMTP_PASSWORD", smtp::SMTP_PASSWORD),
         ],
     );
-    let shots = screenshot_dir(root).join("account");
+    // Beside the other test's folder, not in it: that test empties its own
+    // folder when it starts, and the two run at the same time.
+    let mut shots = screenshot_dir(root).into_os_string();
+    shots.push("-account");
+    let shots = PathBuf::from(shots);
     let _ = std::fs::remove_dir_all(&shots);
     let status = Command::new("node")
         .arg(root.join("web/e2e/account.mjs"))
@@ -323,19 +321,15 @@ from = "vidmocap <no-reply@vidmocap.test>"
             .all(|m| m.auth_user.as_deref() == Some(smtp::SMTP_USER)),
         "every mail was sent with the configured credentials"
     );
-    for page in [
-        "signup-age",
-        "email-confirmed",
-        "settings",
-        "email-changed",
-        "forgot-password",
-        "reset-password",
-    ] {
-        for size in ["desktop", "phone"] {
-            assert!(
-                shots.join(format!("{page}-{size}.png")).is_file(),
-                "screenshot {page}-{size}.png saved"
-            );
-        }
-    }
+    assert_screenshots(
+        &shots,
+        &[
+            "signup-age",
+            "email-confirmed",
+            "settings",
+            "email-changed",
+            "forgot-password",
+            "reset-password",
+        ],
+    );
 }

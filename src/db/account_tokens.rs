@@ -124,7 +124,6 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 impl Db {
     /// Stores a new link (its token's hash) sent to `email`.
-    #[allow(clippy::too_many_arguments)]
     pub async fn create_link(
         &self,
         token_hash: &str,

@@ -77,11 +77,15 @@ fn wrong_password() -> ApiError {
     )
 }
 
-/// The hash a link's token is stored under; `None` for something that
-/// cannot be one of our tokens (which then matches nothing).
-fn token_hash(token: &str) -> Option<String> {
+/// The hash a link's token is stored under; `auth.link_invalid` for
+/// something that cannot be one of our tokens.
+fn token_hash(token: &str) -> ApiResult<String> {
     let t = token.trim();
-    (t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha256_hex(t))
+    if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(sha256_hex(t))
+    } else {
+        Err(refused(LinkRefused::Unknown))
+    }
 }
 
 /// Checks the account's password, counted like a login (a wrong one too
@@ -170,7 +174,7 @@ fn too_many_links() -> ApiError {
     tag = "account",
     summary = "Mail the link that verifies the account's address again",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 202, description = "Sent (at most 3 within a link's lifetime)")),
+    responses((status = 204, description = "Sent (at most 3 within a link's lifetime)")),
 )]
 pub async fn resend_verification(
     State(state): State<AppState>,
@@ -187,7 +191,7 @@ pub async fn resend_verification(
     send_verification(&state, &caller.account)
         .await?
         .ok_or_else(too_many_links)?;
-    Ok(StatusCode::ACCEPTED)
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v1/auth/verify-email {token}`: follows a verification link.
@@ -203,7 +207,7 @@ pub async fn verify_email(
     State(state): State<AppState>,
     Json(body): Json<LinkToken>,
 ) -> ApiResult<Json<EmailConfirmed>> {
-    let hash = token_hash(&body.token).ok_or_else(|| refused(LinkRefused::Unknown))?;
+    let hash = token_hash(&body.token)?;
     let spent = state
         .db
         .verify_email(&hash, now_ms())
@@ -316,7 +320,7 @@ pub async fn confirm_email(
     State(state): State<AppState>,
     Json(body): Json<LinkToken>,
 ) -> ApiResult<Json<EmailConfirmed>> {
-    let hash = token_hash(&body.token).ok_or_else(|| refused(LinkRefused::Unknown))?;
+    let hash = token_hash(&body.token)?;
     let changed = state
         .db
         .confirm_email_change(&hash, now_ms())
@@ -342,7 +346,7 @@ pub async fn confirm_email(
     tag = "auth",
     summary = "Mail a password-reset link {email}",
     request_body = ResetRequest,
-    responses((status = 202, description = "A link was sent if the address has an account")),
+    responses((status = 204, description = "A link was sent if the address has an account")),
 )]
 pub async fn request_reset(
     State(state): State<AppState>,
@@ -362,7 +366,7 @@ pub async fn request_reset(
         )
         .await?;
     }
-    Ok(StatusCode::ACCEPTED)
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v1/auth/password-reset/confirm {token, new_password}`: sets the
@@ -380,7 +384,7 @@ pub async fn confirm_reset(
     State(state): State<AppState>,
     Json(body): Json<ResetConfirm>,
 ) -> ApiResult<StatusCode> {
-    let hash = token_hash(&body.token).ok_or_else(|| refused(LinkRefused::Unknown))?;
+    let hash = token_hash(&body.token)?;
     // Checked before the link is spent: a weak password costs no link.
     check_new_password(&body.new_password)?;
     let password_hash = hash_password(&state, body.new_password).await?;

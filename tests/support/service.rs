@@ -19,7 +19,7 @@ use vidmocap::service::{self, Running, ServiceConfig, StartOptions, Tier};
 #[path = "media.rs"]
 mod media;
 #[allow(unused_imports)] // not every service test reads a clip
-pub use media::{media, media_dir};
+pub use media::{cut, media, media_dir};
 
 pub const WEBHOOK_SECRET: &str = "whsec_test";
 

@@ -13,11 +13,11 @@
 // address's mail), a forgotten password reset from its mail, the reset
 // link refused when opened again, and axe-core on every page. Exits
 // non-zero with a message on the first failed check.
-import { chromium } from 'playwright-core';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  axe as axeIn, check, launch, shotBoth as shotsOf,
+} from './browser.mjs';
 
 const [base, mailDir, shots] = process.argv.slice(2);
 if (!base || !mailDir || !shots) {
@@ -25,14 +25,6 @@ if (!base || !mailDir || !shots) {
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
-const AXE = join(dirname(fileURLToPath(import.meta.url)), '../node_modules/axe-core/axe.min.js');
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-  console.log(`ok: ${what}`);
-}
 
 // The next mail to `to` whose subject has `subject` not taken before (the
 // files stay: the test reads them all afterwards).
@@ -56,38 +48,10 @@ const linkIn = (mail, route) => {
   return link;
 };
 
-const profile = mkdtempSync(join(tmpdir(), 'vidmocap-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: DESKTOP,
-});
-const consoleErrors = [];
+const { page, consoleErrors, close } = await launch();
 try {
-  const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') console.log(`browser ${m.type()}: ${m.text()}`);
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  const shotBoth = async (name) => {
-    for (const [size, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
-      await page.setViewportSize(vp);
-      await page.waitForTimeout(200);
-      await page.screenshot({ path: join(shots, `${name}-${size}.png`), fullPage: true });
-    }
-    await page.setViewportSize(DESKTOP);
-  };
-  const axe = async (what) => {
-    await page.addScriptTag({ path: AXE });
-    const bad = await page.evaluate(async () => {
-      const r = await window.axe.run(document, { resultTypes: ['violations'] });
-      return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-        .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-    });
-    check(bad.length === 0, `axe: no serious or critical violation on ${what} (${bad.join(' | ')})`);
-  };
+  const shotBoth = (name) => shotsOf(page, shots, name);
+  const axe = (what) => axeIn(page, what);
   const text = async (sel) => (await page.textContent(sel)).replace(/\s+/g, ' ').trim();
   const waitText = (sel) => page.waitForFunction((s) => document.querySelector(s).textContent.trim().length > 0, sel);
   const headingFocused = async (what) => check(
@@ -177,7 +141,10 @@ try {
   await page.goto(`${base}/#/settings`);
   await page.waitForSelector('#email-current');
   await page.click('#logout');
-  await page.waitForSelector('h1');
+  // Logging out ends on the landing page; going on before it would be
+  // overtaken by it.
+  await page.waitForURL(/#\/welcome$/);
+  await page.waitForSelector('#visitor-nav:not([hidden])');
   await page.goto(`${base}/#/login`);
   await page.click('text=Forgot your password?');
   await page.waitForSelector('#forgot-form');
@@ -224,6 +191,5 @@ try {
   const real = consoleErrors.filter((e) => !/status of (400|401|403|410)/.test(e));
   check(real.length === 0, `no console errors (${real.join(' | ')})`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }

@@ -26,7 +26,9 @@ export function forgotLink() {
 // ---- settings -------------------------------------------------------------
 export async function settingsView(ui) {
   const { el } = ui;
-  ui.view('Settings', `<section><h1>Settings</h1><p id="set-error" class="error" role="alert"></p>
+  ui.view('Settings', `<section><h1>Settings</h1>
+      <p class="muted">Your email address, your password, and which emails you get.</p>
+      <p id="set-error" class="error" role="alert"></p>
       <p id="mail-off" class="muted" hidden>This server does not send email, so changing the address and
         email notifications are not available here. Ask its operator for help.</p></section>
     <section aria-labelledby="email-h"><h2 id="email-h">Email address</h2>
