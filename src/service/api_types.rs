@@ -45,11 +45,10 @@ pub struct ErrorDetail {
 
 // ------------------------------------------------------- accounts, auth
 
-/// `POST /v1/auth/signup` and `/v1/auth/login`.
+/// `POST /v1/auth/login`.
 #[derive(Deserialize, ToSchema)]
 pub struct Credentials {
     pub email: String,
-    /// At least 8 characters (sign-up).
     pub password: String,
 }
 
