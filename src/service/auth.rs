@@ -196,7 +196,9 @@ pub async fn signup(
         ));
     };
     tracing::info!(account = %account.id, "account created");
-    super::account::send_verification(&state, &account).await?;
+    // The account exists now: a link that could not be made (logged where
+    // it failed) is asked for again from the settings, not a failed sign-up.
+    let _ = super::account::send_verification(&state, &account).await;
     let cookie = new_session(&state, &client, &account).await?;
     Ok((
         StatusCode::CREATED,
