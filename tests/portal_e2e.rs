@@ -15,6 +15,11 @@
 //! (shorter uploads, results for 14 days, no-retain) and sees it saved,
 //! deletes the account and sees the old session refused.
 //!
+//! A second test, `webhooks_in_a_real_browser`, runs `web/e2e/webhooks.mjs`
+//! against its own server (no workers) and a webhook receiver the test
+//! starts: the account page's webhooks, from adding one to its delivery
+//! log.
+//!
 //! Needs what scripts/setup.sh installs (chromium, node, `npm ci` and the
 //! portal build in web/) and VIDMOCAP_MEDIA_DIR / VIDMOCAP_MODELS_DIR.
 //! Screenshots go to $VIDMOCAP_PORTAL_SCREENSHOTS, by default
@@ -22,6 +27,8 @@
 
 #[path = "support/media.rs"]
 mod media;
+#[path = "support/receiver.rs"]
+mod receiver;
 #[path = "support/stripe.rs"]
 mod stripe_standin;
 use media::media;
@@ -140,32 +147,12 @@ amount_display = "€29 a month"
     // Empty at the start (the landing page falls back); the script fills it.
     let demo = dir.path().join("demo");
     std::fs::create_dir(&demo).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env("VIDMOCAP_WEB_DIR", &web_dist)
-        .env("VIDMOCAP_DEMO_DIR", &demo)
-        .env_remove("VIDMOCAP_DATABASE_URL")
-        .env_remove("VIDMOCAP_STORE_DIR")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    // The log keeps flowing after the address line; draining it keeps the
-    // server from blocking on a full pipe, and echoes it for failures.
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-            eprintln!("serve: {line}");
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("serve prints its address");
+    let (server, addr) = serve(
+        dir.path(),
+        &web_dist,
+        &[],
+        &[("VIDMOCAP_DEMO_DIR", demo.to_str().unwrap())],
+    );
 
     let shots = screenshot_dir(root);
     // Old screenshots must not stand in for this run's.
@@ -231,5 +218,122 @@ amount_display = "€29 a month"
                 "screenshot {page}-{size}.png saved"
             );
         }
+    }
+}
+
+/// Starts `vidmocap serve` in `dir` with `env`, returning it and its address.
+fn serve(dir: &Path, web_dist: &Path, args: &[&str], env: &[(&str, &str)]) -> (Server, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidmocap"));
+    cmd.args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(dir)
+        .env("VIDMOCAP_WEB_DIR", web_dist)
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .env_remove("VIDMOCAP_STORE_DIR")
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+            eprintln!("serve: {line}");
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("serve prints its address");
+    (server, addr)
+}
+
+#[test]
+fn webhooks_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = root.join("web/dist");
+    assert!(
+        web_dist.join("index.html").is_file(),
+        "the portal is not built; run scripts/setup.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=c=0x808080:size=320x240:rate=10:duration=1")
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made the clip");
+    // The receiver refuses the first request, so the log shows a retry,
+    // due half a second later.
+    std::fs::write(
+        dir.path().join("vidmocap.toml"),
+        "[service.user_webhooks]\nretry_base_ms = 500\npoll_ms = 100\n",
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let receiver = rt.block_on(receiver::Receiver::start(1));
+    let (server, addr) = serve(
+        dir.path(),
+        &web_dist,
+        &["--no-workers"],
+        // The receiver is on 127.0.0.1, which production refuses.
+        &[("VIDMOCAP_ALLOW_PRIVATE_WEBHOOK_URLS", "true")],
+    );
+    let shots = screenshot_dir(root).join("webhooks");
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new("node")
+        .arg(root.join("web/e2e/webhooks.mjs"))
+        .arg(format!("http://{addr}"))
+        .arg(&receiver.url)
+        .arg(&clip)
+        .arg(&shots)
+        .args([
+            env!("CARGO_BIN_EXE_vidmocap"),
+            "admin",
+            "grant-credits",
+            "--credits",
+            "50",
+            "--email",
+        ])
+        .current_dir(dir.path())
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("node runs (scripts/setup.sh installs it)");
+    drop(server);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "the browser run failed (see above)");
+    // What the receiver got: the event twice (refused, then received),
+    // signed with the secret the page showed.
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("webhook-secret="))
+        .expect("the script prints the secret");
+    let got = receiver.received();
+    assert_eq!(
+        got.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [500, 200]
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for r in &got {
+        assert_eq!(
+            vidmocap::service::credits::verify_signature(secret, &r.signature, &r.body, now, 300),
+            Ok(())
+        );
+        assert_eq!(r.json()["type"], "job.canceled");
+    }
+    for size in ["desktop", "phone"] {
+        assert!(shots.join(format!("webhooks-{size}.png")).is_file());
     }
 }

@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod notify;
 pub mod retention;
 pub mod uploads;
+pub mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;
@@ -91,6 +92,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0006_billing",
         include_str!("../../migrations/sqlite/0006_billing.sql"),
         include_str!("../../migrations/postgres/0006_billing.sql"),
+    ),
+    (
+        "0008_user_webhooks",
+        include_str!("../../migrations/sqlite/0008_user_webhooks.sql"),
+        include_str!("../../migrations/postgres/0008_user_webhooks.sql"),
     ),
 ];
 

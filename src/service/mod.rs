@@ -32,12 +32,15 @@ pub mod stripe;
 pub mod sweep;
 pub mod tracks;
 pub mod uploads;
+pub mod user_webhooks;
 pub mod wake;
 pub mod webhook;
+pub mod webhook_delivery;
+pub mod webhook_url;
 pub mod worker;
 
 pub use app::{start, Running, StartOptions};
-pub use config::{BillingConfig, Pack, Plan, ServiceConfig, Tier};
+pub use config::{BillingConfig, Pack, Plan, ServiceConfig, Tier, UserWebhookConfig};
 
 use thiserror::Error;
 

@@ -4,7 +4,8 @@
 //! expiry or their account's output retention. Each is deleted from the
 //! store first and then marked in the database, so the API reports it
 //! gone; a store failure leaves the mark off and the next sweep retries.
-//! It also ends the tier of plans cancelled at the end of their period.
+//! It also ends the tier of plans cancelled at the end of their period,
+//! and deletes webhook deliveries older than the log keeps.
 
 use std::time::Duration;
 
@@ -62,6 +63,11 @@ pub async fn sweep_at(state: &AppState, now: i64) -> Result<Swept, ApiError> {
         .await?;
     if downgrades > 0 {
         tracing::info!(downgrades, "cancelled plans ended");
+    }
+    let log_ms = state.cfg.user_webhooks.log_days * 24 * 3600 * 1000;
+    let pruned = state.db.prune_deliveries(now - log_ms).await?;
+    if pruned > 0 {
+        tracing::info!(pruned, "old webhook deliveries deleted from the log");
     }
     loop {
         let batch = state.db.uploads_due(now, defaults, BATCH).await?;
