@@ -265,7 +265,14 @@ fn webhooks_in_a_real_browser() {
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
         .arg("color=c=0x808080:size=320x240:rate=10:duration=1")
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .arg(&clip)
         .status()
         .expect("ffmpeg runs");
@@ -318,10 +325,7 @@ fn webhooks_in_a_real_browser() {
         .find_map(|l| l.strip_prefix("webhook-secret="))
         .expect("the script prints the secret");
     let got = receiver.received();
-    assert_eq!(
-        got.iter().map(|r| r.status).collect::<Vec<_>>(),
-        [500, 200]
-    );
+    assert_eq!(got.iter().map(|r| r.status).collect::<Vec<_>>(), [500, 200]);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

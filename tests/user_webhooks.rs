@@ -78,7 +78,10 @@ async fn log_of(user: &User, hook: &str, n: usize) -> Vec<Value> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the log of {hook} never had {n} attempts: {:?}", log(user, hook).await);
+    panic!(
+        "the log of {hook} never had {n} attempts: {:?}",
+        log(user, hook).await
+    );
 }
 
 async fn job_of(user: &User, clip: &std::path::Path) -> String {
@@ -241,8 +244,7 @@ async fn signed_retried_and_logged(backend: Backend) {
     assert_eq!(failed["type"], "job.failed");
     assert_eq!(failed["data"]["job"]["id"], empty.as_str());
     assert_eq!(
-        failed["data"]["job"]["error"]["code"],
-        done["error"]["code"],
+        failed["data"]["job"]["error"]["code"], done["error"]["code"],
         "{failed} {done}"
     );
     assert!(failed["data"]["job"]["outputs_url"].is_null());
@@ -291,7 +293,10 @@ async fn signed_retried_and_logged(backend: Backend) {
     );
     // The retry was due when the log said it would be.
     let due = attempts[2]["next_retry_ms"].as_i64().unwrap();
-    assert!(attempts[1]["at_ms"].as_i64().unwrap() >= due, "{attempts:?}");
+    assert!(
+        attempts[1]["at_ms"].as_i64().unwrap() >= due,
+        "{attempts:?}"
+    );
 
     let mine = log_of(&user, &all, 3).await;
     assert!(
@@ -299,7 +304,11 @@ async fn signed_retried_and_logged(backend: Backend) {
             .all(|a| a["http_status"] == 200 && a["attempt"] == 1),
         "{mine:?}"
     );
-    assert_eq!(flaky.received().len(), 3, "the flaky one wants failures only");
+    assert_eq!(
+        flaky.received().len(),
+        3,
+        "the flaky one wants failures only"
+    );
 
     // Deleted: gone from the list, its log with it.
     let r = user
@@ -347,22 +356,37 @@ async fn bad_urls_are_refused(backend: Backend) {
     let receiver = Receiver::start(0).await;
     let port = receiver.port;
     let cases = [
-        (json!({"url": "ftp://example.com/hook"}), "user_webhook.bad_url"),
+        (
+            json!({"url": "ftp://example.com/hook"}),
+            "user_webhook.bad_url",
+        ),
         (json!({"url": "not a url"}), "user_webhook.bad_url"),
         (json!({"url": "file:///etc/passwd"}), "user_webhook.bad_url"),
-        (json!({"url": "https://me:pw@example.com/"}), "user_webhook.bad_url"),
+        (
+            json!({"url": "https://me:pw@example.com/"}),
+            "user_webhook.bad_url",
+        ),
         (json!({"url": receiver.url}), "user_webhook.private_address"),
         (
             json!({"url": format!("http://localhost:{port}/hook")}),
             "user_webhook.private_address",
         ),
-        (json!({"url": "http://[::1]/hook"}), "user_webhook.private_address"),
+        (
+            json!({"url": "http://[::1]/hook"}),
+            "user_webhook.private_address",
+        ),
         (
             json!({"url": "http://169.254.169.254/latest/meta-data"}),
             "user_webhook.private_address",
         ),
-        (json!({"url": "http://10.0.0.1/hook"}), "user_webhook.private_address"),
-        (json!({"url": "http://192.168.1.10/hook"}), "user_webhook.private_address"),
+        (
+            json!({"url": "http://10.0.0.1/hook"}),
+            "user_webhook.private_address",
+        ),
+        (
+            json!({"url": "http://192.168.1.10/hook"}),
+            "user_webhook.private_address",
+        ),
         (
             json!({"url": "https://no-such-host.invalid/hook"}),
             "user_webhook.unresolvable",
@@ -444,7 +468,10 @@ async fn bad_urls_are_refused(backend: Backend) {
         assert_eq!(attempts.len(), 1, "{attempts:?}");
         let a = &attempts[0];
         assert_eq!(a["error"], "user_webhook.private_address", "{hook}: {a}");
-        assert!(a["http_status"].is_null() && a["next_retry_ms"].is_null(), "{a}");
+        assert!(
+            a["http_status"].is_null() && a["next_retry_ms"].is_null(),
+            "{a}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(receiver.received().is_empty(), "nothing reached loopback");
@@ -496,9 +523,7 @@ async fn processes_share_deliveries_and_a_restart_loses_none_postgres() {
     let receiver = Receiver::start(0).await;
     let (hook, secret) = register(&user, json!({"url": receiver.url})).await;
     let clips = tempfile::tempdir().unwrap();
-    let upload = user
-        .upload_ok(&tiny_clip(clips.path(), "one.mp4", 1))
-        .await;
+    let upload = user.upload_ok(&tiny_clip(clips.path(), "one.mp4", 1)).await;
     let upload = upload["id"].as_str().unwrap();
     const JOBS: usize = 12;
     for _ in 0..JOBS {
@@ -546,7 +571,11 @@ async fn processes_share_deliveries_and_a_restart_loses_none_postgres() {
     other.shutdown().await;
     app.stop().await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(flaky.received().len(), 1, "nothing is sent while all are stopped");
+    assert_eq!(
+        flaky.received().len(),
+        1,
+        "nothing is sent while all are stopped"
+    );
     let next = service::start(
         support::pipeline_config(),
         app.svc.clone(),
@@ -561,7 +590,13 @@ async fn processes_share_deliveries_and_a_restart_loses_none_postgres() {
     assert_eq!(tries[1].status, 200);
     assert_eq!(tries[1].event_id, tries[0].event_id);
     assert_eq!(
-        verify_signature(&late_secret, &tries[1].signature, &tries[1].body, now_s(), 300),
+        verify_signature(
+            &late_secret,
+            &tries[1].signature,
+            &tries[1].body,
+            now_s(),
+            300
+        ),
         Ok(())
     );
     assert_ne!(late_secret, secret);

@@ -184,7 +184,9 @@ pub async fn deliver_one(state: &AppState, http: &reqwest::Client, owner: &str) 
             delivered,
             "webhook attempt"
         ),
-        Ok(false) => tracing::warn!(event = %claimed.event_id, "webhook lease lost; attempt not recorded"),
+        Ok(false) => {
+            tracing::warn!(event = %claimed.event_id, "webhook lease lost; attempt not recorded")
+        }
         Err(e) => tracing::error!(error = %e, "recording a webhook attempt failed"),
     }
     true
@@ -234,9 +236,11 @@ mod tests {
 
     #[test]
     fn bodies_say_what_the_job_came_to() {
-        let ok: serde_json::Value =
-            serde_json::from_str(&body("https://api.example/", &claimed("job.succeeded", None)))
-                .unwrap();
+        let ok: serde_json::Value = serde_json::from_str(&body(
+            "https://api.example/",
+            &claimed("job.succeeded", None),
+        ))
+        .unwrap();
         assert_eq!(ok["id"], "evt_1");
         assert_eq!(ok["type"], "job.succeeded");
         assert_eq!(ok["created"], 1_700_000_000);

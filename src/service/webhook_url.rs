@@ -27,7 +27,9 @@ pub enum UrlProblem {
     Credentials,
     #[error("the URL's host does not resolve")]
     Unresolvable,
-    #[error("the URL points at a loopback, private or link-local address, which is not allowed here")]
+    #[error(
+        "the URL points at a loopback, private or link-local address, which is not allowed here"
+    )]
     Private,
 }
 
@@ -241,7 +243,10 @@ mod tests {
             ("https://user:pw@example.com/", UrlProblem::Credentials),
             ("http://127.0.0.1:9000/", UrlProblem::Private),
             ("http://[::1]/", UrlProblem::Private),
-            ("http://169.254.169.254/latest/meta-data", UrlProblem::Private),
+            (
+                "http://169.254.169.254/latest/meta-data",
+                UrlProblem::Private,
+            ),
             ("http://2130706433/", UrlProblem::Private), // 127.0.0.1 as one number
         ] {
             assert_eq!(parse(url, false).unwrap_err(), problem, "{url}");
