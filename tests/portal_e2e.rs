@@ -72,14 +72,33 @@ fn cut(src: &Path, secs: &str, dst: &Path) {
     assert!(status.success(), "ffmpeg cut {}", src.display());
 }
 
-#[test]
-fn portal_in_a_real_browser() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+/// The portal as last built (`scripts/build-web.sh`).
+fn built_portal(root: &Path) -> PathBuf {
     let web_dist = root.join("web/dist");
     assert!(
         web_dist.join("index.html").is_file(),
         "the portal is not built; run scripts/setup.sh"
     );
+    web_dist
+}
+
+/// A second of plain grey, a clip with nobody in it, into `dst`.
+fn empty_room(dst: &Path) {
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=c=0x808080:size=640x360:rate=30:duration=1")
+        .args(["-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(dst)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made the clip with nobody in it");
+}
+
+#[test]
+fn portal_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = built_portal(root);
     let dir = tempfile::tempdir().unwrap();
     // Short clips keep the three pipeline runs to a few minutes. The
     // landscape job is the one watched through its live progress, so it is
@@ -90,21 +109,7 @@ fn portal_in_a_real_browser() {
     let nobody = dir.path().join("empty-room.mp4");
     cut(&media("walk_outdoor.mp4"), "8", &landscape);
     cut(&media("two_people.mp4"), "3", &portrait);
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("color=c=0x808080:size=640x360:rate=30:duration=1")
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&nobody)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg made the clip with nobody in it");
+    empty_room(&nobody);
     // Stripe's API cannot be reached from a test: a local stand-in answers
     // it, on a runtime of its own (this test is synchronous).
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -255,28 +260,10 @@ fn serve(dir: &Path, web_dist: &Path, args: &[&str], env: &[(&str, &str)]) -> (S
 #[test]
 fn webhooks_in_a_real_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let web_dist = root.join("web/dist");
-    assert!(
-        web_dist.join("index.html").is_file(),
-        "the portal is not built; run scripts/setup.sh"
-    );
+    let web_dist = built_portal(root);
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("clip.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("color=c=0x808080:size=320x240:rate=10:duration=1")
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg made the clip");
+    empty_room(&clip);
     // The receiver refuses the first request, so the log shows a retry,
     // due half a second later.
     std::fs::write(

@@ -84,14 +84,40 @@ async fn log_of(user: &User, hook: &str, n: usize) -> Vec<Value> {
     );
 }
 
-async fn job_of(user: &User, clip: &std::path::Path) -> String {
-    let upload = user.upload_ok(clip).await;
-    let r = user.create_job(upload["id"].as_str().unwrap(), None).await;
+/// A job of an upload already made.
+async fn job_from(user: &User, upload: &str) -> String {
+    let r = user.create_job(upload, None).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     r.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string()
+}
+
+async fn job_of(user: &User, clip: &std::path::Path) -> String {
+    let upload = user.upload_ok(clip).await;
+    job_from(user, upload["id"].as_str().unwrap()).await
+}
+
+/// Cancels a job (at once when it is queued).
+async fn cancel(user: &User, job: &str) {
+    let r = user
+        .post(&format!("/v1/jobs/{job}/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// `GET /v1/account/webhooks` as its text.
+async fn webhooks(user: &User) -> String {
+    let r = user.get("/v1/account/webhooks").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.unwrap()
+}
+
+async fn webhook_list(user: &User) -> Value {
+    serde_json::from_str(&webhooks(user).await).unwrap()
 }
 
 /// The one request of type `kind`.
@@ -139,14 +165,7 @@ async fn signed_retried_and_logged(backend: Backend) {
     let (failures_only, flaky_secret) =
         register(&user, json!({"url": flaky.url, "events": ["job.failed"]})).await;
     // Listed, never with the secret.
-    let listed = user
-        .get("/v1/account/webhooks")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let listed = webhooks(&user).await;
     assert!(
         listed.contains(&all) && listed.contains(&ok.url) && !listed.contains(&secret),
         "{listed}"
@@ -165,14 +184,7 @@ async fn signed_retried_and_logged(backend: Backend) {
     ] {
         assert_eq!(r.send().await.unwrap().status(), StatusCode::NOT_FOUND);
     }
-    let theirs: Value = eve
-        .get("/v1/account/webhooks")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let theirs = webhook_list(&eve).await;
     assert_eq!(theirs["webhooks"], json!([]));
 
     // A job that succeeds: one signed job.succeeded to the first receiver.
@@ -182,12 +194,7 @@ async fn signed_retried_and_logged(backend: Backend) {
     let walk = job_of(&user, &short_walk(clips.path())).await;
     wait_running(&user, &walk).await;
     let canceled = job_of(&user, &tiny_clip(clips.path(), "cancel.mp4", 1)).await;
-    let r = user
-        .post(&format!("/v1/jobs/{canceled}/cancel"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    cancel(&user, &canceled).await;
     let done = user.wait_job(&walk, Duration::from_secs(300)).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     let got = ok.wait_for(2, Duration::from_secs(20)).await;
@@ -323,14 +330,7 @@ async fn signed_retried_and_logged(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let left: Value = user
-        .get("/v1/account/webhooks")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let left = webhook_list(&user).await;
     assert_eq!(left["webhooks"].as_array().unwrap().len(), 1, "{left}");
 }
 
@@ -421,14 +421,7 @@ async fn bad_urls_are_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let listed: Value = user
-        .get("/v1/account/webhooks")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = webhook_list(&user).await;
     assert_eq!(listed["webhooks"], json!([]), "nothing stored");
 
     // At delivery time the address is judged again: a name that resolved
@@ -457,12 +450,7 @@ async fn bad_urls_are_refused(backend: Backend) {
     app.grant(&user.email, 50);
     let clips = tempfile::tempdir().unwrap();
     let job = job_of(&user, &tiny_clip(clips.path(), "one.mp4", 1)).await;
-    let r = user
-        .post(&format!("/v1/jobs/{job}/cancel"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    cancel(&user, &job).await;
     for hook in ["rebound", "literal"] {
         let attempts = log_of(&user, hook, 1).await;
         assert_eq!(attempts.len(), 1, "{attempts:?}");
@@ -497,6 +485,21 @@ async fn bad_urls_are_refused_postgres() {
     bad_urls_are_refused(Backend::Postgres).await;
 }
 
+/// Another process on the same database, with neither API nor workers:
+/// what it does is send webhook events.
+async fn sender(svc: &ServiceConfig) -> service::Running {
+    service::start(
+        support::pipeline_config(),
+        svc.clone(),
+        StartOptions {
+            api: false,
+            workers: 0,
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// Two processes share one PostgreSQL database: every event is delivered
 /// once, by one or the other; then a delivery still pending when both
 /// stop is sent by a process started afterwards.
@@ -508,16 +511,7 @@ async fn processes_share_deliveries_and_a_restart_loses_none_postgres() {
         s.user_webhooks.retry_base_ms = 3000;
     })
     .await;
-    let other = service::start(
-        support::pipeline_config(),
-        app.svc.clone(),
-        StartOptions {
-            api: false,
-            workers: 0,
-        },
-    )
-    .await
-    .unwrap();
+    let other = sender(&app.svc).await;
     let user = app.signup("fleet@example.com").await;
     app.grant(&user.email, 500);
     let receiver = Receiver::start(0).await;
@@ -527,18 +521,7 @@ async fn processes_share_deliveries_and_a_restart_loses_none_postgres() {
     let upload = upload["id"].as_str().unwrap();
     const JOBS: usize = 12;
     for _ in 0..JOBS {
-        let r = user.create_job(upload, None).await;
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let id = r.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let r = user
-            .post(&format!("/v1/jobs/{id}/cancel"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        cancel(&user, &job_from(&user, upload).await).await;
     }
     let got = receiver.wait_for(JOBS, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -557,15 +540,7 @@ async fn processes_share_deliveries_and_a_restart_loses_none_postgres() {
     // process to start sends it.
     let flaky = Receiver::start(1).await;
     let (late_hook, late_secret) = register(&user, json!({"url": flaky.url})).await;
-    let r = user.create_job(upload, None).await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    user.post(&format!("/v1/jobs/{id}/cancel"))
-        .send()
-        .await
-        .unwrap();
+    cancel(&user, &job_from(&user, upload).await).await;
     flaky.wait_for(1, Duration::from_secs(20)).await;
     log_of(&user, &late_hook, 1).await;
     other.shutdown().await;
@@ -576,16 +551,7 @@ async fn processes_share_deliveries_and_a_restart_loses_none_postgres() {
         1,
         "nothing is sent while all are stopped"
     );
-    let next = service::start(
-        support::pipeline_config(),
-        app.svc.clone(),
-        StartOptions {
-            api: false,
-            workers: 0,
-        },
-    )
-    .await
-    .unwrap();
+    let next = sender(&app.svc).await;
     let tries = flaky.wait_for(2, Duration::from_secs(20)).await;
     assert_eq!(tries[1].status, 200);
     assert_eq!(tries[1].event_id, tries[0].event_id);

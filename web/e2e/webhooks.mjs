@@ -1,6 +1,6 @@
-// The portal's webhooks in headless Chromium (Debian's, through
-// playwright-core) against a running `vidmocap serve` whose webhooks may
-// point at 127.0.0.1 and are retried after half a second.
+// The portal's webhooks in headless Chromium (see browser.mjs) against a
+// running `vidmocap serve` whose webhooks may point at 127.0.0.1 and are
+// retried after half a second.
 //
 //   node web/e2e/webhooks.mjs <base-url> <receiver-url> <clip.mp4> <screenshot-dir> <grant-cmd...>
 //
@@ -10,12 +10,10 @@
 // reads the delivery log (a 500, then the retry received), deletes the
 // webhook, and checks axe-core and a phone's width on the way. It prints
 // `webhook-secret=<secret>` for the test to verify the signature with.
-import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { DESKTOP, PHONE, axe as axeIn, check, openBrowser, shooter } from './browser.mjs';
 
 const [base, receiver, clip, shots, ...grant] = process.argv.slice(2);
 if (!base || !receiver || !clip || !shots || grant.length === 0) {
@@ -23,47 +21,11 @@ if (!base || !receiver || !clip || !shots || grant.length === 0) {
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
-const AXE = join(dirname(fileURLToPath(import.meta.url)), '../node_modules/axe-core/axe.min.js');
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-  console.log(`ok: ${what}`);
-}
-
-const profile = mkdtempSync(join(tmpdir(), 'vidmocap-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: DESKTOP,
-});
-const consoleErrors = [];
+const { page, consoleErrors, close } = await openBrowser();
 try {
-  const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') console.log(`browser ${m.type()}: ${m.text()}`);
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  const axe = async (what) => {
-    await page.addScriptTag({ path: AXE });
-    const bad = await page.evaluate(async () => {
-      const r = await window.axe.run(document, { resultTypes: ['violations'] });
-      return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-        .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-    });
-    check(bad.length === 0, `axe: no serious or critical violation on ${what} (${bad.join(' | ')})`);
-  };
-  const shotBoth = async (name) => {
-    for (const [size, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
-      await page.setViewportSize(vp);
-      await page.waitForTimeout(200);
-      await page.screenshot({ path: join(shots, `${name}-${size}.png`), fullPage: true });
-    }
-    await page.setViewportSize(DESKTOP);
-  };
+  const { shotBoth } = shooter(page, shots);
+  const axe = (what) => axeIn(page, what);
 
   // An account (the browser's own cookie) with credits for one job.
   const email = `hooks-${Date.now()}@example.com`;
@@ -145,6 +107,5 @@ try {
   const real = consoleErrors.filter((e) => !/status of 400/.test(e));
   check(real.length === 0, `no console errors (${real.join(' | ')})`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
