@@ -280,7 +280,11 @@ fn webhooks_in_a_real_browser() {
         // The receiver is on 127.0.0.1, which production refuses.
         &[("VIDMOCAP_ALLOW_PRIVATE_WEBHOOK_URLS", "true")],
     );
-    let shots = screenshot_dir(root).join("webhooks");
+    // Beside the other test's folder, which that test empties when it starts.
+    let others = screenshot_dir(root);
+    let mut name = others.file_name().unwrap().to_os_string();
+    name.push("-webhooks");
+    let shots = others.with_file_name(name);
     let _ = std::fs::remove_dir_all(&shots);
     let out = Command::new("node")
         .arg(root.join("web/e2e/webhooks.mjs"))
