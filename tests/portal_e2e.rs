@@ -19,9 +19,16 @@
 //! portal build in web/) and VIDMOCAP_MEDIA_DIR / VIDMOCAP_MODELS_DIR.
 //! Screenshots go to $VIDMOCAP_PORTAL_SCREENSHOTS, by default
 //! portal-screenshots/ in the target directory.
+//!
+//! Another test, `webhooks_in_a_real_browser`, runs `web/e2e/webhooks.mjs`
+//! against its own server (no workers) and a webhook receiver the test
+//! starts: the account page's webhooks, from adding one to its delivery
+//! log.
 
 #[path = "support/media.rs"]
 mod media;
+#[path = "support/receiver.rs"]
+mod receiver;
 #[path = "support/smtp.rs"]
 mod smtp;
 #[path = "support/stripe.rs"]
@@ -129,21 +136,7 @@ fn portal_in_a_real_browser() {
     let nobody = dir.path().join("empty-room.mp4");
     cut(&media("walk_outdoor.mp4"), "8", &landscape);
     cut(&media("two_people.mp4"), "3", &portrait);
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("color=c=0x808080:size=640x360:rate=30:duration=1")
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&nobody)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg made the clip with nobody in it");
+    empty_room(&nobody);
     // Stripe's API cannot be reached from a test: a local stand-in answers
     // it, on a runtime of its own (this test is synchronous).
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -332,4 +325,94 @@ from = "vidmocap <no-reply@vidmocap.test>"
             "reset-password",
         ],
     );
+}
+
+/// A second of plain grey, a clip with nobody in it, into `dst`.
+fn empty_room(dst: &Path) {
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=c=0x808080:size=640x360:rate=30:duration=1")
+        .args(["-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(dst)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made the clip with nobody in it");
+}
+
+#[test]
+fn webhooks_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = built_portal(root);
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    empty_room(&clip);
+    // The receiver refuses the first request, so the log shows a retry,
+    // due half a second later.
+    std::fs::write(
+        dir.path().join("vidmocap.toml"),
+        "[service.user_webhooks]\nretry_base_ms = 500\npoll_ms = 100\n",
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let receiver = rt.block_on(receiver::Receiver::start(1));
+    let (server, addr) = serve(
+        dir.path(),
+        &web_dist,
+        &["--bind", "127.0.0.1:0", "--no-workers"],
+        &dir.path().join("no-demo"),
+        // The receiver is on 127.0.0.1, which production refuses.
+        &[("VIDMOCAP_ALLOW_PRIVATE_WEBHOOK_URLS", "true")],
+    );
+    // Beside the other test's folder, which that test empties when it starts.
+    let others = screenshot_dir(root);
+    let mut name = others.file_name().unwrap().to_os_string();
+    name.push("-webhooks");
+    let shots = others.with_file_name(name);
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new("node")
+        .arg(root.join("web/e2e/webhooks.mjs"))
+        .arg(format!("http://{addr}"))
+        .arg(&receiver.url)
+        .arg(&clip)
+        .arg(&shots)
+        .args([
+            env!("CARGO_BIN_EXE_vidmocap"),
+            "admin",
+            "grant-credits",
+            "--credits",
+            "50",
+            "--email",
+        ])
+        .current_dir(dir.path())
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("node runs (scripts/setup.sh installs it)");
+    drop(server);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "the browser run failed (see above)");
+    // What the receiver got: the event twice (refused, then received),
+    // signed with the secret the page showed.
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("webhook-secret="))
+        .expect("the script prints the secret");
+    let got = receiver.received();
+    assert_eq!(got.iter().map(|r| r.status).collect::<Vec<_>>(), [500, 200]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for r in &got {
+        assert_eq!(
+            vidmocap::service::credits::verify_signature(secret, &r.signature, &r.body, now, 300),
+            Ok(())
+        );
+        assert_eq!(r.json()["type"], "job.canceled");
+    }
+    for size in ["desktop", "phone"] {
+        assert!(shots.join(format!("webhooks-{size}.png")).is_file());
+    }
 }

@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod notify;
 pub mod retention;
 pub mod uploads;
+pub mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;
@@ -97,6 +98,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0007_mail",
         include_str!("../../migrations/sqlite/0007_mail.sql"),
         include_str!("../../migrations/postgres/0007_mail.sql"),
+    ),
+    (
+        "0008_user_webhooks",
+        include_str!("../../migrations/sqlite/0008_user_webhooks.sql"),
+        include_str!("../../migrations/postgres/0008_user_webhooks.sql"),
     ),
 ];
 

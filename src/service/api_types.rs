@@ -8,7 +8,7 @@
 //! (`web/src/api.js`) and API clients rely on: an `Option` field of an
 //! answer is sent as `null`, never left out (so its schema says
 //! `required`). The types the API passes through unchanged
-//! from the database or the store ([`ApiKey`], [`LedgerEntry`],
+//! from the database or the store ([`ApiKey`], [`LedgerEntry`], [`Webhook`], [`Attempt`],
 //! [`Presigned`], [`JobState`], [`Quality`], [`JobOptions`]) derive their
 //! schema where they are defined.
 
@@ -24,6 +24,7 @@ use crate::db::accounts::{Account, ApiKey};
 use crate::db::jobs::{Job, JobState};
 use crate::db::ledger::LedgerEntry;
 use crate::db::uploads::Upload;
+use crate::db::webhooks::{Attempt, Webhook};
 use crate::store::Presigned;
 
 // ---------------------------------------------------------------- errors
@@ -688,6 +689,42 @@ pub struct ResolveRequest {
     pub person: Option<String>,
     pub rig: Option<String>,
     pub outputs: Option<Vec<String>>,
+}
+
+// -------------------------------------------------------- user webhooks
+
+/// `POST /v1/account/webhooks`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhookRequest {
+    /// Where events are posted: `http` or `https`, a public address.
+    pub url: String,
+    /// Event types wanted (`job.succeeded`, `job.failed`, `job.canceled`);
+    /// absent: all of them.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+/// A new webhook: `secret` signs its deliveries and is shown in this
+/// answer only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhook {
+    pub secret: String,
+    pub webhook: Webhook,
+}
+
+/// `GET /v1/account/webhooks`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    pub webhooks: Vec<Webhook>,
+}
+
+/// `GET /v1/account/webhooks/{id}/deliveries`: the latest attempts, newest
+/// first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryLog {
+    pub webhook_id: String,
+    pub attempts: Vec<Attempt>,
 }
 
 // ------------------------------------------------------------- the rest

@@ -151,6 +151,12 @@ pub async fn start(
         state.clone(),
         stop_rx.clone(),
     )));
+    // Every process sends users' webhook events, API or worker: claims
+    // keep two processes off one delivery.
+    tasks.push(tokio::spawn(super::webhook_delivery::deliverer(
+        state.clone(),
+        stop_rx.clone(),
+    )));
     for n in 0..opts.workers {
         tasks.push(tokio::spawn(worker::run(state.clone(), n, stop_rx.clone())));
     }

@@ -36,13 +36,17 @@ pub mod stripe;
 pub mod sweep;
 pub mod tracks;
 pub mod uploads;
+pub mod user_webhooks;
 pub mod wake;
 pub mod webhook;
+pub mod webhook_delivery;
+pub mod webhook_url;
 pub mod worker;
 
 pub use app::{start, Running, StartOptions};
 pub use config::{
     BillingConfig, MailConfig, MailTransport, Pack, Plan, ServiceConfig, SmtpTls, Tier,
+    UserWebhookConfig,
 };
 
 use thiserror::Error;

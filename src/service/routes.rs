@@ -26,7 +26,7 @@ use super::api_types::{ErrorBody, OpenApiDocument};
 use super::app::AppState;
 use super::{
     account, auth, billing, blobs, credits, jobs, ops, portal, privacy, retention, showcase,
-    tracks, uploads, webhook,
+    tracks, uploads, user_webhooks, webhook,
 };
 
 /// The document's fixed parts; the operations come from the routes.
@@ -89,6 +89,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(retention::get, retention::put))
         .routes(routes!(auth::list_keys, auth::create_key))
         .routes(routes!(auth::revoke_key))
+        .routes(routes!(user_webhooks::list, user_webhooks::create))
+        .routes(routes!(user_webhooks::delete))
+        .routes(routes!(user_webhooks::deliveries))
         .routes(routes!(uploads::list))
         // The handler counts the bytes itself (see uploads::spool).
         .routes(routes!(uploads::create).layer(DefaultBodyLimit::disable()))

@@ -5,7 +5,8 @@
 //! store first and then marked in the database, so the API reports it
 //! gone; a store failure leaves the mark off and the next sweep retries.
 //! It also ends the tier of plans cancelled at the end of their period,
-//! and removes mail links a week past their expiry.
+//! removes mail links a week past their expiry, and deletes webhook
+//! deliveries older than the log keeps.
 
 use std::time::Duration;
 
@@ -73,6 +74,11 @@ pub async fn sweep_at(state: &AppState, now: i64) -> Result<Swept, ApiError> {
         .db
         .delete_links_expired_before(now - LINK_KEEP_MS)
         .await?;
+    let log_ms = state.cfg.user_webhooks.log_days * 24 * 3600 * 1000;
+    let pruned = state.db.prune_deliveries(now - log_ms).await?;
+    if pruned > 0 {
+        tracing::info!(pruned, "old webhook deliveries deleted from the log");
+    }
     loop {
         let batch = state.db.uploads_due(now, defaults, BATCH).await?;
         if batch.is_empty() {

@@ -380,6 +380,21 @@ pub fn tiny_clip(dir: &Path, name: &str, seconds: u32) -> PathBuf {
     path
 }
 
+/// The first seconds of walk_outdoor.mp4, where a person is in view.
+pub fn short_walk(dir: &Path) -> PathBuf {
+    let dst = dir.join("walk.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(media("walk_outdoor.mp4"))
+        .args(["-t", "2", "-an", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(&dst)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg cut walk_outdoor.mp4");
+    dst
+}
+
 /// Error code of a JSON error response.
 pub async fn error_code(resp: Response) -> (StatusCode, String) {
     let status = resp.status();

@@ -7,6 +7,7 @@ import { say } from './words.js';
 import {
   forgotLink, publicRoute, PUBLIC_ROUTES, settingsView, signupChoices, signupConsent,
 } from './account.js';
+import { mountWebhooks, webhooksSection } from './webhooks.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -753,7 +754,7 @@ async function resultView(gen, job, facts) {
   await startViewer(gen, { glbBytes, keypoints, videoUrl, label: `3D preview: the motion on a ${rig} skeleton` });
 }
 
-// ---- account: credits, API keys, export, delete ----------------------------
+// ---- account: credits, API keys, webhooks, export, delete -------------------
 async function accountView() {
   view('Account', `<section><h1>Account</h1><p id="acct-error" class="error" role="alert"></p>
     <p id="acct-summary"></p><p id="acct-limits" class="muted"></p>
@@ -764,6 +765,7 @@ async function accountView() {
       <form id="key-form" class="row"><label>Name <input id="key-name" type="text" maxlength="100"></label><button type="submit">Create key</button></form>
       <p id="new-key" role="status"></p>
       <table><tbody id="keys"></tbody></table></section>
+    ${webhooksSection()}
     <section><h2>How long your data is kept</h2>
       <form id="retention-form">
         <label>Delete uploaded videos after <input id="ret-upload" type="number" min="1" step="1" required> days</label>
@@ -805,6 +807,7 @@ async function accountView() {
     if (current(gen)) showError(el('acct-error'), err);
     return;
   }
+  mountWebhooks(showError);
   el('ret-keep-outputs').addEventListener('change', () => {
     el('ret-output').disabled = el('ret-keep-outputs').checked;
   });
