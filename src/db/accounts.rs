@@ -166,7 +166,7 @@ impl Db {
     /// the account row (the email) is gone.
     pub async fn delete_account(&self, account_id: &str) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["sessions", "api_keys", "jobs", "uploads"] {
+        for table in ["sessions", "api_keys", "identities", "jobs", "uploads"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
                 .bind(account_id)
                 .execute(&mut *tx)

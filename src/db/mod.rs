@@ -15,6 +15,7 @@
 
 pub mod accounts;
 pub mod billing;
+pub mod identities;
 pub mod jobs;
 pub mod ledger;
 pub mod notify;
@@ -91,6 +92,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0006_billing",
         include_str!("../../migrations/sqlite/0006_billing.sql"),
         include_str!("../../migrations/postgres/0006_billing.sql"),
+    ),
+    (
+        "0009_identities",
+        include_str!("../../migrations/sqlite/0009_identities.sql"),
+        include_str!("../../migrations/postgres/0009_identities.sql"),
     ),
 ];
 

@@ -71,7 +71,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     (!token.is_empty()).then(|| token.to_string())
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -82,7 +82,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn normalise_email(email: &str) -> ApiResult<String> {
+pub(super) fn normalise_email(email: &str) -> ApiResult<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && email
@@ -123,7 +123,7 @@ async fn verify_password(state: &AppState, password: String, hash: String) -> Ap
 }
 
 /// A fresh session for `account` and the cookie that carries it.
-async fn new_session(
+pub(super) async fn new_session(
     state: &AppState,
     client: &Client,
     account: &Account,
@@ -223,12 +223,16 @@ pub async fn login(
     state.limiter.check_login(&email, &client.ip)?;
     let account = state.db.account_by_email(&email).await?;
     // A missing account costs the same work as a wrong password, so
-    // timing does not tell which emails have accounts.
+    // timing does not tell which emails have accounts; so does one made
+    // by signing in with a provider, which has no password (an empty hash).
+    let has_password = account
+        .as_ref()
+        .is_some_and(|a| !a.password_hash.is_empty());
     let hash = match &account {
-        Some(a) => a.password_hash.clone(),
-        None => dummy_hash(&state).await?.to_string(),
+        Some(a) if has_password => a.password_hash.clone(),
+        _ => dummy_hash(&state).await?.to_string(),
     };
-    let verified = verify_password(&state, body.password, hash).await?;
+    let verified = verify_password(&state, body.password, hash).await? && has_password;
     let Some(account) = account.filter(|_| verified) else {
         state.limiter.login_failed(&email, &client.ip);
         return Err(wrong());

@@ -223,6 +223,8 @@ pub struct ServiceConfig {
     pub webhook_tolerance_secs: i64,
     /// Stripe Checkout, the customer portal, and the packs and plans sold.
     pub billing: BillingConfig,
+    /// Sign-in with OpenID Connect providers and GitHub.
+    pub oidc: super::oidc::OidcConfig,
     /// Largest request body (an upload), bytes.
     pub max_upload_bytes: u64,
     /// In-process workers `serve` starts (0 = none).
@@ -305,6 +307,7 @@ impl Default for ServiceConfig {
             webhook_secret: String::new(),
             webhook_tolerance_secs: 300,
             billing: BillingConfig::default(),
+            oidc: Default::default(),
             max_upload_bytes: 512 * 1024 * 1024,
             workers: 1,
             lease_secs: 30,
@@ -339,6 +342,7 @@ impl fmt::Debug for ServiceConfig {
             .field("workers", &self.workers)
             .field("store", &self.store)
             .field("billing", &self.billing)
+            .field("oidc", &self.oidc)
             .finish_non_exhaustive()
     }
 }
@@ -370,6 +374,7 @@ impl ServiceConfig {
         if let Some(v) = get("VIDMOCAP_STRIPE_API_BASE") {
             self.billing.stripe_api_base = v;
         }
+        self.oidc.apply_env(get);
         if let Some(v) = get("VIDMOCAP_WORKERS") {
             self.workers = parse("VIDMOCAP_WORKERS", v)?;
         }
@@ -435,6 +440,7 @@ impl ServiceConfig {
             )));
         }
         self.billing.validate(&self.tiers)?;
+        self.oidc.validate()?;
         if self.max_concurrent_hashes == 0 || self.max_concurrent_validations == 0 {
             return Err(ConfigError::Invalid(
                 "service.max_concurrent_hashes and max_concurrent_validations must be at least 1"

@@ -20,6 +20,7 @@ pub mod hasher;
 pub mod hooks;
 pub mod job;
 pub mod jobs;
+pub mod oidc;
 pub mod ops;
 pub mod password;
 pub mod portal;

@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use super::api_types::{ErrorBody, OpenApiDocument};
 use super::app::AppState;
 use super::{
-    auth, billing, blobs, credits, jobs, ops, portal, privacy, retention, showcase, tracks,
+    auth, billing, blobs, credits, jobs, oidc, ops, portal, privacy, retention, showcase, tracks,
     uploads, webhook,
 };
 
@@ -71,6 +71,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
+        .routes(routes!(oidc::routes::providers))
+        .routes(routes!(oidc::routes::start))
+        .routes(routes!(oidc::routes::callback))
         .routes(routes!(auth::me, privacy::delete_account))
         .routes(routes!(credits::ledger))
         .routes(routes!(portal::limits))

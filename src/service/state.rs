@@ -7,6 +7,7 @@ use tokio::sync::Semaphore;
 
 use super::hasher::Hasher;
 use super::hooks::Hooks;
+use super::oidc::Providers;
 use super::ops::{Metrics, RateLimiter};
 use super::stripe::Stripe;
 use super::wake::Wake;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub hooks: Arc<Hooks>,
     /// Stripe's API, for checkout and the customer portal.
     pub stripe: Arc<Stripe>,
+    /// The sign-in providers, with their cached discovery and keys.
+    pub oidc: Arc<Providers>,
 }
 
 impl AppState {
@@ -64,6 +67,7 @@ impl AppState {
             wake: Arc::new(Wake::default()),
             hooks: Arc::new(Hooks::default()),
             stripe: Arc::new(Stripe::new(&cfg.billing)),
+            oidc: Arc::new(Providers::new(&cfg.oidc, &cfg.public_base_url)),
             cfg: Arc::new(cfg),
             pipeline: Arc::new(pipeline),
             metrics: Arc::new(Metrics::default()),
