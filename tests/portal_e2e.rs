@@ -13,7 +13,9 @@
 //! orbit), axe-core on every view, fills the demo folder from the first job
 //! and sees the landing page play it, changes the account's retention
 //! (shorter uploads, results for 14 days, no-retain) and sees it saved,
-//! deletes the account and sees the old session refused.
+//! deletes the account and sees the old session refused. A second test
+//! signs in with an OpenID provider (the real `oidc-provider`, started by
+//! the test) through its own login and consent pages.
 //!
 //! Needs what scripts/setup.sh installs (chromium, node, `npm ci` and the
 //! portal build in web/) and VIDMOCAP_MEDIA_DIR / VIDMOCAP_MODELS_DIR.
@@ -22,6 +24,8 @@
 
 #[path = "support/media.rs"]
 mod media;
+#[path = "support/oidc.rs"]
+mod oidc;
 #[path = "support/stripe.rs"]
 mod stripe_standin;
 use media::media;
@@ -49,6 +53,39 @@ fn screenshot_dir(root: &Path) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
         .join("portal-screenshots")
+}
+
+/// `vidmocap serve` on a free port in `dir` (its vidmocap.toml, SQLite in
+/// ./data) serving `web_dist`, with `env` set; the server and its address.
+fn serve(dir: &Path, web_dist: &Path, env: &[(&str, &Path)]) -> (Server, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidmocap"));
+    cmd.args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("VIDMOCAP_WEB_DIR", web_dist)
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .env_remove("VIDMOCAP_STORE_DIR")
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    // The log keeps flowing after the address line; draining it keeps the
+    // server from blocking on a full pipe, and echoes it for failures.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+            eprintln!("serve: {line}");
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("serve prints its address");
+    (server, addr)
 }
 
 /// The first `secs` seconds of `src`, re-encoded (a cut on any frame, the
@@ -140,32 +177,7 @@ amount_display = "€29 a month"
     // Empty at the start (the landing page falls back); the script fills it.
     let demo = dir.path().join("demo");
     std::fs::create_dir(&demo).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env("VIDMOCAP_WEB_DIR", &web_dist)
-        .env("VIDMOCAP_DEMO_DIR", &demo)
-        .env_remove("VIDMOCAP_DATABASE_URL")
-        .env_remove("VIDMOCAP_STORE_DIR")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    // The log keeps flowing after the address line; draining it keeps the
-    // server from blocking on a full pipe, and echoes it for failures.
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-            eprintln!("serve: {line}");
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("serve prints its address");
+    let (server, addr) = serve(dir.path(), &web_dist, &[("VIDMOCAP_DEMO_DIR", &demo)]);
 
     let shots = screenshot_dir(root);
     // Old screenshots must not stand in for this run's.
@@ -231,5 +243,71 @@ amount_display = "€29 a month"
                 "screenshot {page}-{size}.png saved"
             );
         }
+    }
+}
+
+/// "Sign in with <provider>" in the browser, against a real OpenID provider
+/// (npm `oidc-provider`, tests/support/oidc.rs): `web/e2e/oidc.mjs` clicks
+/// the login page's link, logs in and consents on the provider's own pages,
+/// lands signed in on the upload view, logs out, and sees a user whose
+/// email the provider has not verified refused in plain words.
+#[test]
+fn portal_sign_in_with_a_provider() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = root.join("web/dist");
+    assert!(
+        web_dist.join("index.html").is_file(),
+        "the portal is not built; run scripts/setup.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let op = oidc::OidcProvider::start();
+    std::fs::write(
+        dir.path().join("vidmocap.toml"),
+        format!(
+            r#"[service.oidc.providers.test]
+display_name = "Test ID"
+issuer = "{issuer}"
+client_id = "{id}"
+client_secret = "{secret}"
+"#,
+            issuer = op.issuer,
+            id = oidc::CLIENT_ID,
+            secret = oidc::CLIENT_SECRET,
+        ),
+    )
+    .unwrap();
+    let (server, addr) = serve(dir.path(), &web_dist, &[]);
+    let base = format!("http://{addr}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(op.configure(
+        &oidc::callback_url(&base, "test"),
+        &[
+            ("alice", "alice@example.com", true),
+            ("carol", "carol@example.com", false),
+        ],
+    ));
+    // Its own folder: the other browser test clears its own at start.
+    let shots = screenshot_dir(root).with_file_name("portal-oidc-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let status = Command::new("node")
+        .arg(root.join("web/e2e/oidc.mjs"))
+        .arg(&base)
+        .arg(&shots)
+        .status()
+        .expect("node runs (scripts/setup.sh installs it)");
+    drop(server);
+    assert!(
+        status.success(),
+        "the browser run failed (see its output above)"
+    );
+    for page in [
+        "login-providers",
+        "signed-in-provider",
+        "login-refused-provider",
+    ] {
+        assert!(
+            shots.join(format!("{page}.png")).is_file(),
+            "{page}.png saved"
+        );
     }
 }

@@ -43,6 +43,11 @@ const USERS: &[(&str, &str, bool)] = &[
 ];
 
 async fn start_with_provider(backend: Backend) -> (TestApp, OidcProvider) {
+    start_with(backend, false).await
+}
+
+/// `claims_in_id_token`: the provider puts the email in the ID token too.
+async fn start_with(backend: Backend, claims_in_id_token: bool) -> (TestApp, OidcProvider) {
     let op = OidcProvider::start();
     let issuer = op.issuer.clone();
     let app = TestApp::start_with(backend, 0, |svc| {
@@ -58,7 +63,8 @@ async fn start_with_provider(backend: Backend) -> (TestApp, OidcProvider) {
         );
     })
     .await;
-    op.configure(&callback_url(&app.base, "test"), USERS).await;
+    op.configure_with(&callback_url(&app.base, "test"), USERS, claims_in_id_token)
+        .await;
     (app, op)
 }
 
@@ -210,8 +216,10 @@ async fn sign_in_creates_links_and_signs_in(backend: Backend) {
         StatusCode::OK
     );
 
-    // Discovery and the JWKS were fetched once for all of it.
+    // Discovery and the JWKS were fetched once for all of it; the email
+    // came from UserInfo, this provider's ID tokens having none.
     assert_eq!(op.fetches().await, (1, 1));
+    assert_eq!(op.userinfo_calls().await, 3);
 
     // Deleting the account deletes its identity: signing in again makes
     // a new account.
@@ -493,4 +501,26 @@ async fn github_sign_in_through_its_user_api() {
         .unwrap_err();
     assert_eq!(code, "oidc.email_unverified");
     assert_eq!(snapshot(&app).await, before);
+}
+
+#[tokio::test]
+async fn an_email_in_the_id_token_is_taken_from_it() {
+    let (app, op) = start_with(Backend::Sqlite, true).await;
+    let session = Browser::new()
+        .sign_in(&app.base, "test", "alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        account_of(&app, &session).await["email"],
+        "alice@example.com"
+    );
+    let code = Browser::new()
+        .sign_in(&app.base, "test", "carol")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code, "oidc.email_unverified",
+        "email_verified false in the token"
+    );
+    assert_eq!(op.userinfo_calls().await, 0, "the ID token said it all");
 }

@@ -101,8 +101,19 @@ impl OidcProvider {
     }
 
     /// Registers the client with `redirect_uri`, and the users as
-    /// `(login, email, email_verified)`.
+    /// `(login, email, email_verified)`, whose email UserInfo answers.
     pub async fn configure(&self, redirect_uri: &str, users: &[(&str, &str, bool)]) {
+        self.configure_with(redirect_uri, users, false).await;
+    }
+
+    /// [`Self::configure`], with the email in the ID token too when
+    /// `claims_in_id_token` (as Google does).
+    pub async fn configure_with(
+        &self,
+        redirect_uri: &str,
+        users: &[(&str, &str, bool)],
+        claims_in_id_token: bool,
+    ) {
         let users: serde_json::Map<String, Value> = users
             .iter()
             .map(|(login, email, verified)| {
@@ -119,6 +130,7 @@ impl OidcProvider {
                 "client_secret": CLIENT_SECRET,
                 "redirect_uris": [redirect_uri],
                 "users": users,
+                "claims_in_id_token": claims_in_id_token,
             }),
         )
         .await;
@@ -145,6 +157,13 @@ impl OidcProvider {
             s["discovery"].as_u64().unwrap(),
             s["jwks"].as_u64().unwrap(),
         )
+    }
+
+    /// How often UserInfo was asked.
+    pub async fn userinfo_calls(&self) -> u64 {
+        self.control("stats", json!({})).await["userinfo"]
+            .as_u64()
+            .unwrap()
     }
 }
 

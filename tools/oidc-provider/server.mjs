@@ -11,9 +11,12 @@
 // service's port, which is only known once the service runs.
 //
 // Test control (not part of OpenID Connect; under /__test/):
-//   POST /__test/configure {client_id, client_secret, redirect_uris, users}
+//   POST /__test/configure {client_id, client_secret, redirect_uris, users,
+//                           claims_in_id_token}
 //        users: {"<login>": {"email": "...", "email_verified": true|false}}
 //        (the login page takes any password; the login is the subject).
+//        The email is answered by UserInfo, as the spec's default is;
+//        claims_in_id_token: true puts it in the ID token too (as Google).
 //   POST /__test/rotate   a new signing key (a new kid) for the same issuer,
 //        as a provider rotating its keys does; answers {kid}.
 //   POST /__test/tamper {"mode": "same_kid" | "other_kid" | null}
@@ -21,7 +24,8 @@
 //        that is not the provider's (under the provider's kid, or under a
 //        kid its JWKS does not have), payload untouched: a token signed by
 //        another key, as a man in the middle would have to forge it.
-//   GET  /__test/stats   {discovery, jwks}: how often each was fetched.
+//   GET  /__test/stats   {discovery, jwks, userinfo}: how often each was
+//        fetched.
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -32,7 +36,7 @@ let settings = null;
 let provider = null;
 let signing = null;
 let tamper = null;
-const stats = { discovery: 0, jwks: 0 };
+const stats = { discovery: 0, jwks: 0, userinfo: 0 };
 const impostor = await generateKeyPair('RS256');
 
 async function newSigningKey() {
@@ -57,6 +61,7 @@ function build(issuer) {
     jwks: { keys: [signing] },
     cookies: { keys: ['vidmocap-test-cookie-key'] },
     claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    conformIdTokenClaims: !settings.claims_in_id_token,
     // The client must prove it started the flow (PKCE S256), as Google
     // lets a confidential client do; the service always sends it.
     pkce: { required: () => true },
@@ -125,6 +130,7 @@ const server = createServer(async (req, res) => {
   const path = req.url.split('?')[0];
   if (path === '/jwks') stats.jwks += 1;
   if (path === '/.well-known/openid-configuration') stats.discovery += 1;
+  if (path === '/me') stats.userinfo += 1;
   return provider.callback()(req, res);
 });
 

@@ -3,6 +3,7 @@
 // viewer), account, buying credits. Every view fetches what it shows.
 import { api, uploadFile, setUnauthorizedHandler, whoami } from './api.js';
 import { say } from './words.js';
+import { showProviders, signInError } from './oidc.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -175,7 +176,7 @@ async function landingView() {
 }
 
 // ---- sign up / log in ----------------------------------------------------
-function authView(kind) {
+function authView(kind, params = new URLSearchParams()) {
   const signup = kind === 'signup';
   showNav(false);
   view(signup ? 'Create an account' : 'Log in', `<section><h1>${signup ? 'Create an account' : 'Log in'}</h1>
@@ -187,8 +188,12 @@ function authView(kind) {
       <button type="submit">${signup ? 'Sign up' : 'Log in'}</button>
       <p id="auth-error" class="error" role="alert"></p>
     </form>
+    <div id="sign-in-with" hidden></div>
     <p>${signup ? 'Have an account? <a href="#/login">Log in</a>' : 'New here? <a href="#/signup">Create an account</a>'}</p>
   </section>`);
+  showProviders(el('sign-in-with'));
+  // A provider's sign-in that the server refused comes back here.
+  if (params.get('error')) el('auth-error').textContent = signInError(params.get('error'));
   el('auth').addEventListener('submit', async (e) => {
     e.preventDefault();
     el('auth-error').textContent = '';
@@ -971,7 +976,7 @@ async function route() {
   const [path, search = ''] = location.hash.slice(1).split('?');
   const parts = path.split('/').filter(Boolean);
   if (parts[0] === 'login' || parts[0] === 'signup') {
-    authView(parts[0]);
+    authView(parts[0], new URLSearchParams(search));
     return;
   }
   if (parts[0] === 'welcome' || (parts.length === 0 && !(await whoami()))) {
