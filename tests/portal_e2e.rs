@@ -55,6 +55,16 @@ fn screenshot_dir(root: &Path) -> PathBuf {
         .join("portal-screenshots")
 }
 
+/// The portal as last built (web/dist).
+fn built_portal(root: &Path) -> PathBuf {
+    let web_dist = root.join("web/dist");
+    assert!(
+        web_dist.join("index.html").is_file(),
+        "the portal is not built; run scripts/setup.sh"
+    );
+    web_dist
+}
+
 /// `vidmocap serve` on a free port in `dir` (its vidmocap.toml, SQLite in
 /// ./data) serving `web_dist`, with `env` set; the server and its address.
 fn serve(dir: &Path, web_dist: &Path, env: &[(&str, &Path)]) -> (Server, String) {
@@ -105,11 +115,7 @@ fn cut(src: &Path, secs: &str, dst: &Path) {
 #[test]
 fn portal_in_a_real_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let web_dist = root.join("web/dist");
-    assert!(
-        web_dist.join("index.html").is_file(),
-        "the portal is not built; run scripts/setup.sh"
-    );
+    let web_dist = built_portal(root);
     let dir = tempfile::tempdir().unwrap();
     // Short clips keep the three pipeline runs to a few minutes. The
     // landscape job is the one watched through its live progress, so it is
@@ -254,11 +260,7 @@ amount_display = "€29 a month"
 #[test]
 fn portal_sign_in_with_a_provider() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let web_dist = root.join("web/dist");
-    assert!(
-        web_dist.join("index.html").is_file(),
-        "the portal is not built; run scripts/setup.sh"
-    );
+    let web_dist = built_portal(root);
     let dir = tempfile::tempdir().unwrap();
     let op = oidc::OidcProvider::start();
     std::fs::write(

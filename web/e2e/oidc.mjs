@@ -8,11 +8,9 @@
 // The provider's users: `alice` (alice@example.com, verified) and `carol`
 // (carol@example.com, not verified). Exits non-zero with a message on the
 // first failed check.
-import { chromium } from 'playwright-core';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { axe as axeOn, check, launch } from './browser.mjs';
 
 const [base, shots] = process.argv.slice(2);
 if (!base || !shots) {
@@ -20,32 +18,12 @@ if (!base || !shots) {
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
-const AXE = join(dirname(fileURLToPath(import.meta.url)), '../node_modules/axe-core/axe.min.js');
-
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-  console.log(`ok: ${what}`);
-}
-
-const profile = mkdtempSync(join(tmpdir(), 'vidmocap-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1280, height: 800 },
-});
+const { context, close } = await launch({ viewport: { width: 1280, height: 800 } });
 try {
   const page = context.pages()[0] || await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  const axe = async (what) => {
-    await page.addScriptTag({ path: AXE });
-    const bad = await page.evaluate(async () => {
-      const r = await window.axe.run(document, { resultTypes: ['violations'] });
-      return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
-    });
-    check(bad.length === 0, `axe: no serious or critical violation on ${what} (${bad.join(', ')})`);
-  };
+  const axe = (what) => axeOn(page, what);
   // Through the provider's own pages, as a person would.
   const atProvider = async (login) => {
     await page.waitForSelector('input[name="login"]', { timeout: 15000 });
@@ -93,6 +71,5 @@ try {
   await page.screenshot({ path: join(shots, 'login-refused-provider.png'), fullPage: true });
   check(errors.length === 0, `no page errors (${errors.join(' | ')})`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }

@@ -11,12 +11,10 @@
 // plan (500 credits a month, pro tier, €29). $VIDMOCAP_E2E_DEMO_DIR, when set, is the server's demo folder:
 // the script fills it from its first job and checks the landing page's
 // demo. Exits non-zero with a message on the first failed check.
-import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { axe as axeOn, check, launch } from './browser.mjs';
 
 const [base, landscape, portrait, nobody, shots, ...grant] = process.argv.slice(2);
 if (!base || !landscape || !portrait || !nobody || !shots || grant.length === 0) {
@@ -25,25 +23,11 @@ if (!base || !landscape || !portrait || !nobody || !shots || grant.length === 0)
 }
 mkdirSync(shots, { recursive: true });
 const demoDir = process.env.VIDMOCAP_E2E_DEMO_DIR;
-const AXE = join(dirname(fileURLToPath(import.meta.url)), '../node_modules/axe-core/axe.min.js');
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const SIZES = [['desktop', DESKTOP], ['phone', PHONE]];
 
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-  console.log(`ok: ${what}`);
-}
-
-const profile = mkdtempSync(join(tmpdir(), 'vidmocap-chromium-'));
-// A fresh profile each run; Playwright passes it as --user-data-dir.
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: DESKTOP,
-  acceptDownloads: true,
-});
+const { context, close } = await launch({ viewport: DESKTOP, acceptDownloads: true });
 const consoleErrors = [];
 try {
   const page = context.pages()[0] || await context.newPage();
@@ -63,16 +47,7 @@ try {
     }
     await page.setViewportSize(DESKTOP);
   };
-  // axe-core in the page: no serious or critical violation.
-  const axe = async (what) => {
-    await page.addScriptTag({ path: AXE });
-    const bad = await page.evaluate(async () => {
-      const r = await window.axe.run(document, { resultTypes: ['violations'] });
-      return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-        .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-    });
-    check(bad.length === 0, `axe: no serious or critical violation on ${what} (${bad.join(' | ')})`);
-  };
+  const axe = (what) => axeOn(page, what);
   const title = async (re, what) => check(re.test(await page.title()), `the ${what} page has its own title (${await page.title()})`);
   const focusNotLost = async (what) => {
     const tag = await page.evaluate(() => document.activeElement && document.activeElement.tagName);
@@ -609,6 +584,5 @@ try {
   const real = consoleErrors.filter((e) => !/status of (401|502)/.test(e));
   check(real.length === 0, `no console errors (${real.join(' | ')})`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
