@@ -2,7 +2,8 @@
 # Installs everything vidmocap needs to build and test on a fresh Debian
 # machine: FFmpeg's libraries and CLI, clang (bindgen), Mesa's software
 # Vulkan driver (lavapipe: the GPU kernels' tests run on it), the ONNX Runtime
-# library (from PyPI), the glTF validator (from npm), assimp (the tests read
+# library (from PyPI), the glTF validator and an OpenID provider for the
+# sign-in tests (from npm), assimp (the tests read
 # FBX and BVH back with it), Blender (the export tests import every file
 # into it, headless, as an animator would; its glTF importer needs numpy), s3s-fs, the S3 server the storage
 # tests start (from crates.io), OpenUSD's Python API (usd-core, from PyPI,
@@ -74,6 +75,11 @@ fi
 
 if [ ! -d tools/gltf-validator/node_modules/gltf-validator ]; then
   npm ci --prefix tools/gltf-validator --no-audit --no-fund --loglevel=error
+fi
+
+# The OpenID provider the sign-in tests start (npm oidc-provider, certified).
+if [ ! -d tools/oidc-provider/node_modules/oidc-provider ]; then
+  npm ci --prefix tools/oidc-provider --no-audit --no-fund --loglevel=error
 fi
 
 scripts/build-web.sh

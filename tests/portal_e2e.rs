@@ -20,6 +20,9 @@
 //! Screenshots go to $VIDMOCAP_PORTAL_SCREENSHOTS, by default
 //! portal-screenshots/ in the target directory.
 //!
+//! `portal_sign_in_with_a_provider` signs in with an OpenID provider (the
+//! real `oidc-provider`, tests/support/oidc.rs) through its own pages.
+//!
 //! Another test, `webhooks_in_a_real_browser`, runs `web/e2e/webhooks.mjs`
 //! against its own server (no workers) and a webhook receiver the test
 //! starts: the account page's webhooks, from adding one to its delivery
@@ -27,6 +30,8 @@
 
 #[path = "support/media.rs"]
 mod media;
+#[path = "support/oidc.rs"]
+mod oidc;
 #[path = "support/receiver.rs"]
 mod receiver;
 #[path = "support/smtp.rs"]
@@ -414,5 +419,73 @@ fn webhooks_in_a_real_browser() {
     }
     for size in ["desktop", "phone"] {
         assert!(shots.join(format!("webhooks-{size}.png")).is_file());
+    }
+}
+
+/// "Sign in with <provider>" in the browser, against a real OpenID provider
+/// (npm `oidc-provider`, tests/support/oidc.rs): `web/e2e/oidc.mjs` clicks
+/// the login page's link, logs in and consents on the provider's own pages,
+/// lands signed in on the upload view, logs out, and sees a user whose
+/// email the provider has not verified refused in plain words.
+#[test]
+fn portal_sign_in_with_a_provider() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = built_portal(root);
+    let dir = tempfile::tempdir().unwrap();
+    let op = oidc::OidcProvider::start();
+    std::fs::write(
+        dir.path().join("vidmocap.toml"),
+        format!(
+            r#"[service.oidc.providers.test]
+display_name = "Test ID"
+issuer = "{issuer}"
+client_id = "{id}"
+client_secret = "{secret}"
+"#,
+            issuer = op.issuer,
+            id = oidc::CLIENT_ID,
+            secret = oidc::CLIENT_SECRET,
+        ),
+    )
+    .unwrap();
+    let (server, addr) = serve(
+        dir.path(),
+        &web_dist,
+        &["--bind", "127.0.0.1:0", "--no-workers"],
+        &dir.path().join("no-demo"),
+        &[],
+    );
+    let base = format!("http://{addr}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(op.configure(
+        &oidc::callback_url(&base, "test"),
+        &[
+            ("alice", "alice@example.com", true),
+            ("carol", "carol@example.com", false),
+        ],
+    ));
+    // Its own folder: the other browser test clears its own at start.
+    let shots = screenshot_dir(root).with_file_name("portal-oidc-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let status = Command::new("node")
+        .arg(root.join("web/e2e/oidc.mjs"))
+        .arg(&base)
+        .arg(&shots)
+        .status()
+        .expect("node runs (scripts/setup.sh installs it)");
+    drop(server);
+    assert!(
+        status.success(),
+        "the browser run failed (see its output above)"
+    );
+    for page in [
+        "login-providers",
+        "signed-in-provider",
+        "login-refused-provider",
+    ] {
+        assert!(
+            shots.join(format!("{page}.png")).is_file(),
+            "{page}.png saved"
+        );
     }
 }

@@ -209,7 +209,14 @@ impl Db {
     /// the account row (the email) is gone.
     pub async fn delete_account(&self, account_id: &str) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["sessions", "api_keys", "account_tokens", "jobs", "uploads"] {
+        for table in [
+            "sessions",
+            "api_keys",
+            "account_tokens",
+            "identities",
+            "jobs",
+            "uploads",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
                 .bind(account_id)
                 .execute(&mut *tx)

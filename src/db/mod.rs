@@ -16,6 +16,7 @@
 pub mod account_tokens;
 pub mod accounts;
 pub mod billing;
+pub mod identities;
 pub mod jobs;
 pub mod ledger;
 pub mod notify;
@@ -103,6 +104,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0008_user_webhooks",
         include_str!("../../migrations/sqlite/0008_user_webhooks.sql"),
         include_str!("../../migrations/postgres/0008_user_webhooks.sql"),
+    ),
+    (
+        "0009_identities",
+        include_str!("../../migrations/sqlite/0009_identities.sql"),
+        include_str!("../../migrations/postgres/0009_identities.sql"),
     ),
 ];
 

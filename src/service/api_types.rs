@@ -382,6 +382,24 @@ pub struct BillingRedirect {
     pub url: String,
 }
 
+// ------------------------------------------------------------- sign-in
+
+/// `GET /v1/auth/providers`: the providers one may sign in with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignInProviders {
+    pub providers: Vec<SignInProvider>,
+}
+
+/// One provider, as the portal's "Sign in with ..." button needs it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignInProvider {
+    /// The name in the sign-in URLs.
+    pub name: String,
+    pub display_name: String,
+    /// Where the button goes (`/v1/auth/oidc/{name}/start`).
+    pub start_url: String,
+}
+
 // --------------------------------------------------------------- uploads
 
 /// An uploaded video as probed, with what a job on it costs.

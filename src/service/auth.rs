@@ -127,7 +127,7 @@ pub(super) async fn verify_password(
 }
 
 /// A fresh session for `account` and the cookie that carries it.
-async fn new_session(
+pub(super) async fn new_session(
     state: &AppState,
     client: &Client,
     account: &Account,
@@ -252,12 +252,16 @@ pub async fn login(
     state.limiter.check_login(&email, &client.ip)?;
     let account = state.db.account_by_email(&email).await?;
     // A missing account costs the same work as a wrong password, so
-    // timing does not tell which emails have accounts.
+    // timing does not tell which emails have accounts; so does one made
+    // by signing in with a provider, which has no password (an empty hash).
+    let has_password = account
+        .as_ref()
+        .is_some_and(|a| !a.password_hash.is_empty());
     let hash = match &account {
-        Some(a) => a.password_hash.clone(),
-        None => dummy_hash(&state).await?.to_string(),
+        Some(a) if has_password => a.password_hash.clone(),
+        _ => dummy_hash(&state).await?.to_string(),
     };
-    let verified = verify_password(&state, body.password, hash).await?;
+    let verified = verify_password(&state, body.password, hash).await? && has_password;
     let Some(account) = account.filter(|_| verified) else {
         state.limiter.login_failed(&email, &client.ip);
         return Err(wrong());

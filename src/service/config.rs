@@ -402,6 +402,8 @@ pub struct ServiceConfig {
     pub mail: MailConfig,
     /// Webhooks users register: address rules and retries.
     pub user_webhooks: UserWebhookConfig,
+    /// Sign-in with OpenID Connect providers and GitHub.
+    pub oidc: super::oidc::OidcConfig,
     /// Largest request body (an upload), bytes.
     pub max_upload_bytes: u64,
     /// In-process workers `serve` starts (0 = none).
@@ -486,6 +488,7 @@ impl Default for ServiceConfig {
             billing: BillingConfig::default(),
             mail: MailConfig::default(),
             user_webhooks: UserWebhookConfig::default(),
+            oidc: Default::default(),
             max_upload_bytes: 512 * 1024 * 1024,
             workers: 1,
             lease_secs: 30,
@@ -521,6 +524,7 @@ impl fmt::Debug for ServiceConfig {
             .field("store", &self.store)
             .field("billing", &self.billing)
             .field("mail", &self.mail)
+            .field("oidc", &self.oidc)
             .finish_non_exhaustive()
     }
 }
@@ -582,6 +586,7 @@ impl ServiceConfig {
             self.user_webhooks.allow_private_urls =
                 parse("VIDMOCAP_ALLOW_PRIVATE_WEBHOOK_URLS", v)?;
         }
+        self.oidc.apply_env(get);
         if let Some(v) = get("VIDMOCAP_WORKERS") {
             self.workers = parse("VIDMOCAP_WORKERS", v)?;
         }
@@ -649,6 +654,7 @@ impl ServiceConfig {
         self.billing.validate(&self.tiers)?;
         self.mail.validate()?;
         self.user_webhooks.validate()?;
+        self.oidc.validate()?;
         if self.max_concurrent_hashes == 0 || self.max_concurrent_validations == 0 {
             return Err(ConfigError::Invalid(
                 "service.max_concurrent_hashes and max_concurrent_validations must be at least 1"

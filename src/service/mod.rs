@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod mailer;
 pub mod mails;
 pub mod notify;
+pub mod oidc;
 pub mod ops;
 pub mod password;
 pub mod portal;

@@ -25,8 +25,8 @@ use utoipa_axum::routes;
 use super::api_types::{ErrorBody, OpenApiDocument};
 use super::app::AppState;
 use super::{
-    account, auth, billing, blobs, credits, jobs, ops, portal, privacy, retention, showcase,
-    tracks, uploads, user_webhooks, webhook,
+    account, auth, billing, blobs, credits, jobs, oidc, ops, portal, privacy, retention,
+    showcase, tracks, uploads, user_webhooks, webhook,
 };
 
 /// The document's fixed parts; the operations come from the routes.
@@ -75,6 +75,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(account::confirm_email))
         .routes(routes!(account::request_reset))
         .routes(routes!(account::confirm_reset))
+        .routes(routes!(oidc::routes::providers))
+        .routes(routes!(oidc::routes::start))
+        .routes(routes!(oidc::routes::callback))
         .routes(routes!(auth::me, privacy::delete_account))
         .routes(routes!(account::change_password))
         .routes(routes!(account::change_email))

@@ -8,6 +8,7 @@ use tokio::sync::Semaphore;
 use super::hasher::Hasher;
 use super::hooks::Hooks;
 use super::mailer::Mailer;
+use super::oidc::Providers;
 use super::ops::{Metrics, RateLimiter};
 use super::stripe::Stripe;
 use super::wake::Wake;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub stripe: Arc<Stripe>,
     /// Account links and job notifications (possibly off).
     pub mailer: Arc<Mailer>,
+    /// The sign-in providers, with their cached discovery and keys.
+    pub oidc: Arc<Providers>,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
             hooks: Arc::new(Hooks::default()),
             stripe: Arc::new(Stripe::new(&cfg.billing)),
             mailer: Arc::new(mailer),
+            oidc: Arc::new(Providers::new(&cfg.oidc, &cfg.public_base_url)),
             cfg: Arc::new(cfg),
             pipeline: Arc::new(pipeline),
             metrics: Arc::new(Metrics::default()),

@@ -8,6 +8,7 @@ import {
   forgotLink, publicRoute, PUBLIC_ROUTES, settingsView, signupChoices, signupConsent,
 } from './account.js';
 import { mountWebhooks, webhooksSection } from './webhooks.js';
+import { showProviders, signInError } from './oidc.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -180,7 +181,7 @@ async function landingView() {
 }
 
 // ---- sign up / log in ----------------------------------------------------
-function authView(kind) {
+function authView(kind, params = new URLSearchParams()) {
   const signup = kind === 'signup';
   showNav(false);
   view(signup ? 'Create an account' : 'Log in', `<section><h1>${signup ? 'Create an account' : 'Log in'}</h1>
@@ -194,8 +195,12 @@ function authView(kind) {
       <p id="auth-error" class="error" role="alert"></p>
     </form>
     ${signup ? '' : forgotLink()}
+    <div id="sign-in-with" hidden></div>
     <p>${signup ? 'Have an account? <a href="#/login">Log in</a>' : 'New here? <a href="#/signup">Create an account</a>'}</p>
   </section>`);
+  showProviders(el('sign-in-with'));
+  // A provider's sign-in that the server refused comes back here.
+  if (params.get('error')) el('auth-error').textContent = signInError(params.get('error'));
   el('auth').addEventListener('submit', async (e) => {
     e.preventDefault();
     el('auth-error').textContent = '';
@@ -983,7 +988,7 @@ async function route() {
   const [path, search = ''] = location.hash.slice(1).split('?');
   const parts = path.split('/').filter(Boolean);
   if (parts[0] === 'login' || parts[0] === 'signup') {
-    authView(parts[0]);
+    authView(parts[0], new URLSearchParams(search));
     return;
   }
   const ui = {
