@@ -22,7 +22,7 @@ async fn fill(db: &Db, accounts: usize, jobs: usize) {
     let now = now_ms();
     for a in 0..accounts {
         let id = format!("acct{a}");
-        db.create_account(&id, &format!("{id}@example.com"), "x", "pro", now)
+        db.create_account(&id, &format!("{id}@example.com"), "x", "pro", false, now)
             .await
             .unwrap();
         db.add_credits(&id, 1_000_000, "grant", None).await.unwrap();

@@ -2,11 +2,13 @@
 # Installs everything vidmocap needs to build and test on a fresh Debian
 # machine: FFmpeg's libraries and CLI, clang (bindgen), Mesa's software
 # Vulkan driver (lavapipe: the GPU kernels' tests run on it), the ONNX Runtime
-# library (from PyPI), the glTF validator (from npm), assimp (the tests read
+# library (from PyPI), the glTF validator and an OpenID provider for the
+# sign-in tests (from npm), assimp (the tests read
 # FBX and BVH back with it), Blender (the export tests import every file
 # into it, headless, as an animator would; its glTF importer needs numpy), s3s-fs, the S3 server the storage
 # tests start (from crates.io), OpenUSD's Python API (usd-core, from PyPI,
-# to validate the USD export), records where the library and models are in
+# to validate the USD export), aiosmtpd (PyPI, the SMTP server the mail
+# tests start), records where the library and models are in
 # the user configuration (scripts/record-paths.sh), and builds the web
 # portal (npm packages, Vite) with Chromium for its browser test. Safe to
 # re-run.
@@ -48,6 +50,12 @@ if ! python3 -c 'import pxr.UsdValidation' 2>/dev/null; then
     python3 -m pip install --quiet --break-system-packages 'usd-core>=26,<27'
 fi
 
+# The SMTP server the mail tests start (tests/support/smtp_sink.py).
+if ! python3 -c 'import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != "1.4.6")' 2>/dev/null; then
+  python3 -m pip install --quiet 'aiosmtpd==1.4.6' ||
+    python3 -m pip install --quiet --break-system-packages 'aiosmtpd==1.4.6'
+fi
+
 # The deploy/ checks (scripts/check-deploy.sh): kubectl's kustomize renders
 # the overlays; Python tools validate them offline; KEDA's schemas from npm.
 command -v kubectl >/dev/null || {
@@ -67,6 +75,11 @@ fi
 
 if [ ! -d tools/gltf-validator/node_modules/gltf-validator ]; then
   npm ci --prefix tools/gltf-validator --no-audit --no-fund --loglevel=error
+fi
+
+# The OpenID provider the sign-in tests start (npm oidc-provider, certified).
+if [ ! -d tools/oidc-provider/node_modules/oidc-provider ]; then
+  npm ci --prefix tools/oidc-provider --no-audit --no-fund --loglevel=error
 fi
 
 scripts/build-web.sh

@@ -114,7 +114,7 @@ async fn queue_depth_counts_queued_and_running_jobs_on_postgres() {
     let db = Db::open(&test_db.url).await.unwrap();
     db.migrate().await.unwrap();
     let now = now_ms();
-    db.create_account("acct", "fleet@example.com", "x", "pro", now)
+    db.create_account("acct", "fleet@example.com", "x", "pro", false, now)
         .await
         .unwrap()
         .expect("account created");

@@ -19,12 +19,26 @@
 //! portal build in web/) and VIDMOCAP_MEDIA_DIR / VIDMOCAP_MODELS_DIR.
 //! Screenshots go to $VIDMOCAP_PORTAL_SCREENSHOTS, by default
 //! portal-screenshots/ in the target directory.
+//!
+//! `portal_sign_in_with_a_provider` signs in with an OpenID provider (the
+//! real `oidc-provider`, tests/support/oidc.rs) through its own pages.
+//!
+//! Another test, `webhooks_in_a_real_browser`, runs `web/e2e/webhooks.mjs`
+//! against its own server (no workers) and a webhook receiver the test
+//! starts: the account page's webhooks, from adding one to its delivery
+//! log.
 
 #[path = "support/media.rs"]
 mod media;
+#[path = "support/oidc.rs"]
+mod oidc;
+#[path = "support/receiver.rs"]
+mod receiver;
+#[path = "support/smtp.rs"]
+mod smtp;
 #[path = "support/stripe.rs"]
 mod stripe_standin;
-use media::media;
+use media::{cut, media};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,28 +65,72 @@ fn screenshot_dir(root: &Path) -> PathBuf {
         .join("portal-screenshots")
 }
 
-/// The first `secs` seconds of `src`, re-encoded (a cut on any frame, the
-/// rotation applied), into `dst`.
-fn cut(src: &Path, secs: &str, dst: &Path) {
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(src)
-        .args(["-t", secs, "-an", "-c:v", "libx264", "-preset", "ultrafast"])
-        .args(["-pix_fmt", "yuv420p"])
-        .arg(dst)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg cut {}", src.display());
+/// Starts `vidmocap serve ARGS` in `dir` (its vidmocap.toml, ./data) with
+/// the built portal, the demo folder and `envs`; the server and its
+/// address.
+fn serve(
+    dir: &Path,
+    web_dist: &Path,
+    args: &[&str],
+    demo: &Path,
+    envs: &[(&str, &str)],
+) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
+        .arg("serve")
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .env("VIDMOCAP_WEB_DIR", web_dist)
+        .env("VIDMOCAP_DEMO_DIR", demo)
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .env_remove("VIDMOCAP_STORE_DIR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    // The log keeps flowing after the address line; draining it keeps the
+    // server from blocking on a full pipe, and echoes it for failures.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+            eprintln!("serve: {line}");
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("serve prints its address");
+    (server, addr)
 }
 
-#[test]
-fn portal_in_a_real_browser() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+/// Every page's screenshot was saved at both sizes.
+fn assert_screenshots(shots: &Path, pages: &[&str]) {
+    for page in pages {
+        for size in ["desktop", "phone"] {
+            assert!(
+                shots.join(format!("{page}-{size}.png")).is_file(),
+                "screenshot {page}-{size}.png saved"
+            );
+        }
+    }
+}
+
+fn built_portal(root: &Path) -> PathBuf {
     let web_dist = root.join("web/dist");
     assert!(
         web_dist.join("index.html").is_file(),
         "the portal is not built; run scripts/setup.sh"
     );
+    web_dist
+}
+
+#[test]
+fn portal_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = built_portal(root);
     let dir = tempfile::tempdir().unwrap();
     // Short clips keep the three pipeline runs to a few minutes. The
     // landscape job is the one watched through its live progress, so it is
@@ -83,21 +141,7 @@ fn portal_in_a_real_browser() {
     let nobody = dir.path().join("empty-room.mp4");
     cut(&media("walk_outdoor.mp4"), "8", &landscape);
     cut(&media("two_people.mp4"), "3", &portrait);
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("color=c=0x808080:size=640x360:rate=30:duration=1")
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&nobody)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg made the clip with nobody in it");
+    empty_room(&nobody);
     // Stripe's API cannot be reached from a test: a local stand-in answers
     // it, on a runtime of its own (this test is synchronous).
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -140,32 +184,13 @@ amount_display = "€29 a month"
     // Empty at the start (the landing page falls back); the script fills it.
     let demo = dir.path().join("demo");
     std::fs::create_dir(&demo).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env("VIDMOCAP_WEB_DIR", &web_dist)
-        .env("VIDMOCAP_DEMO_DIR", &demo)
-        .env_remove("VIDMOCAP_DATABASE_URL")
-        .env_remove("VIDMOCAP_STORE_DIR")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    // The log keeps flowing after the address line; draining it keeps the
-    // server from blocking on a full pipe, and echoes it for failures.
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-            eprintln!("serve: {line}");
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("serve prints its address");
+    let (server, addr) = serve(
+        dir.path(),
+        &web_dist,
+        &["--bind", "127.0.0.1:0"],
+        &demo,
+        &[],
+    );
 
     let shots = screenshot_dir(root);
     // Old screenshots must not stand in for this run's.
@@ -210,26 +235,257 @@ amount_display = "€29 a month"
         format!("Bearer {}", stripe_standin::SECRET_KEY)
     );
     assert_eq!(stripe.calls_to("/v1/customers").len(), 1);
+    assert_screenshots(
+        &shots,
+        &[
+            "landing",
+            "login-wrong",
+            "signup",
+            "buy-credits",
+            "upload-chosen",
+            "upload-done",
+            "jobs-running",
+            "jobs-done",
+            "job-failed",
+            "viewer-landscape",
+            "viewer-portrait",
+            "account",
+            "landing-demo",
+        ],
+    );
+}
+
+/// The account flows (web/e2e/account.mjs) against `vidmocap serve` with
+/// no workers, its mail going to a real SMTP server (aiosmtpd,
+/// tests/support/smtp_sink.py) that requires AUTH; the script reads the
+/// delivered mail and opens its links.
+#[test]
+fn portal_account_flows_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = built_portal(root);
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail");
+    let sink = smtp::SmtpSink::start(&mail, true);
+    std::fs::write(
+        dir.path().join("vidmocap.toml"),
+        format!(
+            r#"[service.mail]
+transport = "smtp"
+smtp_host = "127.0.0.1"
+smtp_port = {port}
+tls = "none"
+from = "vidmocap <no-reply@vidmocap.test>"
+"#,
+            port = sink.port
+        ),
+    )
+    .unwrap();
+    // The credentials come from the environment, as in production.
+    let (server, addr) = serve(
+        dir.path(),
+        &web_dist,
+        &["--bind", "127.0.0.1:0", "--no-workers"],
+        &dir.path().join("no-demo"),
+        &[
+            ("VIDMOCAP_SMTP_USERNAME", smtp::SMTP_USER),
+            ("VIDMOCAP_SMTP_PASSWORD", smtp::SMTP_PASSWORD),
+        ],
+    );
+    // Beside the other test's folder, not in it: that test empties its own
+    // folder when it starts, and the two run at the same time.
+    let mut shots = screenshot_dir(root).into_os_string();
+    shots.push("-account");
+    let shots = PathBuf::from(shots);
+    let _ = std::fs::remove_dir_all(&shots);
+    let status = Command::new("node")
+        .arg(root.join("web/e2e/account.mjs"))
+        .arg(format!("http://{addr}"))
+        .arg(&mail)
+        .arg(&shots)
+        .status()
+        .expect("node runs (scripts/setup.sh installs it)");
+    drop(server);
+    assert!(
+        status.success(),
+        "the browser run failed (see its output above)"
+    );
+    // Verify, password changed (twice: change and reset), confirm the new
+    // address, old address told, reset.
+    let delivered = sink.all();
+    assert_eq!(delivered.len(), 6, "{delivered:?}");
+    assert!(
+        delivered
+            .iter()
+            .all(|m| m.auth_user.as_deref() == Some(smtp::SMTP_USER)),
+        "every mail was sent with the configured credentials"
+    );
+    assert_screenshots(
+        &shots,
+        &[
+            "signup-age",
+            "email-confirmed",
+            "settings",
+            "email-changed",
+            "forgot-password",
+            "reset-password",
+        ],
+    );
+}
+
+/// A second of plain grey, a clip with nobody in it, into `dst`.
+fn empty_room(dst: &Path) {
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=c=0x808080:size=640x360:rate=30:duration=1")
+        .args(["-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(dst)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made the clip with nobody in it");
+}
+
+#[test]
+fn webhooks_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = built_portal(root);
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    empty_room(&clip);
+    // The receiver refuses the first request, so the log shows a retry,
+    // due half a second later.
+    std::fs::write(
+        dir.path().join("vidmocap.toml"),
+        "[service.user_webhooks]\nretry_base_ms = 500\npoll_ms = 100\n",
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let receiver = rt.block_on(receiver::Receiver::start(1));
+    let (server, addr) = serve(
+        dir.path(),
+        &web_dist,
+        &["--bind", "127.0.0.1:0", "--no-workers"],
+        &dir.path().join("no-demo"),
+        // The receiver is on 127.0.0.1, which production refuses.
+        &[("VIDMOCAP_ALLOW_PRIVATE_WEBHOOK_URLS", "true")],
+    );
+    // Beside the other test's folder, which that test empties when it starts.
+    let others = screenshot_dir(root);
+    let mut name = others.file_name().unwrap().to_os_string();
+    name.push("-webhooks");
+    let shots = others.with_file_name(name);
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new("node")
+        .arg(root.join("web/e2e/webhooks.mjs"))
+        .arg(format!("http://{addr}"))
+        .arg(&receiver.url)
+        .arg(&clip)
+        .arg(&shots)
+        .args([
+            env!("CARGO_BIN_EXE_vidmocap"),
+            "admin",
+            "grant-credits",
+            "--credits",
+            "50",
+            "--email",
+        ])
+        .current_dir(dir.path())
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("node runs (scripts/setup.sh installs it)");
+    drop(server);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "the browser run failed (see above)");
+    // What the receiver got: the event twice (refused, then received),
+    // signed with the secret the page showed.
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("webhook-secret="))
+        .expect("the script prints the secret");
+    let got = receiver.received();
+    assert_eq!(got.iter().map(|r| r.status).collect::<Vec<_>>(), [500, 200]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for r in &got {
+        assert_eq!(
+            vidmocap::service::credits::verify_signature(secret, &r.signature, &r.body, now, 300),
+            Ok(())
+        );
+        assert_eq!(r.json()["type"], "job.canceled");
+    }
+    for size in ["desktop", "phone"] {
+        assert!(shots.join(format!("webhooks-{size}.png")).is_file());
+    }
+}
+
+/// "Sign in with <provider>" in the browser, against a real OpenID provider
+/// (npm `oidc-provider`, tests/support/oidc.rs): `web/e2e/oidc.mjs` clicks
+/// the login page's link, logs in and consents on the provider's own pages,
+/// lands signed in on the upload view, logs out, and sees a user whose
+/// email the provider has not verified refused in plain words.
+#[test]
+fn portal_sign_in_with_a_provider() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let web_dist = built_portal(root);
+    let dir = tempfile::tempdir().unwrap();
+    let op = oidc::OidcProvider::start();
+    std::fs::write(
+        dir.path().join("vidmocap.toml"),
+        format!(
+            r#"[service.oidc.providers.test]
+display_name = "Test ID"
+issuer = "{issuer}"
+client_id = "{id}"
+client_secret = "{secret}"
+"#,
+            issuer = op.issuer,
+            id = oidc::CLIENT_ID,
+            secret = oidc::CLIENT_SECRET,
+        ),
+    )
+    .unwrap();
+    let (server, addr) = serve(
+        dir.path(),
+        &web_dist,
+        &["--bind", "127.0.0.1:0", "--no-workers"],
+        &dir.path().join("no-demo"),
+        &[],
+    );
+    let base = format!("http://{addr}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(op.configure(
+        &oidc::callback_url(&base, "test"),
+        &[
+            ("alice", "alice@example.com", true),
+            ("carol", "carol@example.com", false),
+        ],
+    ));
+    // Its own folder: the other browser test clears its own at start.
+    let shots = screenshot_dir(root).with_file_name("portal-oidc-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let status = Command::new("node")
+        .arg(root.join("web/e2e/oidc.mjs"))
+        .arg(&base)
+        .arg(&shots)
+        .status()
+        .expect("node runs (scripts/setup.sh installs it)");
+    drop(server);
+    assert!(
+        status.success(),
+        "the browser run failed (see its output above)"
+    );
     for page in [
-        "landing",
-        "login-wrong",
-        "signup",
-        "buy-credits",
-        "upload-chosen",
-        "upload-done",
-        "jobs-running",
-        "jobs-done",
-        "job-failed",
-        "viewer-landscape",
-        "viewer-portrait",
-        "account",
-        "landing-demo",
+        "login-providers",
+        "signed-in-provider",
+        "login-refused-provider",
     ] {
-        for size in ["desktop", "phone"] {
-            assert!(
-                shots.join(format!("{page}-{size}.png")).is_file(),
-                "screenshot {page}-{size}.png saved"
-            );
-        }
+        assert!(
+            shots.join(format!("{page}.png")).is_file(),
+            "{page}.png saved"
+        );
     }
 }

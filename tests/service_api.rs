@@ -41,7 +41,8 @@ async fn accounts_sessions_and_api_keys() {
     })
     .await;
     let http = &app.http;
-    let creds = json!({"email": "Ann@Example.com", "password": "correct horse battery"});
+    let creds =
+        json!({"email": "Ann@Example.com", "password": "correct horse battery", "over_18": true});
     let r = http
         .post(app.url("/v1/auth/signup"))
         .json(&creds)

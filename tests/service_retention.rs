@@ -17,13 +17,13 @@ mod s3;
 #[path = "support/service.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{error_code, media, tiny_clip, Backend, TestApp, User};
+use support::{error_code, short_walk, tiny_clip, Backend, TestApp, User};
 use vidmocap::db::jobs::Finish;
 use vidmocap::service::hooks;
 use vidmocap::service::sweep::{sweep_at, Swept};
@@ -463,21 +463,6 @@ async fn sweep_deletes_what_is_due_postgres() {
 }
 
 // ------------------------------------------------------------ no-retain
-
-/// The first seconds of walk_outdoor.mp4, where a person is in view.
-fn short_walk(dir: &Path) -> PathBuf {
-    let dst = dir.join("walk.mp4");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(media("walk_outdoor.mp4"))
-        .args(["-t", "2", "-an", "-c:v", "libx264", "-preset", "ultrafast"])
-        .args(["-pix_fmt", "yuv420p"])
-        .arg(&dst)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg cut walk_outdoor.mp4");
-    dst
-}
 
 /// Where the store keeps an object, as a file: the local store's folder,
 /// or the folder s3s-fs keeps the bucket in.

@@ -22,6 +22,22 @@ pub struct Account {
     pub created_ms: i64,
     /// How long this account's videos and outputs are kept.
     pub retention: Retention,
+    /// When a link mailed to the current address was followed; `None`:
+    /// not verified (only such a link, or a password reset, proves it).
+    pub email_verified_ms: Option<i64>,
+    /// When the user confirmed at sign-up being 18 or over.
+    pub adult_confirmed_ms: Option<i64>,
+    pub notifications: Notifications,
+}
+
+/// The account's choices of mail beyond what its security needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Notifications {
+    /// A mail when a job succeeds or fails.
+    pub job_emails: bool,
+    /// Consent to news and offers (the service itself sends none; the
+    /// flag is for the operator's own mailings).
+    pub marketing_emails: bool,
 }
 
 /// An account's own retention choices. `None` follows the service's
@@ -67,6 +83,12 @@ impl Account {
             reserved: r.try_get("reserved")?,
             created_ms: r.try_get("created_ms")?,
             retention: Retention::from_row(r)?,
+            email_verified_ms: r.try_get("email_verified_ms")?,
+            adult_confirmed_ms: r.try_get("adult_confirmed_ms")?,
+            notifications: Notifications {
+                job_emails: r.try_get::<i64, _>("job_emails")? != 0,
+                marketing_emails: r.try_get::<i64, _>("marketing_emails")? != 0,
+            },
         })
     }
 }
@@ -87,27 +109,32 @@ pub struct ApiKey {
 }
 
 const ACCOUNT_COLS: &str = "id, email, password_hash, tier, balance, reserved, created_ms, \
-     upload_retention_days, output_retention_days, no_retain";
+     upload_retention_days, output_retention_days, no_retain, email_verified_ms, \
+     adult_confirmed_ms, job_emails, marketing_emails";
 
 impl Db {
-    /// Creates an account; `None` when the email is taken.
+    /// Creates an account (its user confirmed being 18 or over, now);
+    /// `None` when the email is taken.
     pub async fn create_account(
         &self,
         id: &str,
         email: &str,
         password_hash: &str,
         tier: &str,
+        marketing_emails: bool,
         now: i64,
     ) -> Result<Option<Account>, DbError> {
         let done = sqlx::query(
-            "INSERT INTO accounts (id, email, password_hash, tier, balance, reserved, created_ms)
-             VALUES ($1, $2, $3, $4, 0, 0, $5) ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO accounts (id, email, password_hash, tier, balance, reserved, created_ms,
+                 adult_confirmed_ms, marketing_emails)
+             VALUES ($1, $2, $3, $4, 0, 0, $5, $5, $6) ON CONFLICT (email) DO NOTHING",
         )
         .bind(id)
         .bind(email)
         .bind(password_hash)
         .bind(tier)
         .bind(now)
+        .bind(i64::from(marketing_emails))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -145,6 +172,22 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Replaces the account's mail choices; false when it is missing.
+    pub async fn set_notifications(
+        &self,
+        account_id: &str,
+        n: &Notifications,
+    ) -> Result<bool, DbError> {
+        let done =
+            sqlx::query("UPDATE accounts SET job_emails = $1, marketing_emails = $2 WHERE id = $3")
+                .bind(i64::from(n.job_emails))
+                .bind(i64::from(n.marketing_emails))
+                .bind(account_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Replaces the account's retention choices; false when it is missing.
     pub async fn set_retention(&self, account_id: &str, r: &Retention) -> Result<bool, DbError> {
         let done = sqlx::query(
@@ -166,7 +209,14 @@ impl Db {
     /// the account row (the email) is gone.
     pub async fn delete_account(&self, account_id: &str) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["sessions", "api_keys", "jobs", "uploads"] {
+        for table in [
+            "sessions",
+            "api_keys",
+            "account_tokens",
+            "identities",
+            "jobs",
+            "uploads",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
                 .bind(account_id)
                 .execute(&mut *tx)

@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{ledger, notify, Backend, Db, DbError};
+use super::{ledger, notify, webhooks, Backend, Db, DbError};
 
 /// The states a job moves through; the last three are final. Stored as
 /// their lowercase names, which the SQL below spells out; the API sends
@@ -222,6 +222,26 @@ pub enum Finish {
     Canceled,
 }
 
+impl Finish {
+    /// The event the account's webhooks are told.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Finish::Succeeded { .. } => "job.succeeded",
+            Finish::Failed { .. } => "job.failed",
+            Finish::Canceled => "job.canceled",
+        }
+    }
+
+    /// The error code and message a job that did not succeed ends with.
+    pub fn error(&self) -> Option<(&str, &str)> {
+        match self {
+            Finish::Succeeded { .. } => None,
+            Finish::Failed { code, message } => Some((code, message)),
+            Finish::Canceled => Some(("job.canceled", "canceled by the user")),
+        }
+    }
+}
+
 /// The next job a PostgreSQL worker may take: queued, its account under
 /// its running limit, highest priority then oldest; rows other workers are
 /// claiming are skipped. `jobs_claim_order` (migration 0003) serves the scan
@@ -364,6 +384,15 @@ impl Db {
         if let Some(row) = done {
             let price: i64 = row.try_get("price")?;
             ledger::release(&mut tx, account_id, price, id).await?;
+            webhooks::job_event(
+                &mut *tx,
+                account_id,
+                Finish::Canceled.event_type(),
+                id,
+                Finish::Canceled.error(),
+                now,
+            )
+            .await?;
             notify::job_changed(self.backend, &mut *tx, id).await?;
             tx.commit().await?;
             return Ok(CancelOutcome::Canceled);
@@ -633,6 +662,15 @@ impl Db {
         } else {
             ledger::release(&mut tx, &job.account_id, job.price, &job.id).await?;
         }
+        webhooks::job_event(
+            &mut *tx,
+            &job.account_id,
+            finish.event_type(),
+            &job.id,
+            finish.error(),
+            now,
+        )
+        .await?;
         // The job's watchers, and workers: its account may run another now.
         notify::job_changed(self.backend, &mut *tx, &job.id).await?;
         tx.commit().await?;

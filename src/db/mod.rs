@@ -13,13 +13,16 @@
 //! without `BEGIN IMMEDIATE`. Code must therefore never hold a transaction
 //! while asking the pool for a second connection.
 
+pub mod account_tokens;
 pub mod accounts;
 pub mod billing;
+pub mod identities;
 pub mod jobs;
 pub mod ledger;
 pub mod notify;
 pub mod retention;
 pub mod uploads;
+pub mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;
@@ -91,6 +94,21 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0006_billing",
         include_str!("../../migrations/sqlite/0006_billing.sql"),
         include_str!("../../migrations/postgres/0006_billing.sql"),
+    ),
+    (
+        "0007_mail",
+        include_str!("../../migrations/sqlite/0007_mail.sql"),
+        include_str!("../../migrations/postgres/0007_mail.sql"),
+    ),
+    (
+        "0008_user_webhooks",
+        include_str!("../../migrations/sqlite/0008_user_webhooks.sql"),
+        include_str!("../../migrations/postgres/0008_user_webhooks.sql"),
+    ),
+    (
+        "0009_identities",
+        include_str!("../../migrations/sqlite/0009_identities.sql"),
+        include_str!("../../migrations/postgres/0009_identities.sql"),
     ),
 ];
 

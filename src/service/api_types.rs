@@ -8,7 +8,7 @@
 //! (`web/src/api.js`) and API clients rely on: an `Option` field of an
 //! answer is sent as `null`, never left out (so its schema says
 //! `required`). The types the API passes through unchanged
-//! from the database or the store ([`ApiKey`], [`LedgerEntry`],
+//! from the database or the store ([`ApiKey`], [`LedgerEntry`], [`Webhook`], [`Attempt`],
 //! [`Presigned`], [`JobState`], [`Quality`], [`JobOptions`]) derive their
 //! schema where they are defined.
 
@@ -24,6 +24,7 @@ use crate::db::accounts::{Account, ApiKey};
 use crate::db::jobs::{Job, JobState};
 use crate::db::ledger::LedgerEntry;
 use crate::db::uploads::Upload;
+use crate::db::webhooks::{Attempt, Webhook};
 use crate::store::Presigned;
 
 // ---------------------------------------------------------------- errors
@@ -45,12 +46,26 @@ pub struct ErrorDetail {
 
 // ------------------------------------------------------- accounts, auth
 
-/// `POST /v1/auth/signup` and `/v1/auth/login`.
+/// `POST /v1/auth/login`.
 #[derive(Deserialize, ToSchema)]
 pub struct Credentials {
     pub email: String,
-    /// At least 8 characters (sign-up).
     pub password: String,
+}
+
+/// `POST /v1/auth/signup`.
+#[derive(Deserialize, ToSchema)]
+pub struct Signup {
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// The user confirms being 18 or over; without it no account is made
+    /// (`auth.age_unconfirmed`).
+    #[serde(default)]
+    pub over_18: bool,
+    /// Consent to news and offers by mail; off unless sent as true.
+    #[serde(default)]
+    pub marketing_emails: bool,
 }
 
 /// The account as its owner sees it.
@@ -58,9 +73,90 @@ pub struct Credentials {
 pub struct AccountView {
     pub id: String,
     pub email: String,
+    /// Whether a link mailed to `email` was followed.
+    pub email_verified: bool,
     pub tier: String,
     pub credits: Credits,
     pub created_ms: i64,
+    pub notifications: NotificationChoices,
+}
+
+/// Which mails an account gets beyond its security ones; also the body
+/// of `PUT /v1/account/notifications` (both, every time).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationChoices {
+    /// A mail when a job succeeds or fails (sent only to a verified address).
+    pub job_emails: bool,
+    /// Consent to news and offers.
+    pub marketing_emails: bool,
+}
+
+/// `GET /v1/account/notifications` and the answer to `PUT`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationsView {
+    #[serde(flatten)]
+    pub choices: NotificationChoices,
+    /// False when this server sends no mail at all: nothing is mailed, and
+    /// email changes, verification and password resets are unavailable
+    /// (`mail.disabled`).
+    pub mail_enabled: bool,
+    pub email_verified: bool,
+}
+
+/// `POST /v1/account/password`.
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// At least 8 characters.
+    pub new_password: String,
+}
+
+/// `POST /v1/account/email`: the new address gets a link that makes the
+/// change; the current password proves it is the owner asking.
+#[derive(Deserialize, ToSchema)]
+pub struct EmailChange {
+    pub new_email: String,
+    pub password: String,
+}
+
+/// The answer to `POST /v1/account/email`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmailChangePending {
+    /// Where the confirmation link went; the account keeps its address
+    /// until it is followed.
+    pub pending_email: String,
+    /// When the link stops working (ms since the epoch).
+    pub expires_ms: i64,
+}
+
+/// `POST /v1/auth/password-reset`.
+#[derive(Deserialize, ToSchema)]
+pub struct ResetRequest {
+    pub email: String,
+}
+
+/// `POST /v1/auth/password-reset/confirm`.
+#[derive(Deserialize, ToSchema)]
+pub struct ResetConfirm {
+    /// The token from the mailed link.
+    pub token: String,
+    /// At least 8 characters.
+    pub new_password: String,
+}
+
+/// `POST /v1/auth/verify-email` and `/v1/auth/confirm-email`.
+#[derive(Deserialize, ToSchema)]
+pub struct LinkToken {
+    /// The token from the mailed link.
+    pub token: String,
+}
+
+/// The answer to following an address link: the account's address now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmailConfirmed {
+    pub email: String,
+    pub email_verified: bool,
 }
 
 /// An account's credits: `available` is what a new job may reserve.
@@ -77,6 +173,7 @@ impl From<&Account> for AccountView {
         AccountView {
             id: a.id.clone(),
             email: a.email.clone(),
+            email_verified: a.email_verified_ms.is_some(),
             tier: a.tier.clone(),
             credits: Credits {
                 balance: a.balance,
@@ -84,6 +181,10 @@ impl From<&Account> for AccountView {
                 available: a.balance - a.reserved,
             },
             created_ms: a.created_ms,
+            notifications: NotificationChoices {
+                job_emails: a.notifications.job_emails,
+                marketing_emails: a.notifications.marketing_emails,
+            },
         }
     }
 }
@@ -279,6 +380,24 @@ pub struct CheckoutBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BillingRedirect {
     pub url: String,
+}
+
+// ------------------------------------------------------------- sign-in
+
+/// `GET /v1/auth/providers`: the providers one may sign in with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignInProviders {
+    pub providers: Vec<SignInProvider>,
+}
+
+/// One provider, as the portal's "Sign in with ..." button needs it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignInProvider {
+    /// The name in the sign-in URLs.
+    pub name: String,
+    pub display_name: String,
+    /// Where the button goes (`/v1/auth/oidc/{name}/start`).
+    pub start_url: String,
 }
 
 // --------------------------------------------------------------- uploads
@@ -588,6 +707,42 @@ pub struct ResolveRequest {
     pub person: Option<String>,
     pub rig: Option<String>,
     pub outputs: Option<Vec<String>>,
+}
+
+// -------------------------------------------------------- user webhooks
+
+/// `POST /v1/account/webhooks`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhookRequest {
+    /// Where events are posted: `http` or `https`, a public address.
+    pub url: String,
+    /// Event types wanted (`job.succeeded`, `job.failed`, `job.canceled`);
+    /// absent: all of them.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+/// A new webhook: `secret` signs its deliveries and is shown in this
+/// answer only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhook {
+    pub secret: String,
+    pub webhook: Webhook,
+}
+
+/// `GET /v1/account/webhooks`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    pub webhooks: Vec<Webhook>,
+}
+
+/// `GET /v1/account/webhooks/{id}/deliveries`: the latest attempts, newest
+/// first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryLog {
+    pub webhook_id: String,
+    pub attempts: Vec<Attempt>,
 }
 
 // ------------------------------------------------------------- the rest

@@ -124,7 +124,7 @@ pub async fn start(
     } else {
         None
     };
-    let state = AppState::new(db, store, local, cfg, pipeline);
+    let state = AppState::new(db, store, local, cfg, pipeline)?;
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut addr = None;
@@ -148,6 +148,12 @@ pub async fn start(
         tracing::info!(%a, "listening");
     }
     tasks.push(tokio::spawn(super::wake::run(
+        state.clone(),
+        stop_rx.clone(),
+    )));
+    // Every process sends users' webhook events, API or worker: claims
+    // keep two processes off one delivery.
+    tasks.push(tokio::spawn(super::webhook_delivery::deliverer(
         state.clone(),
         stop_rx.clone(),
     )));

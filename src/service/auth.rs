@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::api_types::{AccountView, ApiKeyList, CreatedKey, Credentials, NewKey};
+use super::api_types::{AccountView, ApiKeyList, CreatedKey, Credentials, NewKey, Signup};
 use super::app::AppState;
 use super::error::{ApiError, ApiResult};
 use super::ops::Client;
@@ -71,7 +71,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     (!token.is_empty()).then(|| token.to_string())
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -82,7 +82,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn normalise_email(email: &str) -> ApiResult<String> {
+pub(super) fn normalise_email(email: &str) -> ApiResult<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && email
@@ -110,20 +110,24 @@ async fn argon2_limited<T: Send + 'static>(
         .ok_or_else(|| ApiError::internal("no password hashing thread took the work"))
 }
 
-async fn hash_password(state: &AppState, password: String) -> ApiResult<String> {
+pub(super) async fn hash_password(state: &AppState, password: String) -> ApiResult<String> {
     argon2_limited(state, move || password::hash(password.as_bytes()))
         .await?
         .map_err(ApiError::internal)
 }
 
-async fn verify_password(state: &AppState, password: String, hash: String) -> ApiResult<bool> {
+pub(super) async fn verify_password(
+    state: &AppState,
+    password: String,
+    hash: String,
+) -> ApiResult<bool> {
     argon2_limited(state, move || password::verify(password.as_bytes(), &hash))
         .await?
         .map_err(ApiError::internal)
 }
 
 /// A fresh session for `account` and the cookie that carries it.
-async fn new_session(
+pub(super) async fn new_session(
     state: &AppState,
     client: &Client,
     account: &Account,
@@ -142,13 +146,15 @@ async fn new_session(
     HeaderValue::from_str(&cookie).map_err(ApiError::internal)
 }
 
-/// `POST /v1/auth/signup {email, password}`: creates the account and logs in.
+/// `POST /v1/auth/signup {email, password, over_18}`: creates the account,
+/// logs in, and mails a link that verifies the address. The account is
+/// usable at once; until the link is followed no notification is mailed.
 #[utoipa::path(
     post,
     path = "/v1/auth/signup",
     tag = "auth",
-    summary = "Create an account {email, password} and log in",
-    request_body = Credentials,
+    summary = "Create an account {email, password, over_18} and log in",
+    request_body = Signup,
     responses((
         status = 201,
         description = "The new account; the session cookie is set",
@@ -159,20 +165,28 @@ async fn new_session(
 pub async fn signup(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
-    Json(body): Json<Credentials>,
+    Json(body): Json<Signup>,
 ) -> ApiResult<Response> {
     let email = normalise_email(&body.email)?;
-    if body.password.chars().count() < 8 || body.password.len() > 1024 {
+    check_new_password(&body.password)?;
+    if !body.over_18 {
         return Err(ApiError::bad_request(
-            "auth.weak_password",
-            "the password must have at least 8 characters",
+            "auth.age_unconfirmed",
+            "confirm that you are 18 or over to create an account",
         ));
     }
     let hash = hash_password(&state, body.password).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let Some(account) = state
         .db
-        .create_account(&id, &email, &hash, &state.cfg.default_tier, now_ms())
+        .create_account(
+            &id,
+            &email,
+            &hash,
+            &state.cfg.default_tier,
+            body.marketing_emails,
+            now_ms(),
+        )
         .await?
     else {
         return Err(ApiError::new(
@@ -182,6 +196,9 @@ pub async fn signup(
         ));
     };
     tracing::info!(account = %account.id, "account created");
+    // The account exists now: a link that could not be made (logged where
+    // it failed) is asked for again from the settings, not a failed sign-up.
+    let _ = super::account::send_verification(&state, &account).await;
     let cookie = new_session(&state, &client, &account).await?;
     Ok((
         StatusCode::CREATED,
@@ -189,6 +206,18 @@ pub async fn signup(
         Json(AccountView::from(&account)),
     )
         .into_response())
+}
+
+/// `auth.weak_password` unless `password` is 8 to 1024 bytes long (at
+/// least 8 characters).
+pub(super) fn check_new_password(password: &str) -> ApiResult<()> {
+    if password.chars().count() < 8 || password.len() > 1024 {
+        return Err(ApiError::bad_request(
+            "auth.weak_password",
+            "the password must have at least 8 characters",
+        ));
+    }
+    Ok(())
 }
 
 /// `POST /v1/auth/login {email, password}`. Failures are counted per
@@ -223,12 +252,16 @@ pub async fn login(
     state.limiter.check_login(&email, &client.ip)?;
     let account = state.db.account_by_email(&email).await?;
     // A missing account costs the same work as a wrong password, so
-    // timing does not tell which emails have accounts.
+    // timing does not tell which emails have accounts; so does one made
+    // by signing in with a provider, which has no password (an empty hash).
+    let has_password = account
+        .as_ref()
+        .is_some_and(|a| !a.password_hash.is_empty());
     let hash = match &account {
-        Some(a) => a.password_hash.clone(),
-        None => dummy_hash(&state).await?.to_string(),
+        Some(a) if has_password => a.password_hash.clone(),
+        _ => dummy_hash(&state).await?.to_string(),
     };
-    let verified = verify_password(&state, body.password, hash).await?;
+    let verified = verify_password(&state, body.password, hash).await? && has_password;
     let Some(account) = account.filter(|_| verified) else {
         state.limiter.login_failed(&email, &client.ip);
         return Err(wrong());

@@ -186,6 +186,181 @@ impl BillingConfig {
     }
 }
 
+/// How mail leaves the service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// No mail: the routes that need it answer `mail.disabled`, and no job
+    /// notification is sent.
+    #[default]
+    Off,
+    /// Through the SMTP server `smtp_host`.
+    Smtp,
+    /// Written to the service's log at info, links included, and sent
+    /// nowhere: for a local operator, never for production (the links in
+    /// it sign people in).
+    Log,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded by STARTTLS, which must succeed (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a server on this machine or a private
+    /// network (a local test server, a relay on localhost).
+    None,
+}
+
+/// `[service.mail]`: where the service's mail goes and what its links
+/// point at.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    pub smtp_host: String,
+    /// 0: the TLS mode's usual port (587, 465, or 25 for `none`).
+    pub smtp_port: u16,
+    pub tls: SmtpTls,
+    /// SMTP credentials; empty: no AUTH. Best set by
+    /// `VIDMOCAP_SMTP_USERNAME` and `VIDMOCAP_SMTP_PASSWORD`.
+    pub smtp_username: String,
+    pub smtp_password: String,
+    /// The sender, `Name <address>` or a bare address.
+    pub from: String,
+    /// Where links in mail point (the portal); empty:
+    /// `service.public_base_url`.
+    pub link_base_url: String,
+    /// How long a password-reset link works, seconds (30 minutes).
+    pub reset_ttl_secs: i64,
+    /// How long an address-verification or email-change link works,
+    /// seconds (a day).
+    pub link_ttl_secs: i64,
+    /// Longest wait for the SMTP server per command, seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            transport: MailTransport::Off,
+            smtp_host: String::new(),
+            smtp_port: 0,
+            tls: SmtpTls::Starttls,
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            from: "vidmocap <no-reply@localhost>".into(),
+            link_base_url: String::new(),
+            reset_ttl_secs: 30 * 60,
+            link_ttl_secs: 24 * 3600,
+            timeout_secs: 30,
+/// `[service.user_webhooks]`: webhooks users register for their jobs'
+/// events, and how deliveries are retried.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserWebhookConfig {
+    /// Accept (and deliver to) URLs whose host is, or resolves to, a
+    /// loopback, private, link-local or otherwise non-public address. Off
+    /// in production: a webhook must not reach into the service's own
+    /// network. Tests and a single-machine setup turn it on.
+    pub allow_private_urls: bool,
+    /// Delay before the second attempt, milliseconds; it doubles after
+    /// each failed attempt, up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Attempts per event, the first included; then it is given up.
+    pub max_attempts: i64,
+    /// How long one attempt may take (connect, send, answer), milliseconds.
+    pub timeout_ms: u64,
+    /// How often each process looks for deliveries that are due, milliseconds.
+    pub poll_ms: u64,
+    /// Webhooks one account may register.
+    pub max_per_account: i64,
+    /// Finished deliveries older than this are deleted from the log, days.
+    pub log_days: i64,
+}
+
+impl Default for UserWebhookConfig {
+    fn default() -> Self {
+        UserWebhookConfig {
+            allow_private_urls: false,
+            // 1, 2, 4 ... minutes, at most 6 hours apart: ten attempts
+            // span about eight and a half hours.
+            retry_base_ms: 60_000,
+            retry_max_ms: 6 * 3600 * 1000,
+            max_attempts: 10,
+            timeout_ms: 10_000,
+            poll_ms: 1000,
+            max_per_account: 10,
+            log_days: 30,
+        }
+    }
+}
+
+impl fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The password is a secret; the user name is not sent either,
+        // only whether there is one.
+        f.debug_struct("MailConfig")
+            .field("transport", &self.transport)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.port())
+            .field("tls", &self.tls)
+            .field("auth", &!self.smtp_username.is_empty())
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MailConfig {
+    pub fn enabled(&self) -> bool {
+        self.transport != MailTransport::Off
+    }
+
+    pub fn port(&self) -> u16 {
+        match (self.smtp_port, self.tls) {
+            (0, SmtpTls::Starttls) => 587,
+            (0, SmtpTls::Tls) => 465,
+            (0, SmtpTls::None) => 25,
+            (p, _) => p,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(format!("service.mail: {m}")));
+        if self.transport == MailTransport::Smtp && self.smtp_host.is_empty() {
+            return bad("transport \"smtp\" needs smtp_host");
+        }
+        if self.enabled() && self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return bad("from must be an address, or Name <address>");
+        }
+        if self.smtp_username.is_empty() != self.smtp_password.is_empty() {
+            return bad("smtp_username and smtp_password go together");
+        }
+        if self.reset_ttl_secs < 1 || self.link_ttl_secs < 1 || self.timeout_secs < 1 {
+            return bad("reset_ttl_secs, link_ttl_secs and timeout_secs must be at least 1");
+impl UserWebhookConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.retry_base_ms == 0
+            || self.retry_max_ms < self.retry_base_ms
+            || !(1..=100).contains(&self.max_attempts)
+            || self.timeout_ms == 0
+            || self.poll_ms == 0
+            || self.max_per_account < 0
+            || !(1..=MAX_RETENTION_DAYS).contains(&self.log_days)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "service.user_webhooks: retry_base_ms, timeout_ms and poll_ms must be above 0,                  retry_max_ms at least retry_base_ms, max_attempts 1 to 100, max_per_account                  not negative, log_days 1 to {MAX_RETENTION_DAYS}"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Everything `vidmocap serve` and `vidmocap worker` are told.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -223,6 +398,12 @@ pub struct ServiceConfig {
     pub webhook_tolerance_secs: i64,
     /// Stripe Checkout, the customer portal, and the packs and plans sold.
     pub billing: BillingConfig,
+    /// Mail (account links, job notifications) and where its links point.
+    pub mail: MailConfig,
+    /// Webhooks users register: address rules and retries.
+    pub user_webhooks: UserWebhookConfig,
+    /// Sign-in with OpenID Connect providers and GitHub.
+    pub oidc: super::oidc::OidcConfig,
     /// Largest request body (an upload), bytes.
     pub max_upload_bytes: u64,
     /// In-process workers `serve` starts (0 = none).
@@ -305,6 +486,9 @@ impl Default for ServiceConfig {
             webhook_secret: String::new(),
             webhook_tolerance_secs: 300,
             billing: BillingConfig::default(),
+            mail: MailConfig::default(),
+            user_webhooks: UserWebhookConfig::default(),
+            oidc: Default::default(),
             max_upload_bytes: 512 * 1024 * 1024,
             workers: 1,
             lease_secs: 30,
@@ -339,6 +523,8 @@ impl fmt::Debug for ServiceConfig {
             .field("workers", &self.workers)
             .field("store", &self.store)
             .field("billing", &self.billing)
+            .field("mail", &self.mail)
+            .field("oidc", &self.oidc)
             .finish_non_exhaustive()
     }
 }
@@ -370,6 +556,37 @@ impl ServiceConfig {
         if let Some(v) = get("VIDMOCAP_STRIPE_API_BASE") {
             self.billing.stripe_api_base = v;
         }
+        let mail_text = [
+            ("VIDMOCAP_SMTP_HOST", &mut self.mail.smtp_host),
+            ("VIDMOCAP_SMTP_USERNAME", &mut self.mail.smtp_username),
+            ("VIDMOCAP_SMTP_PASSWORD", &mut self.mail.smtp_password),
+            ("VIDMOCAP_MAIL_FROM", &mut self.mail.from),
+        ];
+        for (name, field) in mail_text {
+            if let Some(v) = get(name) {
+                *field = v;
+            }
+        }
+        if let Some(v) = get("VIDMOCAP_MAIL_TRANSPORT") {
+            self.mail.transport = match v.trim() {
+                "off" => MailTransport::Off,
+                "smtp" => MailTransport::Smtp,
+                "log" => MailTransport::Log,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "VIDMOCAP_MAIL_TRANSPORT".into(),
+                        value: v,
+                    })
+                }
+            };
+        }
+        if let Some(v) = get("VIDMOCAP_SMTP_PORT") {
+            self.mail.smtp_port = parse("VIDMOCAP_SMTP_PORT", v)?;
+        if let Some(v) = get("VIDMOCAP_ALLOW_PRIVATE_WEBHOOK_URLS") {
+            self.user_webhooks.allow_private_urls =
+                parse("VIDMOCAP_ALLOW_PRIVATE_WEBHOOK_URLS", v)?;
+        }
+        self.oidc.apply_env(get);
         if let Some(v) = get("VIDMOCAP_WORKERS") {
             self.workers = parse("VIDMOCAP_WORKERS", v)?;
         }
@@ -435,6 +652,9 @@ impl ServiceConfig {
             )));
         }
         self.billing.validate(&self.tiers)?;
+        self.mail.validate()?;
+        self.user_webhooks.validate()?;
+        self.oidc.validate()?;
         if self.max_concurrent_hashes == 0 || self.max_concurrent_validations == 0 {
             return Err(ConfigError::Invalid(
                 "service.max_concurrent_hashes and max_concurrent_validations must be at least 1"
@@ -537,5 +757,33 @@ mod tests {
         cfg.billing = billing();
         cfg.billing.packs[0].credits = -1;
         assert!(cfg.validate().is_err(), "negative credits");
+    }
+
+    #[test]
+    fn mail_settings_are_validated_and_the_password_never_shown() {
+        let mut cfg = ServiceConfig::default();
+        assert!(!cfg.mail.enabled(), "no mail unless configured");
+        assert_eq!(cfg.mail.reset_ttl_secs, 1800, "reset links last 30 minutes");
+        cfg.mail.transport = MailTransport::Smtp;
+        assert!(cfg.validate().is_err(), "smtp without a host");
+        cfg.apply_env(&|name| match name {
+            "VIDMOCAP_SMTP_HOST" => Some("smtp.example.com".into()),
+            "VIDMOCAP_SMTP_USERNAME" => Some("mailer".into()),
+            "VIDMOCAP_SMTP_PASSWORD" => Some("hunter2-secret".into()),
+            "VIDMOCAP_SMTP_PORT" => Some("2525".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(cfg.validate().is_ok());
+        assert_eq!(cfg.mail.port(), 2525);
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+        cfg.mail.from = "not an address".into();
+        assert!(cfg.validate().is_err(), "a sender that is no address");
+        cfg.mail.from = "vidmocap <mail@example.com>".into();
+        cfg.mail.smtp_password.clear();
+        assert!(cfg.validate().is_err(), "a user name without a password");
+        let bad = cfg
+            .apply_env(&|name| (name == "VIDMOCAP_MAIL_TRANSPORT").then(|| "pigeon".to_string()));
+        assert!(bad.is_err(), "an unknown transport");
     }
 }

@@ -6,6 +6,7 @@
 //! of `vidmocap worker` processes share PostgreSQL and S3. All SQL is in
 //! [`crate::db`]; blobs go through [`crate::store::Store`].
 
+pub mod account;
 pub mod api_types;
 pub mod app;
 pub mod auth;
@@ -20,6 +21,10 @@ pub mod hasher;
 pub mod hooks;
 pub mod job;
 pub mod jobs;
+pub mod mailer;
+pub mod mails;
+pub mod notify;
+pub mod oidc;
 pub mod ops;
 pub mod password;
 pub mod portal;
@@ -32,12 +37,18 @@ pub mod stripe;
 pub mod sweep;
 pub mod tracks;
 pub mod uploads;
+pub mod user_webhooks;
 pub mod wake;
 pub mod webhook;
+pub mod webhook_delivery;
+pub mod webhook_url;
 pub mod worker;
 
 pub use app::{start, Running, StartOptions};
-pub use config::{BillingConfig, Pack, Plan, ServiceConfig, Tier};
+pub use config::{
+    BillingConfig, MailConfig, MailTransport, Pack, Plan, ServiceConfig, SmtpTls, Tier,
+    UserWebhookConfig,
+};
 
 use thiserror::Error;
 
@@ -55,6 +66,8 @@ pub enum ServiceError {
     NoSuchAccount(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
+    #[error("cannot set up mail: {0}")]
+    Mail(String),
 }
 
 impl ServiceError {
@@ -66,6 +79,7 @@ impl ServiceError {
             ServiceError::Bind { .. } => "service.bind",
             ServiceError::NoSuchAccount(_) => "service.no_such_account",
             ServiceError::Runtime(_) => "service.runtime",
+            ServiceError::Mail(_) => "service.mail",
         }
     }
 }

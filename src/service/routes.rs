@@ -25,8 +25,8 @@ use utoipa_axum::routes;
 use super::api_types::{ErrorBody, OpenApiDocument};
 use super::app::AppState;
 use super::{
-    auth, billing, blobs, credits, jobs, ops, portal, privacy, retention, showcase, tracks,
-    uploads, webhook,
+    account, auth, billing, blobs, credits, jobs, oidc, ops, portal, privacy, retention,
+    showcase, tracks, uploads, user_webhooks, webhook,
 };
 
 /// The document's fixed parts; the operations come from the routes.
@@ -71,13 +71,30 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
+        .routes(routes!(account::verify_email))
+        .routes(routes!(account::confirm_email))
+        .routes(routes!(account::request_reset))
+        .routes(routes!(account::confirm_reset))
+        .routes(routes!(oidc::routes::providers))
+        .routes(routes!(oidc::routes::start))
+        .routes(routes!(oidc::routes::callback))
         .routes(routes!(auth::me, privacy::delete_account))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::change_email))
+        .routes(routes!(account::resend_verification))
+        .routes(routes!(
+            account::get_notifications,
+            account::put_notifications
+        ))
         .routes(routes!(credits::ledger))
         .routes(routes!(portal::limits))
         .routes(routes!(privacy::export))
         .routes(routes!(retention::get, retention::put))
         .routes(routes!(auth::list_keys, auth::create_key))
         .routes(routes!(auth::revoke_key))
+        .routes(routes!(user_webhooks::list, user_webhooks::create))
+        .routes(routes!(user_webhooks::delete))
+        .routes(routes!(user_webhooks::deliveries))
         .routes(routes!(uploads::list))
         // The handler counts the bytes itself (see uploads::spool).
         .routes(routes!(uploads::create).layer(DefaultBodyLimit::disable()))

@@ -7,10 +7,12 @@ use tokio::sync::Semaphore;
 
 use super::hasher::Hasher;
 use super::hooks::Hooks;
+use super::mailer::Mailer;
+use super::oidc::Providers;
 use super::ops::{Metrics, RateLimiter};
 use super::stripe::Stripe;
 use super::wake::Wake;
-use super::ServiceConfig;
+use super::{ServiceConfig, ServiceError};
 use crate::config::Config;
 use crate::db::Db;
 use crate::store::{local::LocalStore, Store};
@@ -40,6 +42,10 @@ pub struct AppState {
     pub hooks: Arc<Hooks>,
     /// Stripe's API, for checkout and the customer portal.
     pub stripe: Arc<Stripe>,
+    /// Account links and job notifications (possibly off).
+    pub mailer: Arc<Mailer>,
+    /// The sign-in providers, with their cached discovery and keys.
+    pub oidc: Arc<Providers>,
 }
 
 impl AppState {
@@ -49,8 +55,9 @@ impl AppState {
         local: Option<Arc<LocalStore>>,
         cfg: ServiceConfig,
         pipeline: Config,
-    ) -> AppState {
-        AppState {
+    ) -> Result<AppState, ServiceError> {
+        let mailer = Mailer::new(&cfg.mail, &cfg.public_base_url).map_err(ServiceError::Mail)?;
+        Ok(AppState {
             db,
             store,
             local,
@@ -64,9 +71,11 @@ impl AppState {
             wake: Arc::new(Wake::default()),
             hooks: Arc::new(Hooks::default()),
             stripe: Arc::new(Stripe::new(&cfg.billing)),
+            mailer: Arc::new(mailer),
+            oidc: Arc::new(Providers::new(&cfg.oidc, &cfg.public_base_url)),
             cfg: Arc::new(cfg),
             pipeline: Arc::new(pipeline),
             metrics: Arc::new(Metrics::default()),
-        }
+        })
     }
 }

@@ -4,7 +4,9 @@
 //! expiry or their account's output retention. Each is deleted from the
 //! store first and then marked in the database, so the API reports it
 //! gone; a store failure leaves the mark off and the next sweep retries.
-//! It also ends the tier of plans cancelled at the end of their period.
+//! It also ends the tier of plans cancelled at the end of their period,
+//! removes mail links a week past their expiry, and deletes webhook
+//! deliveries older than the log keeps.
 
 use std::time::Duration;
 
@@ -19,6 +21,9 @@ use crate::db::now_ms;
 
 /// Rows looked at per query.
 const BATCH: i64 = 100;
+
+/// How long a mail link's row outlives its expiry.
+const LINK_KEEP_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// What one sweep deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,6 +67,17 @@ pub async fn sweep_at(state: &AppState, now: i64) -> Result<Swept, ApiError> {
         .await?;
     if downgrades > 0 {
         tracing::info!(downgrades, "cancelled plans ended");
+    }
+    // Spent and expired mail links are kept a week, so that following one
+    // says "used" or "expired" rather than "unknown"; then they go.
+    state
+        .db
+        .delete_links_expired_before(now - LINK_KEEP_MS)
+        .await?;
+    let log_ms = state.cfg.user_webhooks.log_days * 24 * 3600 * 1000;
+    let pruned = state.db.prune_deliveries(now - log_ms).await?;
+    if pruned > 0 {
+        tracing::info!(pruned, "old webhook deliveries deleted from the log");
     }
     loop {
         let batch = state.db.uploads_due(now, defaults, BATCH).await?;

@@ -134,6 +134,7 @@ async fn run_job(state: &AppState, owner: &str, job: Job, stop: &watch::Receiver
             };
             state.metrics.job_finished(outcome);
             tracing::info!(outcome, "job finished");
+            super::notify::job_finished(state, &job, &finish).await;
         }
         Ok(false) => tracing::warn!("job outcome discarded: lease no longer ours"),
         Err(e) => tracing::error!(error = %e, "recording the job outcome failed"),

@@ -19,7 +19,7 @@ use vidmocap::service::{self, Running, ServiceConfig, StartOptions, Tier};
 #[path = "media.rs"]
 mod media;
 #[allow(unused_imports)] // not every service test reads a clip
-pub use media::{media, media_dir};
+pub use media::{cut, media, media_dir};
 
 pub const WEBHOOK_SECRET: &str = "whsec_test";
 
@@ -191,7 +191,7 @@ impl TestApp {
         let resp = self
             .http
             .post(self.url("/v1/auth/signup"))
-            .json(&json!({"email": email, "password": "correct horse battery"}))
+            .json(&json!({"email": email, "password": "correct horse battery", "over_18": true}))
             .send()
             .await
             .unwrap();
@@ -378,6 +378,21 @@ pub fn tiny_clip(dir: &Path, name: &str, seconds: u32) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     path
+}
+
+/// The first seconds of walk_outdoor.mp4, where a person is in view.
+pub fn short_walk(dir: &Path) -> PathBuf {
+    let dst = dir.join("walk.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(media("walk_outdoor.mp4"))
+        .args(["-t", "2", "-an", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(&dst)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg cut walk_outdoor.mp4");
+    dst
 }
 
 /// Error code of a JSON error response.

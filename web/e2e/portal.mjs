@@ -11,12 +11,12 @@
 // plan (500 credits a month, pro tier, €29). $VIDMOCAP_E2E_DEMO_DIR, when set, is the server's demo folder:
 // the script fills it from its first job and checks the landing page's
 // demo. Exits non-zero with a message on the first failed check.
-import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import {
+  DESKTOP, PHONE, SIZES, axe as axeIn, check, launch, shotBoth as shotsOf,
+} from './browser.mjs';
 
 const [base, landscape, portrait, nobody, shots, ...grant] = process.argv.slice(2);
 if (!base || !landscape || !portrait || !nobody || !shots || grant.length === 0) {
@@ -25,54 +25,14 @@ if (!base || !landscape || !portrait || !nobody || !shots || grant.length === 0)
 }
 mkdirSync(shots, { recursive: true });
 const demoDir = process.env.VIDMOCAP_E2E_DEMO_DIR;
-const AXE = join(dirname(fileURLToPath(import.meta.url)), '../node_modules/axe-core/axe.min.js');
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-const SIZES = [['desktop', DESKTOP], ['phone', PHONE]];
 
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-  console.log(`ok: ${what}`);
-}
-
-const profile = mkdtempSync(join(tmpdir(), 'vidmocap-chromium-'));
-// A fresh profile each run; Playwright passes it as --user-data-dir.
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: DESKTOP,
-  acceptDownloads: true,
-});
-const consoleErrors = [];
+const {
+  context, page, consoleErrors, close,
+} = await launch({ acceptDownloads: true });
 try {
-  const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') console.log(`browser ${m.type()}: ${m.text()}`);
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
   const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-  // Both sizes of the current view; `ready` waits for what it must show.
-  const shotBoth = async (name, ready = async () => {}) => {
-    for (const [size, vp] of SIZES) {
-      await page.setViewportSize(vp);
-      await ready();
-      await page.waitForTimeout(200);
-      await shot(`${name}-${size}`);
-    }
-    await page.setViewportSize(DESKTOP);
-  };
-  // axe-core in the page: no serious or critical violation.
-  const axe = async (what) => {
-    await page.addScriptTag({ path: AXE });
-    const bad = await page.evaluate(async () => {
-      const r = await window.axe.run(document, { resultTypes: ['violations'] });
-      return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-        .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-    });
-    check(bad.length === 0, `axe: no serious or critical violation on ${what} (${bad.join(' | ')})`);
-  };
+  const shotBoth = (name, ready) => shotsOf(page, shots, name, ready);
+  const axe = (what) => axeIn(page, what);
   const title = async (re, what) => check(re.test(await page.title()), `the ${what} page has its own title (${await page.title()})`);
   const focusNotLost = async (what) => {
     const tag = await page.evaluate(() => document.activeElement && document.activeElement.tagName);
@@ -134,8 +94,13 @@ try {
   await page.keyboard.type(email);
   await page.keyboard.press('Tab');
   await page.keyboard.type('correct horse battery');
+  // The 18+ box (ticked), the news box (left off), then Sign up.
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Space');
+  await page.keyboard.press('Tab');
   await axe('the signup page');
   await shotBoth('signup');
+  await page.keyboard.press('Tab');
   await page.keyboard.press('Enter');
   await page.waitForSelector('#drop');
   check(true, 'signed up by keyboard and reached the upload view');
@@ -609,6 +574,5 @@ try {
   const real = consoleErrors.filter((e) => !/status of (401|502)/.test(e));
   check(real.length === 0, `no console errors (${real.join(' | ')})`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }

@@ -1,8 +1,14 @@
 // The portal's views, switched by the URL's hash: the landing page for
 // visitors, login, signup, upload, jobs, one job (its progress, failure or
-// viewer), account, buying credits. Every view fetches what it shows.
+// viewer), account, buying credits; settings and the pages mailed links
+// open are in account.js. Every view fetches what it shows.
 import { api, uploadFile, setUnauthorizedHandler, whoami } from './api.js';
 import { say } from './words.js';
+import {
+  forgotLink, publicRoute, PUBLIC_ROUTES, settingsView, signupChoices, signupConsent,
+} from './account.js';
+import { mountWebhooks, webhooksSection } from './webhooks.js';
+import { showProviders, signInError } from './oidc.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -175,7 +181,7 @@ async function landingView() {
 }
 
 // ---- sign up / log in ----------------------------------------------------
-function authView(kind) {
+function authView(kind, params = new URLSearchParams()) {
   const signup = kind === 'signup';
   showNav(false);
   view(signup ? 'Create an account' : 'Log in', `<section><h1>${signup ? 'Create an account' : 'Log in'}</h1>
@@ -184,19 +190,27 @@ function authView(kind) {
       <label>Password <input id="password" type="password" minlength="8" aria-describedby="pw-help"
         autocomplete="${signup ? 'new-password' : 'current-password'}" required></label>
       ${signup ? '<p id="pw-help" class="muted">At least 8 characters. New accounts start on the free plan.</p>' : '<p id="pw-help" class="muted" hidden></p>'}
+      ${signup ? signupConsent() : ''}
       <button type="submit">${signup ? 'Sign up' : 'Log in'}</button>
       <p id="auth-error" class="error" role="alert"></p>
     </form>
+    ${signup ? '' : forgotLink()}
+    <div id="sign-in-with" hidden></div>
     <p>${signup ? 'Have an account? <a href="#/login">Log in</a>' : 'New here? <a href="#/signup">Create an account</a>'}</p>
   </section>`);
+  showProviders(el('sign-in-with'));
+  // A provider's sign-in that the server refused comes back here.
+  if (params.get('error')) el('auth-error').textContent = signInError(params.get('error'));
   el('auth').addEventListener('submit', async (e) => {
     e.preventDefault();
     el('auth-error').textContent = '';
     try {
-      await api(`/v1/auth/${kind}`, { method: 'POST', body: { email: el('email').value, password: el('password').value } });
+      const body = { email: el('email').value, password: el('password').value };
+      await api(`/v1/auth/${kind}`, { method: 'POST', body: signup ? { ...body, ...signupChoices(el) } : body });
       location.hash = '#/upload';
     } catch (err) {
       showError(el('auth-error'), err);
+      if (err.code === 'auth.age_unconfirmed') el('over-18').focus();
     }
   });
 }
@@ -745,16 +759,18 @@ async function resultView(gen, job, facts) {
   await startViewer(gen, { glbBytes, keypoints, videoUrl, label: `3D preview: the motion on a ${rig} skeleton` });
 }
 
-// ---- account: credits, API keys, export, delete ----------------------------
+// ---- account: credits, API keys, webhooks, export, delete -------------------
 async function accountView() {
   view('Account', `<section><h1>Account</h1><p id="acct-error" class="error" role="alert"></p>
     <p id="acct-summary"></p><p id="acct-limits" class="muted"></p>
-    <p id="buy-credits"><a href="#/credits">Buy credits or a monthly plan</a></p></section>
+    <p id="buy-credits"><a href="#/credits">Buy credits or a monthly plan</a></p>
+    <p><a id="settings-link" href="#/settings">Change your email, password or notifications</a></p></section>
     <section><h2>Credit history</h2><table><thead><tr><th>When</th><th>Change</th><th>Why</th></tr></thead><tbody id="ledger"></tbody></table></section>
     <section><h2>API keys</h2>
       <form id="key-form" class="row"><label>Name <input id="key-name" type="text" maxlength="100"></label><button type="submit">Create key</button></form>
       <p id="new-key" role="status"></p>
       <table><tbody id="keys"></tbody></table></section>
+    ${webhooksSection()}
     <section><h2>How long your data is kept</h2>
       <form id="retention-form">
         <label>Delete uploaded videos after <input id="ret-upload" type="number" min="1" step="1" required> days</label>
@@ -796,6 +812,7 @@ async function accountView() {
     if (current(gen)) showError(el('acct-error'), err);
     return;
   }
+  mountWebhooks(showError);
   el('ret-keep-outputs').addEventListener('change', () => {
     el('ret-output').disabled = el('ret-keep-outputs').checked;
   });
@@ -971,7 +988,14 @@ async function route() {
   const [path, search = ''] = location.hash.slice(1).split('?');
   const parts = path.split('/').filter(Boolean);
   if (parts[0] === 'login' || parts[0] === 'signup') {
-    authView(parts[0]);
+    authView(parts[0], new URLSearchParams(search));
+    return;
+  }
+  const ui = {
+    view, current, gen: () => viewGen, showError, showNav, el, esc,
+  };
+  if (PUBLIC_ROUTES.includes(parts[0])) {
+    await publicRoute(ui, parts[0], new URLSearchParams(search));
     return;
   }
   if (parts[0] === 'welcome' || (parts.length === 0 && !(await whoami()))) {
@@ -984,6 +1008,7 @@ async function route() {
   else if (parts[0] === 'job' && parts[1]) await jobView(parts[1]);
   else if (parts[0] === 'account') await accountView();
   else if (parts[0] === 'credits') await creditsView(new URLSearchParams(search));
+  else if (parts[0] === 'settings') await settingsView(ui);
   else await jobsView();
 }
 

@@ -1,0 +1,157 @@
+//! Sign-in through outside providers: identities (a provider's subject
+//! linked to an account) and the sign-ins begun and not yet come back.
+
+use sqlx::Row;
+
+use super::{Db, DbError};
+
+/// What the callback of a sign-in needs from its start.
+#[derive(Debug)]
+pub struct PendingLogin {
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// Who signed in, as the provider vouched for it.
+pub struct NewIdentity<'a> {
+    pub provider: &'a str,
+    pub subject: &'a str,
+    /// Normalised, and verified by the provider.
+    pub email: &'a str,
+}
+
+impl Db {
+    /// Records a sign-in begun now, and drops those begun before
+    /// `expired_before` that never came back.
+    pub async fn create_login(
+        &self,
+        state_hash: &str,
+        browser_hash: &str,
+        provider: &str,
+        login: &PendingLogin,
+        now: i64,
+        expired_before: i64,
+    ) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM oidc_logins WHERE created_ms < $1")
+            .bind(expired_before)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO oidc_logins (state_hash, browser_hash, provider, nonce, pkce_verifier, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(state_hash)
+        .bind(browser_hash)
+        .bind(provider)
+        .bind(&login.nonce)
+        .bind(&login.pkce_verifier)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the sign-in with this state, begun by this browser for this
+    /// provider no earlier than `not_before`: the one delete makes it
+    /// single-use even with several API processes. `None` for anything
+    /// else, which leaves a real sign-in of another browser in place.
+    pub async fn take_login(
+        &self,
+        state_hash: &str,
+        browser_hash: &str,
+        provider: &str,
+        not_before: i64,
+    ) -> Result<Option<PendingLogin>, DbError> {
+        let row = sqlx::query(
+            "DELETE FROM oidc_logins
+             WHERE state_hash = $1 AND browser_hash = $2 AND provider = $3 AND created_ms >= $4
+             RETURNING nonce, pkce_verifier",
+        )
+        .bind(state_hash)
+        .bind(browser_hash)
+        .bind(provider)
+        .bind(not_before)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(PendingLogin {
+                nonce: r.try_get("nonce")?,
+                pkce_verifier: r.try_get("pkce_verifier")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The account an identity is linked to.
+    pub async fn identity_account(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<String>, DbError> {
+        let row =
+            sqlx::query("SELECT account_id FROM identities WHERE provider = $1 AND subject = $2")
+                .bind(provider)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.try_get("account_id")).transpose()?)
+    }
+
+    /// Links the identity to the account with its email, creating that
+    /// account (no password, `tier`) when there is none, in one
+    /// transaction; the caller has checked that the provider verified the
+    /// email. Returns the account the identity is linked to (another
+    /// one's, should the same identity have been linked at the same
+    /// moment) and whether this call created it.
+    pub async fn link_identity(
+        &self,
+        identity: &NewIdentity<'_>,
+        new_account_id: &str,
+        tier: &str,
+        now: i64,
+    ) -> Result<(String, bool), DbError> {
+        let mut tx = self.pool.begin().await?;
+        let created = sqlx::query(
+            "INSERT INTO accounts (id, email, password_hash, tier, balance, reserved, created_ms)
+             VALUES ($1, $2, '', $3, 0, 0, $4) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(new_account_id)
+        .bind(identity.email)
+        .bind(tier)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let account_id: String = sqlx::query("SELECT id FROM accounts WHERE email = $1")
+            .bind(identity.email)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("id")?;
+        sqlx::query(
+            "INSERT INTO identities (provider, subject, account_id, email, created_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, subject) DO NOTHING",
+        )
+        .bind(identity.provider)
+        .bind(identity.subject)
+        .bind(&account_id)
+        .bind(identity.email)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let linked: String =
+            sqlx::query("SELECT account_id FROM identities WHERE provider = $1 AND subject = $2")
+                .bind(identity.provider)
+                .bind(identity.subject)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("account_id")?;
+        if linked != account_id {
+            // Linked to another account a moment ago: that one stands, and
+            // what this call made is rolled back.
+            return Ok((linked, false));
+        }
+        tx.commit().await?;
+        Ok((linked, created))
+    }
+}
