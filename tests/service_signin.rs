@@ -36,6 +36,8 @@ const USERS: &[(&str, &str, bool)] = &[
     // The address of an account made with a password, in other letters.
     ("bob", "Bob@Example.com", true),
     ("erin", "erin@example.com", true),
+    // Someone registered her address with a password before she came.
+    ("dave", "dave@example.com", true),
     // An address the provider never verified: someone else's account's.
     ("mallory", "victim@example.com", false),
     ("carol", "carol@example.com", false),
@@ -203,7 +205,13 @@ async fn sign_in_creates_links_and_signs_in(backend: Backend) {
     assert_eq!(count(&app, "accounts").await, 2);
 
     // Bob's verified address links the identity to his password account,
-    // whose password still works.
+    // whose password still works: he had confirmed his address (as his
+    // verification mail's link does).
+    sqlx::query("UPDATE accounts SET email_verified_ms = 1 WHERE id = $1")
+        .bind(&bob.id)
+        .execute(&app.state().db.pool)
+        .await
+        .unwrap();
     let bob_session = Browser::new()
         .sign_in(&app.base, "test", "bob")
         .await
@@ -237,6 +245,41 @@ async fn sign_in_creates_links_and_signs_in(backend: Backend) {
         .await
         .unwrap();
     assert_ne!(account_of(&app, &fresh).await["id"], alice["id"]);
+
+    // A password account whose address was never confirmed: whoever made
+    // it may not own the address. The provider's verified sign-in links
+    // it and takes the password, the old session and the keys away.
+    let squatter = app.signup("dave@example.com").await;
+    let key = squatter
+        .post("/v1/api-keys")
+        .json(&json!({"name": "kept?"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(key.status().is_success(), "key: {}", key.status());
+    let dave = Browser::new()
+        .sign_in(&app.base, "test", "dave")
+        .await
+        .expect("dave signs in");
+    assert_eq!(account_of(&app, &dave).await["id"], squatter.id.as_str());
+    let (status, code) = error_code(password_login(&app, "dave@example.com").await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "auth.invalid_credentials")
+    );
+    let old = squatter.get("/v1/account").send().await.unwrap();
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "the old session ended");
+    let live_keys: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM api_keys WHERE account_id = $1 AND revoked_ms IS NULL",
+    )
+    .bind(&squatter.id)
+    .fetch_one(&app.state().db.pool)
+    .await
+    .unwrap()
+    .try_get("n")
+    .unwrap();
+    assert_eq!(live_keys, 0, "its API keys were revoked");
+    assert_eq!(account_of(&app, &dave).await["email_verified"], true);
 }
 
 #[tokio::test]

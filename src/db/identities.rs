@@ -102,7 +102,10 @@ impl Db {
     /// transaction; the caller has checked that the provider verified the
     /// email. Returns the account the identity is linked to (another
     /// one's, should the same identity have been linked at the same
-    /// moment) and whether this call created it.
+    /// moment) and whether this call created it. The account's address
+    /// counts as confirmed from then on; linking to an existing account
+    /// whose address was not confirmed ends its password, sessions and
+    /// API keys (a pre-registered address is not a way in).
     pub async fn link_identity(
         &self,
         identity: &NewIdentity<'_>,
@@ -150,6 +153,39 @@ impl Db {
             // Linked to another account a moment ago: that one stands, and
             // what this call made is rolled back.
             return Ok((linked, false));
+        }
+        // The provider vouches for the address. Where nobody had confirmed
+        // it here, whoever registered it first (perhaps not its owner)
+        // keeps no way in: no password, no session, no API key.
+        let confirmed: Option<i64> =
+            sqlx::query("SELECT email_verified_ms FROM accounts WHERE id = $1")
+                .bind(&account_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("email_verified_ms")?;
+        if confirmed.is_none() && !created {
+            sqlx::query("UPDATE accounts SET password_hash = '' WHERE id = $1")
+                .bind(&account_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                .bind(&account_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE api_keys SET revoked_ms = $2 WHERE account_id = $1 AND revoked_ms IS NULL",
+            )
+            .bind(&account_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if confirmed.is_none() {
+            sqlx::query("UPDATE accounts SET email_verified_ms = $2 WHERE id = $1")
+                .bind(&account_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok((linked, created))

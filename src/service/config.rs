@@ -186,6 +186,70 @@ impl BillingConfig {
     }
 }
 
+/// `[service.user_webhooks]`: webhooks users register for their jobs'
+/// events, and how deliveries are retried.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserWebhookConfig {
+    /// Accept (and deliver to) URLs whose host is, or resolves to, a
+    /// loopback, private, link-local or otherwise non-public address. Off
+    /// in production: a webhook must not reach into the service's own
+    /// network. Tests and a single-machine setup turn it on.
+    pub allow_private_urls: bool,
+    /// Delay before the second attempt, milliseconds; it doubles after
+    /// each failed attempt, up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Attempts per event, the first included; then it is given up.
+    pub max_attempts: i64,
+    /// How long one attempt may take (connect, send, answer), milliseconds.
+    pub timeout_ms: u64,
+    /// How often each process looks for deliveries that are due, milliseconds.
+    pub poll_ms: u64,
+    /// Webhooks one account may register.
+    pub max_per_account: i64,
+    /// Finished deliveries older than this are deleted from the log, days.
+    pub log_days: i64,
+}
+
+impl Default for UserWebhookConfig {
+    fn default() -> Self {
+        UserWebhookConfig {
+            allow_private_urls: false,
+            // 1, 2, 4 ... minutes, at most 6 hours apart: ten attempts
+            // span about eight and a half hours.
+            retry_base_ms: 60_000,
+            retry_max_ms: 6 * 3600 * 1000,
+            max_attempts: 10,
+            timeout_ms: 10_000,
+            poll_ms: 1000,
+            max_per_account: 10,
+            log_days: 30,
+        }
+    }
+}
+
+impl UserWebhookConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.retry_base_ms == 0
+            || self.retry_max_ms < self.retry_base_ms
+            || !(1..=100).contains(&self.max_attempts)
+            || self.timeout_ms == 0
+            || self.poll_ms == 0
+            || self.max_per_account < 0
+            || !(1..=MAX_RETENTION_DAYS).contains(&self.log_days)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "service.user_webhooks: retry_base_ms, timeout_ms and poll_ms must be above 0, \
+                 retry_max_ms at least retry_base_ms, max_attempts 1 to 100, \
+                 max_per_account not negative, log_days 1 to {MAX_RETENTION_DAYS}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+
 /// How mail leaves the service.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -258,45 +322,6 @@ impl Default for MailConfig {
             reset_ttl_secs: 30 * 60,
             link_ttl_secs: 24 * 3600,
             timeout_secs: 30,
-/// `[service.user_webhooks]`: webhooks users register for their jobs'
-/// events, and how deliveries are retried.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UserWebhookConfig {
-    /// Accept (and deliver to) URLs whose host is, or resolves to, a
-    /// loopback, private, link-local or otherwise non-public address. Off
-    /// in production: a webhook must not reach into the service's own
-    /// network. Tests and a single-machine setup turn it on.
-    pub allow_private_urls: bool,
-    /// Delay before the second attempt, milliseconds; it doubles after
-    /// each failed attempt, up to `retry_max_ms`.
-    pub retry_base_ms: u64,
-    pub retry_max_ms: u64,
-    /// Attempts per event, the first included; then it is given up.
-    pub max_attempts: i64,
-    /// How long one attempt may take (connect, send, answer), milliseconds.
-    pub timeout_ms: u64,
-    /// How often each process looks for deliveries that are due, milliseconds.
-    pub poll_ms: u64,
-    /// Webhooks one account may register.
-    pub max_per_account: i64,
-    /// Finished deliveries older than this are deleted from the log, days.
-    pub log_days: i64,
-}
-
-impl Default for UserWebhookConfig {
-    fn default() -> Self {
-        UserWebhookConfig {
-            allow_private_urls: false,
-            // 1, 2, 4 ... minutes, at most 6 hours apart: ten attempts
-            // span about eight and a half hours.
-            retry_base_ms: 60_000,
-            retry_max_ms: 6 * 3600 * 1000,
-            max_attempts: 10,
-            timeout_ms: 10_000,
-            poll_ms: 1000,
-            max_per_account: 10,
-            log_days: 30,
         }
     }
 }
@@ -343,19 +368,6 @@ impl MailConfig {
         }
         if self.reset_ttl_secs < 1 || self.link_ttl_secs < 1 || self.timeout_secs < 1 {
             return bad("reset_ttl_secs, link_ttl_secs and timeout_secs must be at least 1");
-impl UserWebhookConfig {
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.retry_base_ms == 0
-            || self.retry_max_ms < self.retry_base_ms
-            || !(1..=100).contains(&self.max_attempts)
-            || self.timeout_ms == 0
-            || self.poll_ms == 0
-            || self.max_per_account < 0
-            || !(1..=MAX_RETENTION_DAYS).contains(&self.log_days)
-        {
-            return Err(ConfigError::Invalid(format!(
-                "service.user_webhooks: retry_base_ms, timeout_ms and poll_ms must be above 0,                  retry_max_ms at least retry_base_ms, max_attempts 1 to 100, max_per_account                  not negative, log_days 1 to {MAX_RETENTION_DAYS}"
-            )));
         }
         Ok(())
     }
@@ -398,12 +410,12 @@ pub struct ServiceConfig {
     pub webhook_tolerance_secs: i64,
     /// Stripe Checkout, the customer portal, and the packs and plans sold.
     pub billing: BillingConfig,
-    /// Mail (account links, job notifications) and where its links point.
-    pub mail: MailConfig,
     /// Webhooks users register: address rules and retries.
     pub user_webhooks: UserWebhookConfig,
     /// Sign-in with OpenID Connect providers and GitHub.
     pub oidc: super::oidc::OidcConfig,
+    /// Mail (account links, job notifications) and where its links point.
+    pub mail: MailConfig,
     /// Largest request body (an upload), bytes.
     pub max_upload_bytes: u64,
     /// In-process workers `serve` starts (0 = none).
@@ -486,9 +498,9 @@ impl Default for ServiceConfig {
             webhook_secret: String::new(),
             webhook_tolerance_secs: 300,
             billing: BillingConfig::default(),
-            mail: MailConfig::default(),
             user_webhooks: UserWebhookConfig::default(),
             oidc: Default::default(),
+            mail: MailConfig::default(),
             max_upload_bytes: 512 * 1024 * 1024,
             workers: 1,
             lease_secs: 30,
@@ -523,8 +535,8 @@ impl fmt::Debug for ServiceConfig {
             .field("workers", &self.workers)
             .field("store", &self.store)
             .field("billing", &self.billing)
-            .field("mail", &self.mail)
             .field("oidc", &self.oidc)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -556,6 +568,11 @@ impl ServiceConfig {
         if let Some(v) = get("VIDMOCAP_STRIPE_API_BASE") {
             self.billing.stripe_api_base = v;
         }
+        self.oidc.apply_env(get);
+        if let Some(v) = get("VIDMOCAP_ALLOW_PRIVATE_WEBHOOK_URLS") {
+            self.user_webhooks.allow_private_urls =
+                parse("VIDMOCAP_ALLOW_PRIVATE_WEBHOOK_URLS", v)?;
+        }
         let mail_text = [
             ("VIDMOCAP_SMTP_HOST", &mut self.mail.smtp_host),
             ("VIDMOCAP_SMTP_USERNAME", &mut self.mail.smtp_username),
@@ -582,11 +599,7 @@ impl ServiceConfig {
         }
         if let Some(v) = get("VIDMOCAP_SMTP_PORT") {
             self.mail.smtp_port = parse("VIDMOCAP_SMTP_PORT", v)?;
-        if let Some(v) = get("VIDMOCAP_ALLOW_PRIVATE_WEBHOOK_URLS") {
-            self.user_webhooks.allow_private_urls =
-                parse("VIDMOCAP_ALLOW_PRIVATE_WEBHOOK_URLS", v)?;
         }
-        self.oidc.apply_env(get);
         if let Some(v) = get("VIDMOCAP_WORKERS") {
             self.workers = parse("VIDMOCAP_WORKERS", v)?;
         }
@@ -652,9 +665,9 @@ impl ServiceConfig {
             )));
         }
         self.billing.validate(&self.tiers)?;
-        self.mail.validate()?;
         self.user_webhooks.validate()?;
         self.oidc.validate()?;
+        self.mail.validate()?;
         if self.max_concurrent_hashes == 0 || self.max_concurrent_validations == 0 {
             return Err(ConfigError::Invalid(
                 "service.max_concurrent_hashes and max_concurrent_validations must be at least 1"

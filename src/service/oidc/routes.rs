@@ -236,10 +236,8 @@ async fn account_for(
             if !who.email_verified {
                 return Err(SignInError::EmailUnverified);
             }
-            // TODO(#15 account correction): an existing password account
-            // whose email was never verified (once sign-up verifies
-            // emails) should lose that password when linked here, or
-            // whoever registered the address first keeps a way in.
+            // Linking to an account whose address was never confirmed
+            // takes its password, sessions and keys (`link_identity`).
             // TODO(#15 18+ confirmation): an account made here has not
             // confirmed the user is 18 or over; once sign-up asks, ask
             // here too (e.g. before the first job) — nothing extra is
