@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod notify;
 pub mod retention;
+pub mod segments;
 pub mod uploads;
 
 use std::path::Path;
@@ -91,6 +92,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0006_billing",
         include_str!("../../migrations/sqlite/0006_billing.sql"),
         include_str!("../../migrations/postgres/0006_billing.sql"),
+    ),
+    (
+        "0010_segments",
+        include_str!("../../migrations/sqlite/0010_segments.sql"),
+        include_str!("../../migrations/postgres/0010_segments.sql"),
     ),
 ];
 
