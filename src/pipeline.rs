@@ -288,6 +288,10 @@ pub fn track_segment(
     })
 }
 
+/// What [`track`] gives: the poses, what making them cost, the models'
+/// manifest and a thumbnail per person.
+type Tracking = (Tracked, Acquisition, Manifest, BTreeMap<u32, Vec<u8>>);
+
 /// Probe, decode (the whole clip or `span`) and track everyone: the
 /// stages before the motion solve, with what they cost.
 fn track(
@@ -297,7 +301,7 @@ fn track(
     span: Option<&video::Span>,
     progress: &mut dyn FnMut(&Progress),
     cancel: &AtomicBool,
-) -> Result<(Tracked, Acquisition, Manifest, BTreeMap<u32, Vec<u8>>), Error> {
+) -> Result<Tracking, Error> {
     let started = Instant::now();
     let info = video::probe(input, &config.limits)?;
     // Decoding starts first so the queue fills while the sessions load.

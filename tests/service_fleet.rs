@@ -605,6 +605,18 @@ async fn a_worker_killed_mid_segment_costs_a_retry_not_the_job() {
     assert_eq!(ledger["balance"], 100 - done["price"].as_i64().unwrap());
 }
 
+/// User plus system CPU time of a process so far, seconds (Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised name; utime and stime are the 14th
+    // and 15th fields of the line.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 /// Not a timed test: a 60 s clip on one worker, then on two, each worker
 /// held to one core; prints both wall-clock times and the speed-up. Run
 /// with `cargo test --test service_fleet bench_ -- --ignored --nocapture`
@@ -639,6 +651,13 @@ async fn bench_sixty_seconds_on_one_and_two_pinned_workers() {
         let job = create_fast_job(&user, &upload).await;
         let done = user.wait_job(&job, Duration::from_secs(3600)).await;
         let took = started.elapsed().as_secs_f64();
+        // CPU seconds each worker used: how the work was shared, and how
+        // much of its core a worker got (others' load shows as wall > CPU).
+        let cpu: Vec<String> = workers
+            .iter()
+            .map(|w| format!("{:.1}", cpu_seconds(w.id())))
+            .collect();
+        eprintln!("{n} worker(s): CPU seconds per worker {cpu:?}");
         for w in &mut workers {
             w.kill().unwrap();
             w.wait().unwrap();

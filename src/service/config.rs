@@ -507,8 +507,10 @@ impl ServiceConfig {
             )));
         }
         let split = &self.split;
-        if !(split.segment_s > 0.0 && split.overlap_s >= 0.0 && split.overlap_s < split.segment_s)
-            || !split.min_clip_s.is_finite()
+        if !(split.segment_s > 0.0
+            && split.overlap_s >= 0.0
+            && split.overlap_s < split.segment_s
+            && split.min_clip_s.is_finite())
         {
             return Err(ConfigError::Invalid(
                 "service.split: segment_s must be positive, overlap_s 0 to below segment_s".into(),
