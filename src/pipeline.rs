@@ -235,17 +235,84 @@ pub fn run(
 ) -> Result<Report, Error> {
     let started = Instant::now();
     let params = MotionParams::from_config(config).with_height(opts.height_m)?;
-    let info = video::probe(input, &config.limits)?;
     std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::output(out_dir, e))?;
+    let (tracked, mut acquisition, manifest, thumbnails) =
+        track(input, config, opts.keep_tracks, None, progress, cancel)?;
+    if opts.keep_tracks {
+        acquisition.kept = write_tracks(out_dir, &tracked, &manifest, thumbnails)?;
+    }
+    solve_and_write(
+        tracked,
+        acquisition,
+        out_dir,
+        opts,
+        &params,
+        &manifest,
+        started,
+        progress,
+    )
+}
 
+/// What one segment of a long clip produced ([`track_segment`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct SegmentReport {
+    pub frames: u64,
+    pub corrupt_frames: u64,
+    pub detector_runs: u64,
+    pub landmark_runs: u64,
+    /// tracks.json first, then the thumbnails it names.
+    pub outputs: Vec<PathBuf>,
+}
+
+/// Decodes and tracks the frames of `span` only and writes their tracks.json
+/// (whole-clip frame numbers) and thumbnails into `out_dir`: one segment of
+/// a split job. The motion is solved later, over the stitched segments.
+pub fn track_segment(
+    input: &Path,
+    out_dir: &Path,
+    config: &Config,
+    span: &video::Span,
+    progress: &mut dyn FnMut(&Progress),
+    cancel: &AtomicBool,
+) -> Result<SegmentReport, Error> {
+    std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::output(out_dir, e))?;
+    let (tracked, acquisition, manifest, thumbnails) =
+        track(input, config, true, Some(span), progress, cancel)?;
+    let outputs = write_tracks(out_dir, &tracked, &manifest, thumbnails)?;
+    Ok(SegmentReport {
+        frames: tracked.times.len() as u64,
+        corrupt_frames: acquisition.corrupt_frames,
+        detector_runs: acquisition.detector_runs,
+        landmark_runs: acquisition.landmark_runs,
+        outputs,
+    })
+}
+
+/// What [`track`] gives: the poses, what making them cost, the models'
+/// manifest and a thumbnail per person.
+type Tracking = (Tracked, Acquisition, Manifest, BTreeMap<u32, Vec<u8>>);
+
+/// Probe, decode (the whole clip or `span`) and track everyone: the
+/// stages before the motion solve, with what they cost.
+fn track(
+    input: &Path,
+    config: &Config,
+    keep_thumbnails: bool,
+    span: Option<&video::Span>,
+    progress: &mut dyn FnMut(&Progress),
+    cancel: &AtomicBool,
+) -> Result<Tracking, Error> {
+    let started = Instant::now();
+    let info = video::probe(input, &config.limits)?;
     // Decoding starts first so the queue fills while the sessions load.
-    let mut decoder = Decoder::start(
-        input,
-        &info,
-        &config.limits,
-        DECODE_QUEUE,
-        &(&config.gpu).into(),
-    )?;
+    let decode = (&config.gpu).into();
+    let mut decoder = match span {
+        Some(span) => {
+            Decoder::start_span(input, &info, &config.limits, DECODE_QUEUE, &decode, span)?
+        }
+        None => Decoder::start(input, &info, &config.limits, DECODE_QUEUE, &decode)?,
+    };
+    let first_frame = span.map_or(0, |s| s.first);
     // keypoints.json names the models this run used, not every preset's.
     let manifest =
         Manifest::builtin()?.only(&[detector_model(config), config.pose.quality.landmark_model()]);
@@ -275,8 +342,8 @@ pub fn run(
     let mut book = TrackBook::default();
     let mut per_track: BTreeMap<u32, TrackPoses> = BTreeMap::new();
     let mut thumbnails = ThumbnailPicker::default();
-    let mut times: Vec<f64> = Vec::with_capacity(info.expected_frames as usize);
-    let total = info.expected_frames;
+    let total = span.map_or(info.expected_frames, |s| s.len());
+    let mut times: Vec<f64> = Vec::with_capacity(total as usize);
     let mut waited = Duration::ZERO;
     loop {
         let wait_started = Instant::now();
@@ -288,7 +355,7 @@ pub fn run(
         }
         let poses = tracker.step(&frame, &mut models)?;
         book.record(&poses);
-        if opts.keep_tracks {
+        if keep_thumbnails {
             for p in &poses {
                 thumbnails.offer(p, &frame);
             }
@@ -300,12 +367,12 @@ pub fn run(
                 .push((p.frame_index, p.roi.size, p.pose));
         }
         times.push(frame.time_s);
-        let index = frame.index;
+        let done = frame.index + 1 - first_frame;
         tracker.remember(frame);
         progress(&Progress {
             stage: "tracking",
-            frames_done: index + 1,
-            frames_total: total.max(index + 1),
+            frames_done: done,
+            frames_total: total.max(done),
         });
     }
     let stats = decoder.finish()?;
@@ -325,17 +392,13 @@ pub fn run(
     }
     let tracked = Tracked {
         info,
+        first_frame,
         times,
         per_track,
         tracks: book.summaries(),
         preset: config.pose.quality,
         fov_deg: config.pose.fov_deg,
     };
-
-    let mut kept = Vec::new();
-    if opts.keep_tracks {
-        kept = write_tracks(out_dir, &tracked, &manifest, thumbnails.finish())?;
-    }
     let t = &models.times();
     let acquisition = Acquisition {
         corrupt_frames: stats.corrupt_frames,
@@ -377,24 +440,17 @@ pub fn run(
             timing("pose_postprocess", t.postprocess, frames),
             timing("tracking_total", tracking, frames),
         ],
-        kept,
+        kept: Vec::new(),
     };
-    solve_and_write(
-        tracked,
-        acquisition,
-        out_dir,
-        opts,
-        &params,
-        &manifest,
-        started,
-        progress,
-    )
+    Ok((tracked, acquisition, manifest, thumbnails.finish()))
 }
 
 /// What tracking found: every person's raw poses over the clip. A run
 /// makes it from the video; [`resolve`] reads it back from tracks.json.
 pub struct Tracked {
     pub info: VideoInfo,
+    /// Index of the first frame `times` covers: 0 but for a segment.
+    pub first_frame: u64,
     /// Seconds from the start of the video, per decoded frame.
     pub times: Vec<f64>,
     /// Every track's poses, in frame order.
@@ -439,6 +495,7 @@ fn write_tracks(
     let file = TracksFile {
         format: record::FORMAT,
         video: tracked.info.clone(),
+        first_frame: tracked.first_frame,
         times: tracked.times.clone(),
         preset: tracked.preset,
         models: manifest.names(),
@@ -480,6 +537,13 @@ pub fn resolve(
     let started = Instant::now();
     let params = MotionParams::from_config(config).with_height(opts.height_m)?;
     let file = TracksFile::read(tracks_json)?;
+    if file.first_frame != 0 {
+        return Err(record::RecordError::Invalid {
+            path: tracks_json.display().to_string(),
+            reason: "it holds one segment of a clip, not the whole clip".into(),
+        }
+        .into());
+    }
     std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::output(out_dir, e))?;
     let names: Vec<&str> = file.models.iter().map(String::as_str).collect();
     let manifest = Manifest::builtin()?.only(&names);
@@ -487,6 +551,7 @@ pub fn resolve(
         per_track: file.poses(),
         tracks: file.tracks.iter().map(|t| t.summary.clone()).collect(),
         info: file.video,
+        first_frame: file.first_frame,
         times: file.times,
         preset: file.preset,
         fov_deg: file.fov_deg,

@@ -29,12 +29,24 @@ fn read(path: &str) -> String {
 
 /// The value after `key:` on the first line that has it, unquoted.
 fn yaml_value(text: &str, key: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(&format!("{key}:")))
-        .unwrap_or_else(|| panic!("no {key} in the manifest"))
-        .trim()
-        .trim_matches('"')
-        .to_string()
+    let lines: Vec<&str> = text.lines().collect();
+    let (at, value) = lines
+        .iter()
+        .enumerate()
+        .find_map(|(i, l)| Some((i, l.trim().strip_prefix(&format!("{key}:"))?)))
+        .unwrap_or_else(|| panic!("no {key} in the manifest"));
+    if value.trim() == ">-" {
+        // A folded block: the more-indented lines after it, joined by spaces.
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let own = indent(lines[at]);
+        return lines[at + 1..]
+            .iter()
+            .take_while(|l| indent(l) > own && !l.trim().is_empty())
+            .map(|l| l.trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    value.trim().trim_matches('"').to_string()
 }
 
 /// Every `VIDMOCAP_*` variable a manifest sets.
@@ -138,7 +150,7 @@ async fn queue_depth_counts_queued_and_running_jobs_on_postgres() {
     }
     // Two claimed (running), one of them finished: 2 queued + 1 running.
     let a = db.claim_job("w", now, now + 30_000).await.unwrap().unwrap();
-    let _b = db.claim_job("w", now, now + 30_000).await.unwrap().unwrap();
+    let b = db.claim_job("w", now, now + 30_000).await.unwrap().unwrap();
     let failed = Finish::Failed {
         code: "job.internal".into(),
         message: "test".into(),
@@ -152,4 +164,29 @@ async fn queue_depth_counts_queued_and_running_jobs_on_postgres() {
     let query = yaml_value(&read("k8s/components/keda/scaledobject.yaml"), "query");
     let (n,): (i64,) = sqlx::query_as(&query).fetch_one(&db.pool).await.unwrap();
     assert_eq!(n, 3);
+
+    // The running job splits into three segments: it counts as those
+    // still to run (2 queued + 3), then as itself again while stitching.
+    let spans: Vec<(String, i64)> = (0..3).map(|_| ("{}".to_string(), 10)).collect();
+    db.plan_segments(&b.id, &spans, 3, now).await.unwrap();
+    assert_eq!(db.queue_depth().await.unwrap(), 5);
+    let (n,): (i64,) = sqlx::query_as(&query).fetch_one(&db.pool).await.unwrap();
+    assert_eq!(n, 5);
+    for i in 0..3 {
+        let seg = db
+            .claim_segment("w", now + 30_000, None)
+            .await
+            .unwrap()
+            .unwrap();
+        // A running segment still counts; a done one no longer.
+        assert_eq!(db.queue_depth().await.unwrap(), 5 - i);
+        let done = vidmocap::db::segments::SegmentFinish::Done;
+        assert!(db.finish_segment(&seg, "w", &done).await.unwrap());
+    }
+    assert!(db
+        .claim_segment("w", now + 30_000, None)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(db.queue_depth().await.unwrap(), 3);
 }

@@ -7,14 +7,20 @@
 //!
 //! The worker is configured through a `vidmocap.toml` passed with
 //! `--config`, the way a deployment would.
+//!
+//! A long clip (walk_outdoor.mp4 concatenated) is split across two worker
+//! processes: its stitched motion matches an unsplit run of the same
+//! clip, and a worker killed in the middle of a segment costs a retry,
+//! not the job or a second charge.
 
 #[path = "support/s3.rs"]
 mod s3;
 #[path = "support/service.rs"]
 mod support;
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -154,4 +160,644 @@ async fn api_and_worker_processes_share_postgres_and_s3() {
         .await
         .unwrap();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// walk_outdoor.mp4 back to back, once per part, each part cut at its
+/// `outpoint` seconds when given (stream copy, no audio).
+fn long_clip(dir: &Path, parts: &[Option<f64>]) -> PathBuf {
+    let list = dir.join("list.txt");
+    let text: String = parts
+        .iter()
+        .map(|cut| {
+            let file = format!("file '{}'\n", media("walk_outdoor.mp4").display());
+            match cut {
+                Some(s) => format!("{file}outpoint {s}\n"),
+                None => file,
+            }
+        })
+        .collect();
+    std::fs::write(&list, text).unwrap();
+    let out = dir.join(format!("walk_{}.mp4", parts.len()));
+    let made = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args(["-f", "concat", "-safe", "0", "-i"])
+        .arg(&list)
+        .args(["-an", "-c", "copy"])
+        .arg(&out)
+        .status()
+        .expect("the ffmpeg program makes the long clip");
+    assert!(made.success());
+    out
+}
+
+/// Uploads `path` through a presigned PUT to S3; returns the upload id.
+async fn upload_to_s3(app: &TestApp, user: &support::User, path: &Path, name: &str) -> String {
+    let ticket: Value = user
+        .post("/v1/uploads/presign")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut put = app
+        .http
+        .put(ticket["put"]["url"].as_str().unwrap())
+        .body(std::fs::read(path).unwrap());
+    for h in ticket["put"]["headers"].as_array().unwrap() {
+        put = put.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
+    }
+    let r = put.send().await.unwrap();
+    assert!(r.status().is_success(), "PUT: {}", r.text().await.unwrap());
+    let id = ticket["upload_id"].as_str().unwrap().to_string();
+    let r = user
+        .post(&format!("/v1/uploads/{id}/complete"))
+        .json(&json!({ "filename": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    id
+}
+
+/// A `vidmocap worker` process on the app's database and `store`,
+/// configured by file; `pin` holds it to one CPU core (taskset) with one
+/// thread for ONNX Runtime and one landmark session.
+fn start_worker(
+    app: &TestApp,
+    svc: &vidmocap::service::ServiceConfig,
+    dir: &Path,
+    n: usize,
+    pin: Option<usize>,
+) -> Child {
+    let config = dir.join(format!("worker-{n}.toml"));
+    let toml = toml::to_string(&json!({ "service": serde_json::to_value(svc).unwrap() })).unwrap();
+    std::fs::write(&config, toml).unwrap();
+    let mut cmd = match pin {
+        Some(core) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &core.to_string()])
+                .arg(env!("CARGO_BIN_EXE_vidmocap"));
+            c.env("VIDMOCAP_INTRA_THREADS", "1")
+                .env("VIDMOCAP_LANDMARK_WORKERS", "1");
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_vidmocap")),
+    };
+    let _ = app;
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("worker")
+        .env_remove("VIDMOCAP_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The fleet's configuration with splitting after `min_clip_s` into
+/// segments of `segment_s`.
+fn split_config(
+    app: &TestApp,
+    store: &vidmocap::store::StoreConfig,
+    segment_s: f64,
+) -> vidmocap::service::ServiceConfig {
+    let mut svc = app.svc.clone();
+    svc.store = store.clone();
+    svc.split.enabled = true;
+    svc.split.min_clip_s = 5.0;
+    svc.split.segment_s = segment_s;
+    svc.split.overlap_s = 1.0;
+    svc
+}
+
+async fn create_fast_job(user: &support::User, upload: &str) -> String {
+    let r = user
+        .post("/v1/jobs")
+        .json(&json!({"upload_id": upload, "outputs": ["glb", "keypoints"], "quality": "fast"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn fetch_output(app: &TestApp, user: &support::User, job: &str, name: &str) -> Vec<u8> {
+    let outputs: Value = user
+        .get(&format!("/v1/jobs/{job}/outputs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = outputs["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {outputs}"))["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+/// The job's segments as the database holds them: (state, attempts, owner).
+async fn segment_rows(app: &TestApp, job: &str) -> Vec<(String, i64, Option<String>)> {
+    use sqlx::{Connection, Row};
+    let mut c = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query(
+        "SELECT state, attempts, lease_owner FROM job_segments WHERE job_id = $1 ORDER BY idx",
+    )
+    .bind(job)
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+/// Per frame of both files' followed span, the solved joints' positions
+/// (hip-centred joints plus the root, the root measured from its place on
+/// the span's first frame); the median distance between them, metres, and
+/// how many frames were compared.
+///
+/// The root is taken from its start because where the whole motion stands
+/// in the scene (`scene_offset`, the ground under it) is one estimate over
+/// the clip that small differences in the poses can move as a whole: seen
+/// here at 1.9 m of height once, with every joint still within 6 mm of
+/// the unsplit run relative to the start.
+fn median_joint_distance(a: &Value, b: &Value) -> (f64, usize) {
+    let start = |k: &Value| -> Vec<f64> {
+        k["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|f| f["root"].as_array())
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let joints = |f: &Value, origin: &[f64]| -> Option<Vec<[f64; 3]>> {
+        let root = f["root"].as_array()?;
+        let root: Vec<f64> = root
+            .iter()
+            .zip(origin)
+            .map(|(v, o)| v.as_f64().unwrap() - o)
+            .collect();
+        Some(
+            f["world"]
+                .as_array()?
+                .iter()
+                .map(|p| {
+                    let p: Vec<f64> = p
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_f64().unwrap())
+                        .collect();
+                    [p[0] + root[0], p[1] + root[1], p[2] + root[2]]
+                })
+                .collect(),
+        )
+    };
+    let by_frame = |k: &Value| -> std::collections::BTreeMap<u64, Vec<[f64; 3]>> {
+        let origin = start(k);
+        k["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| Some((f["frame"].as_u64()?, joints(f, &origin)?)))
+            .collect()
+    };
+    let (fa, fb) = (by_frame(a), by_frame(b));
+    let mut d = Vec::new();
+    let mut frames = 0;
+    for (frame, ja) in &fa {
+        let Some(jb) = fb.get(frame) else { continue };
+        frames += 1;
+        for (p, q) in ja.iter().zip(jb) {
+            d.push(((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt());
+        }
+    }
+    assert!(!d.is_empty(), "no frames in common");
+    d.sort_by(f64::total_cmp);
+    (d[d.len() / 2], frames)
+}
+
+/// The whole walk, then its first 4 s again: the first walk is the
+/// longest track, so `auto` follows it in a split run and an unsplit one.
+const TWO_WALKS: [Option<f64>; 2] = [None, Some(4.0)];
+
+/// A 12 s clip cut into 4 segments runs on two worker processes; the job
+/// reports its progress over all of them, finishes once, is charged once,
+/// and its stitched motion is an unsplit run's: the same person over the
+/// same frames, joints within 2 cm (median; see `median_joint_distance`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_clip_splits_across_workers_and_matches_an_unsplit_run() {
+    let s3 = s3::S3Server::start();
+    let store = s3.store_config();
+    let store_for_app = store.clone();
+    let app = TestApp::start_with(Backend::Postgres, 0, move |s| s.store = store_for_app).await;
+    let user = app.signup("split@example.com").await;
+    app.grant(&user.email, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let clip = long_clip(dir.path(), &TWO_WALKS);
+    let upload = upload_to_s3(&app, &user, &clip, "walks.mp4").await;
+    let job = create_fast_job(&user, &upload).await;
+
+    let svc = split_config(&app, &store, 3.0);
+    let mut workers: Vec<Child> = (0..2)
+        .map(|n| start_worker(&app, &svc, dir.path(), n, None))
+        .collect();
+    // The unsplit run of the same clip, meanwhile, in this process.
+    let mut config = support::pipeline_config();
+    config.pose.quality = vidmocap::config::Quality::Fast;
+    let (clip2, whole_dir) = (clip.clone(), dir.path().join("whole"));
+    let whole = tokio::task::spawn_blocking(move || {
+        let opts = vidmocap::pipeline::ProcessOptions {
+            keep_tracks: true,
+            ..Default::default()
+        };
+        vidmocap::pipeline::run(
+            &clip2,
+            &whole_dir,
+            &config,
+            &opts,
+            &mut |_| {},
+            &Default::default(),
+        )
+        .unwrap();
+        std::fs::read(whole_dir.join("keypoints.json")).unwrap()
+    });
+
+    // Progress rises over the segments while they run.
+    let started = Instant::now();
+    let mut seen_progress = Vec::new();
+    let done = loop {
+        let j: Value = user
+            .get(&format!("/v1/jobs/{job}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if j["state"] == "running" {
+            seen_progress.push(j["progress"].clone());
+        }
+        if ["succeeded", "failed", "canceled"].contains(&j["state"].as_str().unwrap()) {
+            break j;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(400),
+            "job stuck: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for w in &mut workers {
+        w.kill().unwrap();
+        w.wait().unwrap();
+    }
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let segments = segment_rows(&app, &job).await;
+    assert_eq!(segments.len(), 4, "{segments:?}");
+    assert!(
+        segments.iter().all(|s| s.0 == "done" && s.1 == 1),
+        "{segments:?}"
+    );
+    assert!(seen_progress.len() > 2, "{seen_progress:?}");
+
+    let split: Value =
+        serde_json::from_slice(&fetch_output(&app, &user, &job, "keypoints.json").await).unwrap();
+    let whole: Value = serde_json::from_slice(&whole.await.unwrap()).unwrap();
+    assert_eq!(
+        split["frames"].as_array().unwrap().len(),
+        whole["frames"].as_array().unwrap().len()
+    );
+    for key in ["first_frame", "last_frame"] {
+        let (a, b) = (split[key].as_i64().unwrap(), whole[key].as_i64().unwrap());
+        assert!((a - b).abs() <= 3, "{key}: split {a}, whole {b}");
+    }
+    let (median, frames) = median_joint_distance(&split, &whole);
+    eprintln!(
+        "split vs whole: median joint distance {:.4} m over {frames} frames",
+        median
+    );
+    assert!(frames > 200, "{frames} frames compared");
+    assert!(median < 0.02, "median joint distance {median} m");
+    // The tracks of the whole clip are kept, as for an unsplit job.
+    let tracks: Value =
+        serde_json::from_slice(&fetch_output(&app, &user, &job, "tracks.json").await).unwrap();
+    assert_eq!(
+        tracks["times"].as_array().unwrap().len(),
+        whole["frames"].as_array().unwrap().len()
+    );
+
+    let ledger = user.ledger().await;
+    let kinds: Vec<&str> = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["job_id"] == job.as_str())
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["reserve", "charge"]);
+    // The fast preset's price (the upload was quoted at the default one).
+    assert_eq!(ledger["balance"], 100 - done["price"].as_i64().unwrap());
+}
+
+/// The worker running a segment is killed (SIGKILL) mid-segment; the
+/// other worker takes the segment over when its lease runs out, and the
+/// job still succeeds once, charged once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_segment_costs_a_retry_not_the_job() {
+    let s3 = s3::S3Server::start();
+    let store = s3.store_config();
+    let store_for_app = store.clone();
+    let app = TestApp::start_with(Backend::Postgres, 0, move |s| {
+        s.store = store_for_app;
+        s.lease_secs = 3;
+    })
+    .await;
+    let user = app.signup("kill@example.com").await;
+    app.grant(&user.email, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let clip = long_clip(dir.path(), &TWO_WALKS);
+    let upload = upload_to_s3(&app, &user, &clip, "walks.mp4").await;
+    let job = create_fast_job(&user, &upload).await;
+    let svc = split_config(&app, &store, 4.0);
+    let mut workers: Vec<Child> = (0..2)
+        .map(|n| start_worker(&app, &svc, dir.path(), n, None))
+        .collect();
+
+    // Wait for a segment some frames into its run, then kill its worker
+    // (the owner names the process).
+    let started = Instant::now();
+    let victim = loop {
+        let rows = segment_rows(&app, &job).await;
+        let running: Vec<&String> = rows
+            .iter()
+            .filter(|r| r.0 == "running")
+            .filter_map(|r| r.2.as_ref())
+            .collect();
+        if running.len() == 2 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let rows = segment_rows(&app, &job).await;
+            if let Some(owner) = rows
+                .iter()
+                .filter(|r| r.0 == "running")
+                .find_map(|r| r.2.clone())
+            {
+                break owner.split('-').next().unwrap().parse::<u32>().unwrap();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "segments never ran: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let i = workers
+        .iter()
+        .position(|w| w.id() == victim)
+        .expect("a worker of ours");
+    let mut killed = workers.remove(i);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+
+    let done = user.wait_job(&job, Duration::from_secs(400)).await;
+    for w in &mut workers {
+        w.kill().unwrap();
+        w.wait().unwrap();
+    }
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let rows = segment_rows(&app, &job).await;
+    assert!(rows.iter().all(|r| r.0 == "done"), "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r.1 == 2),
+        "no segment was retried: {rows:?}"
+    );
+    let ledger = user.ledger().await;
+    let kinds: Vec<&str> = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["job_id"] == job.as_str())
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["reserve", "charge"]);
+    // The fast preset's price (the upload was quoted at the default one).
+    assert_eq!(ledger["balance"], 100 - done["price"].as_i64().unwrap());
+}
+
+/// User plus system CPU time of a process so far, seconds (Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised name; utime and stime are the 14th
+    // and 15th fields of the line.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// Not a timed test: a 60 s clip on one worker, then on two, each worker
+/// held to one core; prints both wall-clock times and the speed-up. Run
+/// with `cargo test --test service_fleet bench_ -- --ignored --nocapture`
+/// (the README records the figures).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a bench: minutes of CPU, run by hand"]
+async fn bench_sixty_seconds_on_one_and_two_pinned_workers() {
+    let s3 = s3::S3Server::start();
+    let store = s3.store_config();
+    let store_for_app = store.clone();
+    let app = TestApp::start_with(Backend::Postgres, 0, move |s| {
+        s.store = store_for_app;
+        s.max_upload_bytes = 64 * 1024 * 1024;
+        // A minute and more: past the free tier's longest clip.
+        s.default_tier = "pro".into();
+    })
+    .await;
+    let user = app.signup("bench@example.com").await;
+    app.grant(&user.email, 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let clip = long_clip(dir.path(), &[None; 8]);
+    let mut svc = split_config(&app, &store, 20.0);
+    svc.split.min_clip_s = 45.0;
+    svc.split.overlap_s = 2.0;
+    let mut times = Vec::new();
+    for n in [1usize, 2] {
+        let upload = upload_to_s3(&app, &user, &clip, "walk_x8.mp4").await;
+        let mut workers: Vec<Child> = (0..n)
+            .map(|k| start_worker(&app, &svc, dir.path(), 10 * n + k, Some(k)))
+            .collect();
+        let started = Instant::now();
+        let job = create_fast_job(&user, &upload).await;
+        let done = user.wait_job(&job, Duration::from_secs(3600)).await;
+        let took = started.elapsed().as_secs_f64();
+        // CPU seconds each worker used: how the work was shared, and how
+        // much of its core a worker got (others' load shows as wall > CPU).
+        let cpu: Vec<String> = workers
+            .iter()
+            .map(|w| format!("{:.1}", cpu_seconds(w.id())))
+            .collect();
+        eprintln!("{n} worker(s): CPU seconds per worker {cpu:?}");
+        for w in &mut workers {
+            w.kill().unwrap();
+            w.wait().unwrap();
+        }
+        assert_eq!(done["state"], "succeeded", "{done}");
+        eprintln!("{n} worker(s): {took:.1} s");
+        times.push(took);
+    }
+    eprintln!("speed-up with two: {:.2}x", times[0] / times[1]);
+}
+
+/// The segment queue on both databases, without models: a segment is
+/// claimable only while its job runs, each once; a failure is queued again
+/// until the attempts run out; a stale lease is requeued; a canceled job's
+/// segments stop (queued ones at once, running ones at their heartbeat).
+#[tokio::test(flavor = "multi_thread")]
+async fn segments_are_leased_retried_and_stopped_with_their_job() {
+    use vidmocap::db::jobs::NewJob;
+    use vidmocap::db::segments::SegmentFinish;
+    use vidmocap::db::{now_ms, Db};
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let dir = tempfile::tempdir().unwrap();
+        let test_db = support::TestDb::new(backend, dir.path()).await;
+        let db = Db::open(&test_db.url).await.unwrap();
+        db.migrate().await.unwrap();
+        let now = now_ms();
+        db.create_account("acct", "seg@example.com", "x", "pro", now)
+            .await
+            .unwrap()
+            .unwrap();
+        db.add_credits("acct", 100, "grant", None).await.unwrap();
+        db.create_job(&NewJob {
+            id: "job".into(),
+            account_id: "acct".into(),
+            upload_id: "upload".into(),
+            idempotency_key: None,
+            request_hash: "h".into(),
+            options_json: "{}".into(),
+            price: 5,
+            priority: 0,
+            max_running: 4,
+            max_attempts: 2,
+            now,
+        })
+        .await
+        .unwrap();
+        let spans: Vec<(String, i64)> = (0..3).map(|i| (format!("{{\"n\":{i}}}"), 10)).collect();
+        db.plan_segments("job", &spans, 2, now).await.unwrap();
+        // Queued job: nothing to claim yet.
+        assert!(db
+            .claim_segment("w1", now + 1000, None)
+            .await
+            .unwrap()
+            .is_none());
+        let job = db
+            .claim_job("w1", now, now + 30_000)
+            .await
+            .unwrap()
+            .unwrap();
+        // Planning again keeps the rows.
+        db.plan_segments("job", &spans, 2, now).await.unwrap();
+        assert_eq!(db.segments("job").await.unwrap().len(), 3);
+
+        let a = db
+            .claim_segment("w1", now + 30_000, None)
+            .await
+            .unwrap()
+            .unwrap();
+        let b = db
+            .claim_segment("w2", now + 30_000, Some("job"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((a.idx, b.idx, a.attempts), (0, 1, 1));
+        // A failure is retried, then final.
+        let fail = SegmentFinish::Failed {
+            code: "video.decode_failed".into(),
+            message: "decoding failed".into(),
+        };
+        assert!(db.finish_segment(&a, "w1", &fail).await.unwrap());
+        assert!(!db.finish_segment(&a, "w1", &fail).await.unwrap(), "once");
+        let a2 = db
+            .claim_segment("w1", now + 30_000, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((a2.idx, a2.attempts), (0, 2));
+        assert!(db.finish_segment(&a2, "w1", &fail).await.unwrap());
+        let rows = db.segments("job").await.unwrap();
+        assert_eq!(rows[0].state, "failed");
+        assert_eq!(rows[0].error_code.as_deref(), Some("video.decode_failed"));
+        // A stale lease goes back to the queue, and an old owner's
+        // heartbeat is refused.
+        assert_eq!(db.reap_stale_segments(now + 60_000).await.unwrap(), (1, 0));
+        assert_eq!(
+            db.segment_heartbeat(&b, "w2", now + 1, 3).await.unwrap(),
+            None
+        );
+        let b2 = db
+            .claim_segment("w3", now + 30_000, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((b2.idx, b2.attempts), (1, 2));
+        assert_eq!(
+            db.segment_heartbeat(&b2, "w3", now + 30_000, 3)
+                .await
+                .unwrap(),
+            Some(false)
+        );
+        // Cancel: the running segment is told at its heartbeat, queued
+        // ones are no longer handed out.
+        assert_eq!(
+            db.cancel_job("acct", "job", now).await.unwrap(),
+            vidmocap::db::jobs::CancelOutcome::Requested
+        );
+        assert_eq!(
+            db.segment_heartbeat(&b2, "w3", now + 30_000, 5)
+                .await
+                .unwrap(),
+            Some(true)
+        );
+        assert!(db
+            .claim_segment("w1", now + 30_000, None)
+            .await
+            .unwrap()
+            .is_none());
+        db.cancel_segments("job").await.unwrap();
+        assert!(db
+            .finish_segment(&b2, "w3", &SegmentFinish::Canceled)
+            .await
+            .unwrap());
+        let states: Vec<String> = db
+            .segments("job")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.state)
+            .collect();
+        assert_eq!(states, ["failed", "canceled", "canceled"]);
+        drop(job);
+    }
 }

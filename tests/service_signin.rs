@@ -37,7 +37,7 @@ const USERS: &[(&str, &str, bool)] = &[
     ("bob", "Bob@Example.com", true),
     ("erin", "erin@example.com", true),
     // Someone registered her address with a password before she came.
-    ("dave", "dave@example.com", true),
+    ("frank", "frank@example.com", true),
     // An address the provider never verified: someone else's account's.
     ("mallory", "victim@example.com", false),
     ("carol", "carol@example.com", false),
@@ -249,7 +249,7 @@ async fn sign_in_creates_links_and_signs_in(backend: Backend) {
     // A password account whose address was never confirmed: whoever made
     // it may not own the address. The provider's verified sign-in links
     // it and takes the password, the old session and the keys away.
-    let squatter = app.signup("dave@example.com").await;
+    let squatter = app.signup("frank@example.com").await;
     let key = squatter
         .post("/v1/api-keys")
         .json(&json!({"name": "kept?"}))
@@ -257,12 +257,12 @@ async fn sign_in_creates_links_and_signs_in(backend: Backend) {
         .await
         .unwrap();
     assert!(key.status().is_success(), "key: {}", key.status());
-    let dave = Browser::new()
-        .sign_in(&app.base, "test", "dave")
+    let frank = Browser::new()
+        .sign_in(&app.base, "test", "frank")
         .await
-        .expect("dave signs in");
-    assert_eq!(account_of(&app, &dave).await["id"], squatter.id.as_str());
-    let (status, code) = error_code(password_login(&app, "dave@example.com").await).await;
+        .expect("frank signs in");
+    assert_eq!(account_of(&app, &frank).await["id"], squatter.id.as_str());
+    let (status, code) = error_code(password_login(&app, "frank@example.com").await).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::UNAUTHORIZED, "auth.invalid_credentials")
@@ -279,7 +279,7 @@ async fn sign_in_creates_links_and_signs_in(backend: Backend) {
     .try_get("n")
     .unwrap();
     assert_eq!(live_keys, 0, "its API keys were revoked");
-    assert_eq!(account_of(&app, &dave).await["email_verified"], true);
+    assert_eq!(account_of(&app, &frank).await["email_verified"], true);
 }
 
 #[tokio::test]

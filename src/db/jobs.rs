@@ -107,10 +107,10 @@ pub struct Job {
     pub outputs_deleted_ms: Option<i64>,
 }
 
-const COLS: &str = "id, account_id, upload_id, idempotency_key, request_hash, state, options_json, price, priority, max_running, attempts, max_attempts, lease_owner, lease_until_ms, cancel_requested, stage, frames_done, frames_total, report_json, outputs_json, error_code, error_message, created_ms, started_ms, finished_ms, outputs_expire_ms, outputs_deleted_ms";
+pub(super) const COLS: &str = "id, account_id, upload_id, idempotency_key, request_hash, state, options_json, price, priority, max_running, attempts, max_attempts, lease_owner, lease_until_ms, cancel_requested, stage, frames_done, frames_total, report_json, outputs_json, error_code, error_message, created_ms, started_ms, finished_ms, outputs_expire_ms, outputs_deleted_ms";
 
 impl Job {
-    fn from_row(r: &AnyRow) -> Result<Job, sqlx::Error> {
+    pub(super) fn from_row(r: &AnyRow) -> Result<Job, sqlx::Error> {
         Ok(Job {
             id: r.try_get("id")?,
             account_id: r.try_get("account_id")?,
@@ -253,10 +253,12 @@ const PG_CLAIM_CANDIDATE_SQL: &str = "SELECT j.id, j.account_id, j.max_running F
      LIMIT 1 FOR UPDATE SKIP LOCKED";
 
 /// The queue depth the autoscaler reads. Running jobs count as well as
-/// queued ones, so scaling in never targets a worker that is busy; the
+/// queued ones, so scaling in never targets a worker that is busy; a split
+/// job counts as its segments still to run (its own worker runs one of
+/// them), so a long clip asks for as many workers as it has segments. The
 /// Kubernetes ScaledObject in `deploy/` carries this exact text (a test
 /// checks it), and `vidmocap admin queue-depth --sql` prints it.
-pub const QUEUE_DEPTH_SQL: &str = "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')";
+pub const QUEUE_DEPTH_SQL: &str = "SELECT (SELECT COUNT(*) FROM jobs j WHERE j.state IN ('queued', 'running') AND NOT EXISTS (SELECT 1 FROM job_segments s WHERE s.job_id = j.id AND s.state IN ('queued', 'running'))) + (SELECT COUNT(*) FROM job_segments WHERE state IN ('queued', 'running'))";
 
 impl Db {
     /// Creates a job and reserves its price in one transaction.

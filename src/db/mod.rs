@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod notify;
 pub mod retention;
+pub mod segments;
 pub mod uploads;
 pub mod webhooks;
 
@@ -109,6 +110,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0009_identities",
         include_str!("../../migrations/sqlite/0009_identities.sql"),
         include_str!("../../migrations/postgres/0009_identities.sql"),
+    ),
+    (
+        "0010_segments",
+        include_str!("../../migrations/sqlite/0010_segments.sql"),
+        include_str!("../../migrations/postgres/0010_segments.sql"),
     ),
 ];
 

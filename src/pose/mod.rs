@@ -27,6 +27,7 @@ pub mod detect;
 pub mod landmark;
 pub mod record;
 pub mod roi;
+pub mod stitch;
 pub mod thumbnail;
 pub mod track;
 pub mod yolox;

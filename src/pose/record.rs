@@ -33,7 +33,12 @@ pub type TrackPoses = Vec<(u64, f32, PoseObservation)>;
 pub struct TracksFile {
     pub format: u32,
     pub video: VideoInfo,
-    /// Seconds from the start of the video, per decoded frame.
+    /// The whole-clip index of the frame `times` starts at: 0 for a whole
+    /// clip, the segment's first frame for one segment of a split job.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub first_frame: u64,
+    /// Seconds from the start of the video, per decoded frame from
+    /// `first_frame` on.
     pub times: Vec<f64>,
     /// The preset whose landmark model produced these poses.
     pub preset: Quality,
@@ -130,6 +135,10 @@ impl FrameRecord {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl TracksFile {
     /// Writes the file (compact JSON: it is read by programs).
     pub fn write(&self, path: &Path) -> Result<(), RecordError> {
@@ -171,7 +180,11 @@ impl TracksFile {
                     t.summary.id
                 )));
             }
-            if t.frames.iter().any(|f| f.frame >= file.times.len() as u64) {
+            let end = file.first_frame + file.times.len() as u64;
+            if t.frames
+                .iter()
+                .any(|f| f.frame < file.first_frame || f.frame >= end)
+            {
                 return Err(invalid(format!(
                     "track {} has a frame past the video's end",
                     t.summary.id

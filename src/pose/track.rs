@@ -931,14 +931,20 @@ pub struct TrackBook {
 impl TrackBook {
     pub fn record(&mut self, poses: &[TrackedPose]) {
         for p in poses {
-            let frame_index = p.frame_index;
-            let b = pose_box(&p.pose);
-            let entry = match self.tracks.iter_mut().position(|(t, _)| t.id == p.track_id) {
+            self.record_pose(p.track_id, p.frame_index, &p.pose);
+        }
+    }
+
+    /// One pose of one track (poses read back or stitched together).
+    pub fn record_pose(&mut self, track_id: u32, frame_index: u64, pose: &PoseObservation) {
+        {
+            let b = pose_box(pose);
+            let entry = match self.tracks.iter_mut().position(|(t, _)| t.id == track_id) {
                 Some(i) => &mut self.tracks[i],
                 None => {
                     self.tracks.push((
                         TrackSummary {
-                            id: p.track_id,
+                            id: track_id,
                             first_frame: frame_index,
                             last_frame: frame_index,
                             frames: 0,

@@ -186,6 +186,35 @@ impl BillingConfig {
     }
 }
 
+/// `[service.split]`: long clips run as overlapping segments that any
+/// worker may take, stitched and solved as one clip at the end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SplitConfig {
+    /// Split at all (false: every job runs on one worker).
+    pub enabled: bool,
+    /// Clips longer than this, seconds, are split; shorter ones run whole.
+    pub min_clip_s: f64,
+    /// Length of a segment, seconds (the clip is cut into equal parts of
+    /// about this length).
+    pub segment_s: f64,
+    /// Seconds each segment runs into the next: the frames its tracks
+    /// are matched on.
+    pub overlap_s: f64,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig {
+            enabled: true,
+            min_clip_s: 60.0,
+            segment_s: 20.0,
+            overlap_s: 2.0,
+        }
+    }
+}
+
+
 /// `[service.user_webhooks]`: webhooks users register for their jobs'
 /// events, and how deliveries are retried.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -422,6 +451,8 @@ pub struct ServiceConfig {
     pub workers: usize,
     pub lease_secs: i64,
     pub max_attempts: i64,
+    /// Splitting long clips across workers.
+    pub split: SplitConfig,
     /// How often an idle worker looks for work, milliseconds, where there
     /// are no wake-ups (SQLite, or while PostgreSQL's LISTEN is down).
     pub poll_ms: u64,
@@ -505,6 +536,7 @@ impl Default for ServiceConfig {
             workers: 1,
             lease_secs: 30,
             max_attempts: 3,
+            split: SplitConfig::default(),
             poll_ms: 500,
             notify_poll_ms: 10_000,
             upload_retention_days: 30,
@@ -707,6 +739,16 @@ impl ServiceConfig {
                 "service.no_retain_output_hours must be 1 to {}",
                 MAX_RETENTION_DAYS * 24
             )));
+        }
+        let split = &self.split;
+        if !(split.segment_s > 0.0
+            && split.overlap_s >= 0.0
+            && split.overlap_s < split.segment_s
+            && split.min_clip_s.is_finite())
+        {
+            return Err(ConfigError::Invalid(
+                "service.split: segment_s must be positive, overlap_s 0 to below segment_s".into(),
+            ));
         }
         if self.lease_secs < 2 || self.max_attempts < 1 || self.credits_per_second < 0.0 {
             return Err(ConfigError::Invalid(

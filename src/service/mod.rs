@@ -32,6 +32,7 @@ pub mod privacy;
 pub mod retention;
 pub mod routes;
 pub mod showcase;
+pub mod split;
 pub mod state;
 pub mod stripe;
 pub mod sweep;

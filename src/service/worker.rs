@@ -47,6 +47,11 @@ pub async fn run(state: AppState, n: usize, mut stop: watch::Receiver<bool>) {
             Ok((requeued, ended)) => tracing::warn!(requeued, ended, "stale leases reaped"),
             Err(e) => tracing::error!(error = %e, "reaping stale leases failed"),
         }
+        // Segments of jobs already running come before new jobs.
+        if let Some(seg) = claim_segment(&state, &owner, now + lease_ms).await {
+            super::split::run_segment(&state, &owner, seg, None, &stop).await;
+            continue;
+        }
         match state.db.claim_job(&owner, now, now + lease_ms).await {
             Ok(Some(job)) => {
                 let span = tracing::info_span!("job", job = %job.id, attempt = job.attempts);
@@ -68,12 +73,32 @@ pub async fn run(state: AppState, n: usize, mut stop: watch::Receiver<bool>) {
     tracing::info!(%owner, "worker stopped");
 }
 
+/// Requeues segments whose worker died, then claims the next segment.
+async fn claim_segment(
+    state: &AppState,
+    owner: &str,
+    lease_until: i64,
+) -> Option<crate::db::segments::Segment> {
+    match state.db.reap_stale_segments(now_ms()).await {
+        Ok((0, 0)) => {}
+        Ok((requeued, failed)) => tracing::warn!(requeued, failed, "stale segment leases reaped"),
+        Err(e) => tracing::error!(error = %e, "reaping stale segment leases failed"),
+    }
+    match state.db.claim_segment(owner, lease_until, None).await {
+        Ok(seg) => seg,
+        Err(e) => {
+            tracing::error!(error = %e, "claiming a segment failed");
+            None
+        }
+    }
+}
+
 /// How the heartbeat ended the run early.
 #[derive(Default)]
-struct Flags {
-    cancel: AtomicBool,
-    lease_lost: AtomicBool,
-    shutdown: AtomicBool,
+pub(super) struct Flags {
+    pub(super) cancel: AtomicBool,
+    pub(super) lease_lost: AtomicBool,
+    pub(super) shutdown: AtomicBool,
 }
 
 async fn run_job(state: &AppState, owner: &str, job: Job, stop: &watch::Receiver<bool>) {
@@ -97,7 +122,7 @@ async fn run_job(state: &AppState, owner: &str, job: Job, stop: &watch::Receiver
         progress.clone(),
         stop.clone(),
     ));
-    let result = execute(state, &job, no_retain, &flags, &progress).await;
+    let result = execute(state, owner, &job, no_retain, &flags, &progress, stop).await;
     heartbeat.abort();
 
     if flags.lease_lost.load(Ordering::SeqCst) {
@@ -248,20 +273,23 @@ async fn heartbeat(
     }
 }
 
-fn failed(code: &str, message: impl Into<String>) -> Finish {
+pub(super) fn failed(code: &str, message: impl Into<String>) -> Finish {
     Finish::Failed {
         code: code.into(),
         message: message.into(),
     }
 }
 
-/// Fetches the input, runs the pipeline and stores the outputs.
+/// Fetches the input, runs the pipeline (or, for a long clip, its
+/// segments across the workers) and stores the outputs.
 async fn execute(
     state: &AppState,
+    owner: &str,
     job: &Job,
     no_retain: bool,
     flags: &Arc<Flags>,
     progress: &Arc<Mutex<(&'static str, u64, u64)>>,
+    stop: &watch::Receiver<bool>,
 ) -> Result<Finish, Finish> {
     let opts: JobOptions =
         serde_json::from_str(&job.options_json).map_err(|e| internal("bad stored options", &e))?;
@@ -271,11 +299,56 @@ async fn execute(
         None => fetch_upload(state, job, dir.path()).await?,
     };
     let out_dir = dir.path().join("out");
+    let spans = match opts.resolve_of {
+        Some(_) => None,
+        None => super::split::plan(state, &input).await,
+    };
+    let report = match spans {
+        // A no-retain upload stays until the job ends (run_job deletes
+        // it): a retried segment may need it again.
+        Some(spans) => {
+            super::split::coordinate(
+                state,
+                job,
+                owner,
+                &input,
+                dir.path(),
+                spans,
+                &opts,
+                flags,
+                progress,
+                stop,
+            )
+            .await?
+        }
+        None => {
+            run_whole(
+                state, job, no_retain, input, &out_dir, &opts, flags, progress,
+            )
+            .await?
+        }
+    };
+    store_outputs(state, job, report).await
+}
 
+/// The unsplit run: the pipeline on this worker, the no-retain upload
+/// deleted once decoded.
+#[allow(clippy::too_many_arguments)]
+async fn run_whole(
+    state: &AppState,
+    job: &Job,
+    no_retain: bool,
+    input: std::path::PathBuf,
+    out_dir: &Path,
+    opts: &JobOptions,
+    flags: &Arc<Flags>,
+    progress: &Arc<Mutex<(&'static str, u64, u64)>>,
+) -> Result<Report, Finish> {
+    let opts = opts.clone();
     let config = state.pipeline.clone();
     let run_flags = flags.clone();
     let run_progress = progress.clone();
-    let out2 = out_dir.clone();
+    let out2 = out_dir.to_path_buf();
     let local_copy = input.clone();
     let (decoded_tx, decoded) = tokio::sync::oneshot::channel();
     let pipeline = tokio::task::spawn_blocking(move || {
@@ -305,9 +378,12 @@ async fn execute(
         after_decode(state, job, no_retain, &local_copy, decoded)
     );
     let result = result.map_err(|e| internal("the pipeline thread panicked", &e))?;
+    result.map_err(|e| pipeline_failure(&e))
+}
 
-    let report = result.map_err(|e| pipeline_failure(&e))?;
-
+/// Stores a finished run's files under the job's prefix and makes the
+/// job's report.
+async fn store_outputs(state: &AppState, job: &Job, report: Report) -> Result<Finish, Finish> {
     let prefix = job_prefix(&job.account_id, &job.id);
     let mut files = Vec::new();
     for path in &report.outputs {
@@ -360,7 +436,7 @@ async fn execute(
 }
 
 /// A job's failure on our side: logged in full, the client told only that.
-fn internal(what: &str, e: &dyn std::fmt::Display) -> Finish {
+pub(super) fn internal(what: &str, e: &dyn std::fmt::Display) -> Finish {
     tracing::error!(error = %e, "{what}");
     failed(
         "job.internal",
@@ -370,7 +446,7 @@ fn internal(what: &str, e: &dyn std::fmt::Display) -> Finish {
 
 /// The job's video, fetched into `dir` and checked against the digest it
 /// was priced on.
-async fn fetch_upload(
+pub(super) async fn fetch_upload(
     state: &AppState,
     job: &Job,
     dir: &Path,
@@ -454,6 +530,18 @@ pub fn pipeline_failure(e: &crate::Error) -> Finish {
     }
 }
 
+/// What the pipeline is asked for a job: its person, files and rig.
+pub(super) fn process_options(options: &JobOptions) -> Result<ProcessOptions, crate::Error> {
+    Ok(ProcessOptions {
+        person: options.person.parse().unwrap_or(PersonChoice::Auto),
+        height_m: None,
+        export: options.export_options()?,
+        // Every person's landmarks stay with the job: another person can
+        // be solved later without the models (a re-solve job).
+        keep_tracks: true,
+    })
+}
+
 /// The one place the service calls the pipeline, with the job's person,
 /// outputs and rig (checked when the job was created).
 pub fn run_pipeline(
@@ -464,15 +552,7 @@ pub fn run_pipeline(
     progress: &mut dyn FnMut(&Progress),
     cancel: &AtomicBool,
 ) -> Result<Report, crate::Error> {
-    let person = options.person.parse().unwrap_or(PersonChoice::Auto);
-    let opts = ProcessOptions {
-        person,
-        height_m: None,
-        export: options.export_options()?,
-        // Every person's landmarks stay with the job: another person can
-        // be solved later without the models (a re-solve job).
-        keep_tracks: true,
-    };
+    let opts = process_options(options)?;
     if options.resolve_of.is_some() {
         // No model runs: the preset is the one the tracks were made with.
         return pipeline::resolve(input, out_dir, config, &opts, progress);

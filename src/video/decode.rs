@@ -40,6 +40,7 @@ use tracing::{debug, warn};
 use super::frame::{ColorMatrix, Frame, Rotation};
 use super::hw::{self, DecodeOptions, DecoderKind, Plan};
 use super::probe::{open_input, pixel_format_name, select_video_stream, VideoInfo};
+use super::span::{seek, Span};
 use super::{Limits, VideoError};
 
 /// What the decoding thread did.
@@ -183,7 +184,30 @@ impl Decoder {
         queue_depth: usize,
         options: &DecodeOptions,
     ) -> Result<Decoder, VideoError> {
-        Self::start_with(path, info, limits, queue_depth, options, None)
+        Self::start_with(path, info, limits, queue_depth, options, None, None)
+    }
+
+    /// [`start`](Self::start) for the frames of `span` only: the demuxer
+    /// seeks to the keyframe before it, frames before it are decoded and
+    /// dropped, decoding stops at its end, and frames keep their
+    /// whole-clip index and time.
+    pub fn start_span(
+        path: &Path,
+        info: &VideoInfo,
+        limits: &Limits,
+        queue_depth: usize,
+        options: &DecodeOptions,
+        span: &Span,
+    ) -> Result<Decoder, VideoError> {
+        Self::start_with(
+            path,
+            info,
+            limits,
+            queue_depth,
+            options,
+            None,
+            Some(span.clone()),
+        )
     }
 
     /// [`start`](Self::start), where the tests can make the hardware path
@@ -196,8 +220,9 @@ impl Decoder {
         queue_depth: usize,
         options: &DecodeOptions,
         hw_fails_at: Option<u64>,
+        span: Option<Span>,
     ) -> Result<Decoder, VideoError> {
-        let input = open_input(path)?;
+        let mut input = open_input(path)?;
         // The file may have been replaced since it was probed; trust the
         // probed index only while it still names a video stream.
         let stream_index = match select_video_stream(&input) {
@@ -216,7 +241,9 @@ impl Decoder {
             return Err(VideoError::NoVideoStream);
         };
         let time_base = stream.time_base();
-        let start_ts = Some(stream.start_time()).filter(|&t| t != ffi::AV_NOPTS_VALUE);
+        let start_ts = Some(stream.start_time())
+            .filter(|&t| t != ffi::AV_NOPTS_VALUE)
+            .or(span.as_ref().map(|s| s.origin_pts));
         let params = stream.parameters();
         // SAFETY: `params` points at the stream's live codec parameters,
         // owned by `input`, which outlives this borrow.
@@ -234,6 +261,10 @@ impl Decoder {
             _ => None,
         };
         let opened = open_decoder(&params, time_base, &info.codec, &plan, &mut hw_fallback)?;
+        drop(params);
+        if let Some(span) = &span {
+            seek(&mut input, stream_index, span.start_pts)?;
+        }
         let (tx, rx) = sync_channel(queue_depth.max(1));
         let cancel = Arc::new(AtomicBool::new(false));
         let worker_cancel = Arc::clone(&cancel);
@@ -280,6 +311,8 @@ impl Decoder {
                 demux_failed: false,
                 warned_colour: false,
                 hw_fails_at,
+                span,
+                span_done: false,
             }
             .run()
         };
@@ -398,6 +431,10 @@ struct Worker {
     warned_colour: bool,
     /// Tests only: restart in software before delivering this frame.
     hw_fails_at: Option<u64>,
+    /// Only these frames are delivered (a segment of a long clip).
+    span: Option<Span>,
+    /// The span's end was reached: the rest of the file is not read.
+    span_done: bool,
 }
 
 impl Worker {
@@ -424,15 +461,22 @@ impl Worker {
         loop {
             match self.decode_pass()? {
                 Flow::Restarted => continue,
-                Flow::Cancelled => return Ok(Flow::Cancelled),
-                Flow::Go => break,
+                Flow::Cancelled if !self.span_done => return Ok(Flow::Cancelled),
+                Flow::Cancelled | Flow::Go => break,
             }
         }
+        let (expected, ended_early) = match &self.span {
+            // A span that should end before the file does ended early when
+            // the file ran out first.
+            Some(span) if span.end_pts.is_some() => (span.len(), !self.span_done),
+            Some(span) => (span.len(), self.ended_early()),
+            None => (self.expected_frames, self.ended_early()),
+        };
         verdict(
             self.stats.frames_decoded,
             self.stats.corrupt_frames,
-            self.expected_frames,
-            self.ended_early(),
+            expected,
+            ended_early,
             &self.limits,
         )?;
         if self.stats.corrupt_frames > 0 {
@@ -545,6 +589,10 @@ impl Worker {
             &mut None,
         )?;
         drop(params);
+        let mut input = input;
+        if let Some(span) = &self.span {
+            seek(&mut input, self.stream_index, span.start_pts)?;
+        }
         self.input = input;
         self.decoder = opened.decoder;
         self.nvdec = false;
@@ -662,6 +710,16 @@ impl Worker {
             self.count_corrupt(&format_args!("flagged by the codec ({flags:?})"))?;
             return Ok(Flow::Go);
         }
+        if let Some(span) = &self.span {
+            let ts = self.frame.timestamp().unwrap_or(i64::MIN);
+            if ts < span.start_pts {
+                return Ok(Flow::Go);
+            }
+            if span.end_pts.is_some_and(|end| ts >= end) {
+                self.span_done = true;
+                return Ok(Flow::Cancelled);
+            }
+        }
         if self.skip > 0 {
             // Delivered by NVDEC before it failed.
             self.skip -= 1;
@@ -696,7 +754,7 @@ impl Worker {
             Err(CopyError::Download(why)) => return self.restart_in_software(why),
             Err(CopyError::Video(e)) => return Err(e),
         };
-        out.index = self.stats.frames_decoded;
+        out.index = self.span.as_ref().map_or(0, |s| s.first) + self.stats.frames_decoded;
         out.time_s = time_s;
         self.stats.frames_decoded += 1;
         self.last_time_s = Some(time_s);
@@ -1073,6 +1131,14 @@ mod tests {
         path: &Path,
         hw_fails_at: Option<u64>,
     ) -> (Vec<(u64, f64, u64)>, DecodeStats) {
+        decode_span_digests(path, hw_fails_at, None)
+    }
+
+    fn decode_span_digests(
+        path: &Path,
+        hw_fails_at: Option<u64>,
+        span: Option<Span>,
+    ) -> (Vec<(u64, f64, u64)>, DecodeStats) {
         use std::hash::{Hash, Hasher};
         let limits = Limits::default();
         let info = super::super::probe(path, &limits).unwrap();
@@ -1083,6 +1149,7 @@ mod tests {
             2,
             &DecodeOptions::software(),
             hw_fails_at,
+            span,
         )
         .unwrap();
         let frames = decoder
@@ -1112,7 +1179,9 @@ mod tests {
                 "-t",
                 "2",
             ])
-            .args(["-c:v", "libx264", "-bf", "2", "-pix_fmt", "yuv420p"])
+            .args([
+                "-c:v", "libx264", "-bf", "2", "-g", "12", "-pix_fmt", "yuv420p",
+            ])
             .arg(&path)
             .status()
             .expect("the ffmpeg program makes the fixture");
@@ -1120,6 +1189,22 @@ mod tests {
         let (plain, stats) = decode_digests(&path, None);
         assert_eq!(plain.len(), 50);
         assert_eq!(stats.hw_fallback, None);
+        // A span decoded on its own (after a seek, keyframes every 12
+        // frames) gives the whole decode's frames: same index, time, picture.
+        let (pts, start) = super::super::span::frame_timestamps(&path).unwrap();
+        assert_eq!(pts.len(), 50);
+        let spans = super::super::span::plan(&pts, start, 3, 4);
+        for span in &spans {
+            let (part, stats) = decode_span_digests(&path, None, Some(span.clone()));
+            assert_eq!(
+                part,
+                plain[span.first as usize..span.end as usize],
+                "{span:?}"
+            );
+            assert_eq!(stats.frames_decoded, span.len());
+        }
+        let (part, _) = decode_span_digests(&path, Some(3), Some(spans[1].clone()));
+        assert_eq!(part, plain[spans[1].first as usize..spans[1].end as usize]);
         for fails_at in [0, 1, 17, 49] {
             let (again, stats) = decode_digests(&path, Some(fails_at));
             assert_eq!(again, plain, "failing before frame {fails_at}");

@@ -10,11 +10,13 @@ pub mod frame;
 pub mod hw;
 pub mod probe;
 pub mod sample;
+pub mod span;
 
 pub use decode::{DecodeStats, Decoder};
 pub use frame::{ColorMatrix, Frame, Rotation};
 pub use hw::{DecodeOptions, DecoderKind};
 pub use probe::{probe, VideoInfo};
+pub use span::Span;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
