@@ -684,7 +684,7 @@ async fn segments_are_leased_retried_and_stopped_with_their_job() {
         let db = Db::open(&test_db.url).await.unwrap();
         db.migrate().await.unwrap();
         let now = now_ms();
-        db.create_account("acct", "seg@example.com", "x", "pro", now)
+        db.create_account("acct", "seg@example.com", "x", "pro", false, now)
             .await
             .unwrap()
             .unwrap();

@@ -268,7 +268,11 @@ async fn sign_in_creates_links_and_signs_in(backend: Backend) {
         (StatusCode::UNAUTHORIZED, "auth.invalid_credentials")
     );
     let old = squatter.get("/v1/account").send().await.unwrap();
-    assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "the old session ended");
+    assert_eq!(
+        old.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old session ended"
+    );
     let live_keys: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM api_keys WHERE account_id = $1 AND revoked_ms IS NULL",
     )

@@ -214,7 +214,6 @@ impl Default for SplitConfig {
     }
 }
 
-
 /// `[service.user_webhooks]`: webhooks users register for their jobs'
 /// events, and how deliveries are retried.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -277,7 +276,6 @@ impl UserWebhookConfig {
         Ok(())
     }
 }
-
 
 /// How mail leaves the service.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,8 +25,8 @@ use utoipa_axum::routes;
 use super::api_types::{ErrorBody, OpenApiDocument};
 use super::app::AppState;
 use super::{
-    account, auth, billing, blobs, credits, jobs, oidc, ops, portal, privacy, retention,
-    showcase, tracks, uploads, user_webhooks, webhook,
+    account, auth, billing, blobs, credits, jobs, oidc, ops, portal, privacy, retention, showcase,
+    tracks, uploads, user_webhooks, webhook,
 };
 
 /// The document's fixed parts; the operations come from the routes.
