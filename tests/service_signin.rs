@@ -38,6 +38,8 @@ const USERS: &[(&str, &str, bool)] = &[
     ("erin", "erin@example.com", true),
     // Someone registered her address with a password before she came.
     ("frank", "frank@example.com", true),
+    // New here, and signs in from the login page: no 18+ confirmation.
+    ("grace", "grace@example.com", true),
     // An address the provider never verified: someone else's account's.
     ("mallory", "victim@example.com", false),
     ("carol", "carol@example.com", false),
@@ -147,7 +149,10 @@ async fn sign_in_creates_links_and_signs_in(backend: Backend) {
     // The start sets the browser's half of the sign-in as an http-only
     // cookie for the sign-in routes only, and sends PKCE S256 and a nonce.
     let browser = Browser::new();
-    let r = browser.get(&app.url("/v1/auth/oidc/test/start")).await;
+    // From sign-up, "I am 18 or over" ticked: alice is new here.
+    let r = browser
+        .get(&app.url("/v1/auth/oidc/test/start?over_18=1"))
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
     for attr in [
@@ -413,6 +418,20 @@ async fn refused_sign_ins_change_nothing() {
             .try_get("n")
             .unwrap();
     assert_eq!(identities_of_victim, 0);
+
+    // A new account without sign-up's 18-or-over confirmation: refused,
+    // nothing made (an existing account would still be linked).
+    let before_age = snapshot(&app).await;
+    let browser = Browser::new();
+    let authorize = browser.start_as(&app.base, "test", false).await;
+    let callback = browser
+        .through_provider(&authorize, AtProvider::SignIn("grace"), &back)
+        .await;
+    assert_eq!(
+        browser.finish(&callback).await.unwrap_err(),
+        "auth.age_unconfirmed"
+    );
+    assert_eq!(snapshot(&app).await, before_age);
 
     // Cancelled at the provider.
     let browser = Browser::new();

@@ -24,6 +24,9 @@ CREATE TABLE oidc_logins (
     provider TEXT NOT NULL,
     nonce TEXT NOT NULL,
     pkce_verifier TEXT NOT NULL,
+    -- 1: begun from sign-up with "I am 18 or over" ticked; only such a
+    -- sign-in may create an account.
+    adult_confirmed INTEGER NOT NULL DEFAULT 0,
     created_ms BIGINT NOT NULL
 );
 CREATE INDEX oidc_logins_created ON oidc_logins(created_ms);

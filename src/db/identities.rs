@@ -10,6 +10,9 @@ use super::{Db, DbError};
 pub struct PendingLogin {
     pub nonce: String,
     pub pkce_verifier: String,
+    /// Begun with sign-up's "I am 18 or over" ticked: only such a sign-in
+    /// may create an account.
+    pub adult_confirmed: bool,
 }
 
 /// Who signed in, as the provider vouched for it.
@@ -37,14 +40,16 @@ impl Db {
             .execute(&self.pool)
             .await?;
         sqlx::query(
-            "INSERT INTO oidc_logins (state_hash, browser_hash, provider, nonce, pkce_verifier, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO oidc_logins
+             (state_hash, browser_hash, provider, nonce, pkce_verifier, adult_confirmed, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(state_hash)
         .bind(browser_hash)
         .bind(provider)
         .bind(&login.nonce)
         .bind(&login.pkce_verifier)
+        .bind(i64::from(login.adult_confirmed))
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -65,7 +70,7 @@ impl Db {
         let row = sqlx::query(
             "DELETE FROM oidc_logins
              WHERE state_hash = $1 AND browser_hash = $2 AND provider = $3 AND created_ms >= $4
-             RETURNING nonce, pkce_verifier",
+             RETURNING nonce, pkce_verifier, adult_confirmed",
         )
         .bind(state_hash)
         .bind(browser_hash)
@@ -77,6 +82,7 @@ impl Db {
             Ok(PendingLogin {
                 nonce: r.try_get("nonce")?,
                 pkce_verifier: r.try_get("pkce_verifier")?,
+                adult_confirmed: r.try_get::<i64, _>("adult_confirmed")? != 0,
             })
         })
         .transpose()
@@ -102,7 +108,8 @@ impl Db {
     /// transaction; the caller has checked that the provider verified the
     /// email. Returns the account the identity is linked to (another
     /// one's, should the same identity have been linked at the same
-    /// moment) and whether this call created it. The account's address
+    /// moment) and whether this call created it; `None`, with nothing
+    /// changed, when there is no such account and `may_create` is false. The account's address
     /// counts as confirmed from then on; linking to an existing account
     /// whose address was not confirmed ends its password, sessions and
     /// API keys (a pre-registered address is not a way in).
@@ -111,26 +118,32 @@ impl Db {
         identity: &NewIdentity<'_>,
         new_account_id: &str,
         tier: &str,
+        may_create: bool,
         now: i64,
-    ) -> Result<(String, bool), DbError> {
+    ) -> Result<Option<(String, bool)>, DbError> {
         let mut tx = self.pool.begin().await?;
-        let created = sqlx::query(
-            "INSERT INTO accounts (id, email, password_hash, tier, balance, reserved, created_ms)
-             VALUES ($1, $2, '', $3, 0, 0, $4) ON CONFLICT (email) DO NOTHING",
-        )
-        .bind(new_account_id)
-        .bind(identity.email)
-        .bind(tier)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let account_id: String = sqlx::query("SELECT id FROM accounts WHERE email = $1")
+        let created = may_create
+            && sqlx::query(
+                "INSERT INTO accounts
+                 (id, email, password_hash, tier, balance, reserved, created_ms, adult_confirmed_ms)
+                 VALUES ($1, $2, '', $3, 0, 0, $4, $4) ON CONFLICT (email) DO NOTHING",
+            )
+            .bind(new_account_id)
             .bind(identity.email)
-            .fetch_one(&mut *tx)
+            .bind(tier)
+            .bind(now)
+            .execute(&mut *tx)
             .await?
-            .try_get("id")?;
+            .rows_affected()
+                == 1;
+        let Some(row) = sqlx::query("SELECT id FROM accounts WHERE email = $1")
+            .bind(identity.email)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let account_id: String = row.try_get("id")?;
         sqlx::query(
             "INSERT INTO identities (provider, subject, account_id, email, created_ms)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, subject) DO NOTHING",
@@ -152,7 +165,7 @@ impl Db {
         if linked != account_id {
             // Linked to another account a moment ago: that one stands, and
             // what this call made is rolled back.
-            return Ok((linked, false));
+            return Ok(Some((linked, false)));
         }
         // The provider vouches for the address. Where nobody had confirmed
         // it here, whoever registered it first (perhaps not its owner)
@@ -188,6 +201,6 @@ impl Db {
                 .await?;
         }
         tx.commit().await?;
-        Ok((linked, created))
+        Ok(Some((linked, created)))
     }
 }

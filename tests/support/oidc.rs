@@ -279,10 +279,17 @@ impl Browser {
         r
     }
 
-    /// Opens the service's start route; the provider URL it redirects to.
+    /// Opens the service's start route, as sign-up does with "I am 18 or
+    /// over" ticked; the provider URL it redirects to.
     pub async fn start(&self, app_base: &str, provider: &str) -> String {
+        self.start_as(app_base, provider, true).await
+    }
+
+    /// The start route with or without sign-up's 18-or-over confirmation.
+    pub async fn start_as(&self, app_base: &str, provider: &str, over_18: bool) -> String {
+        let age = if over_18 { "?over_18=1" } else { "" };
         let r = self
-            .get(&format!("{app_base}/v1/auth/oidc/{provider}/start"))
+            .get(&format!("{app_base}/v1/auth/oidc/{provider}/start{age}"))
             .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "start {provider}");
         location(&r)

@@ -45,7 +45,9 @@ try {
   await page.locator('#sign-in-with a', { hasText: 'Sign in with Test ID' }).waitFor({ timeout: 10000 });
   check(true, 'the signup page offers the provider too');
 
-  // alice: verified, a new account, signed in and at the upload page.
+  // alice: verified, a new account (sign-up's 18+ box ticked), signed in
+  // and at the upload page.
+  await page.check('#over-18');
   await page.click('#sign-in-with a');
   await atProvider('alice');
   await page.waitForURL(`${base}/#/upload`, { timeout: 15000 });

@@ -14,6 +14,7 @@ const WORDS = {
   'oidc.bad_nonce': 'The sign-in could not be verified. Start again.',
   'oidc.bad_token': 'The sign-in could not be verified. Start again.',
   'oidc.no_email': 'The provider did not share an email address, which an account needs. Allow it, or sign up with a password.',
+  'auth.age_unconfirmed': 'To create an account you must be 18 or over: tick "I am 18 or over" on the sign-up page, then continue with the provider.',
   'oidc.email_unverified': 'The provider has not verified this email address, so it cannot sign you in here. Verify it with the provider, or log in with your password.',
 };
 
@@ -35,5 +36,14 @@ export async function showProviders(box) {
   if (!box.isConnected || providers.length === 0) return;
   box.innerHTML = `<p class="muted">Or continue with</p>
     <ul class="providers">${providers.map((p) => `<li><a class="button secondary" href="${esc(p.start_url)}">Sign in with ${esc(p.display_name)}</a></li>`).join('')}</ul>`;
+  // Sign-up's "I am 18 or over" goes with the sign-in: without it the
+  // server links an existing account but makes no new one.
+  for (const a of box.querySelectorAll('a')) {
+    const start = a.getAttribute('href');
+    a.addEventListener('click', () => {
+      const age = document.getElementById('over-18');
+      a.setAttribute('href', age && age.checked ? `${start}?over_18=1` : start);
+    });
+  }
   box.hidden = false;
 }

@@ -87,6 +87,7 @@ impl GitHub {
             login: PendingLogin {
                 nonce: String::new(),
                 pkce_verifier: verifier.secret().clone(),
+                adult_confirmed: false,
             },
         })
     }

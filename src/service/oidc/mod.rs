@@ -64,6 +64,8 @@ pub enum SignInError {
     NoEmail,
     #[error("the provider has not verified the email address")]
     EmailUnverified,
+    #[error("a new account without sign-up's 18-or-over confirmation")]
+    AgeUnconfirmed,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -81,6 +83,7 @@ impl SignInError {
             SignInError::BadToken(_) => "oidc.bad_token",
             SignInError::NoEmail => "oidc.no_email",
             SignInError::EmailUnverified => "oidc.email_unverified",
+            SignInError::AgeUnconfirmed => "auth.age_unconfirmed",
             SignInError::Internal(_) => "internal",
         }
     }

@@ -137,6 +137,7 @@ impl OpenId {
             login: PendingLogin {
                 nonce: nonce.secret().clone(),
                 pkce_verifier: verifier.secret().clone(),
+                adult_confirmed: false,
             },
         })
     }

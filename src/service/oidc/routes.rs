@@ -76,8 +76,13 @@ pub async fn start(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     Path(provider): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    begin(&state, &client, &headers, &provider)
+    // Sign-up's "I am 18 or over", ticked: the only way a sign-in may
+    // make a new account.
+    let adult = oauth2::url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .any(|(k, v)| k == "over_18" && (v == "1" || v == "true"));
+    begin(&state, &client, &headers, &provider, adult)
         .await
         .unwrap_or_else(|e| back_to_login(&state, &provider, e))
 }
@@ -87,8 +92,10 @@ async fn begin(
     client: &Client,
     headers: &HeaderMap,
     provider: &str,
+    adult: bool,
 ) -> Result<Response, SignInError> {
-    let started = state.oidc.start(provider).await?;
+    let mut started = state.oidc.start(provider).await?;
+    started.login.adult_confirmed = adult;
     // One cookie for every sign-in of this browser, so two tabs can each
     // begin one.
     let browser = auth::cookie(headers, LOGIN_COOKIE)
@@ -210,7 +217,7 @@ async fn finish(
         .oidc
         .finish(provider, code, q.iss.as_deref(), &login)
         .await?;
-    account_for(state, provider, who).await
+    account_for(state, provider, who, login.adult_confirmed).await
 }
 
 /// The account of an identity: the one it is linked to, else the one
@@ -221,6 +228,7 @@ async fn account_for(
     state: &AppState,
     provider: &str,
     who: Verified,
+    adult_confirmed: bool,
 ) -> Result<Account, SignInError> {
     let account_id = match state.db.identity_account(provider, &who.subject).await? {
         Some(id) => id,
@@ -238,10 +246,8 @@ async fn account_for(
             }
             // Linking to an account whose address was never confirmed
             // takes its password, sessions and keys (`link_identity`).
-            // TODO(#15 18+ confirmation): an account made here has not
-            // confirmed the user is 18 or over; once sign-up asks, ask
-            // here too (e.g. before the first job) — nothing extra is
-            // required yet.
+            // A new account needs sign-up's "I am 18 or over" (carried
+            // from the start); linking to an existing one does not.
             let new_id = uuid::Uuid::new_v4().to_string();
             let identity = NewIdentity {
                 provider,
@@ -250,8 +256,15 @@ async fn account_for(
             };
             let (id, created) = state
                 .db
-                .link_identity(&identity, &new_id, &state.cfg.default_tier, now_ms())
-                .await?;
+                .link_identity(
+                    &identity,
+                    &new_id,
+                    &state.cfg.default_tier,
+                    adult_confirmed,
+                    now_ms(),
+                )
+                .await?
+                .ok_or(SignInError::AgeUnconfirmed)?;
             if created {
                 tracing::info!(account = %id, provider, "account created by signing in");
             } else {
