@@ -1,7 +1,10 @@
-//! Foot contacts, in output space (metres, Y up): [`detect_contacts`]
-//! finds when each foot is planted from its height and speed, and the run
-//! helpers shape those flags. Holding planted feet still is
-//! [`super::plant`]'s.
+//! Foot contacts and foot locking, in output space (metres, Y up).
+//!
+//! A root recovered from video wanders by a few centimetres per frame, which
+//! shows up as feet skating over the floor. [`detect_contacts`] finds when
+//! each foot is planted; [`lock_feet`] then moves the root horizontally so
+//! that the planted foot stays put, and hands the correction back smoothly
+//! when the foot lifts.
 //!
 //! Inputs are per-frame global foot positions (`feet[f][side]`, left = 0,
 //! right = 1; an ankle or a toe, whichever the caller tracks) which are
@@ -11,10 +14,17 @@
 use glam::Vec3;
 use serde::{Deserialize, Serialize};
 
+use super::root::smoothstep;
+
 /// Left foot index in `[_; 2]` pairs.
 pub const LEFT: usize = 0;
 /// Right foot index in `[_; 2]` pairs.
 pub const RIGHT: usize = 1;
+
+/// Frames over which [`lock_feet`] hands a correction back after a contact.
+/// 8 frames (~0.27 s at 30 fps) spread even a 5 cm correction to under
+/// 1 cm per frame, yet end well before the next step lands.
+pub const BLEND_OUT_FRAMES: usize = 8;
 
 /// Tuning of [`detect_contacts`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,6 +131,96 @@ pub fn detect_contacts(
     out
 }
 
+/// Locks planted feet with the default [`BLEND_OUT_FRAMES`]; see
+/// [`lock_feet_with`].
+pub fn lock_feet(root: &mut [Vec3], feet: &[[Vec3; 2]], contacts: &[[bool; 2]]) -> Vec<Vec3> {
+    lock_feet_with(root, feet, contacts, BLEND_OUT_FRAMES)
+}
+
+/// Shifts `root` horizontally (X, Z) so planted feet do not slide, and
+/// returns the per-frame correction that was added (one per `root` frame;
+/// Y always 0).
+///
+/// - A lock starts when a foot is planted and no lock is held; if both feet
+///   are planted, the one whose contact began earlier wins (left on a tie).
+///   That foot's position at the lock's first frame is its anchor, and each
+///   frame of the lock adds `anchor − foot` (horizontal) to the root, so the
+///   foot stays exactly at the anchor.
+/// - When the locked foot lifts, the correction in effect is handed back
+///   over `blend_frames` frames with a smoothstep, so the root neither pops
+///   nor keeps a permanent offset. If the other foot is still planted, a new
+///   lock starts on it at once, on top of the fading correction.
+/// - Because a lock starts with zero offset and the fading part decays
+///   smoothly, the correction is continuous: no frame jumps.
+///
+/// Frames beyond the shortest input are left alone. A non-finite foot
+/// position cannot start a lock and, during one, keeps the last correction.
+pub fn lock_feet_with(
+    root: &mut [Vec3],
+    feet: &[[Vec3; 2]],
+    contacts: &[[bool; 2]],
+    blend_frames: usize,
+) -> Vec<Vec3> {
+    let n = root.len().min(feet.len()).min(contacts.len());
+    let mut corrections = vec![Vec3::ZERO; root.len()];
+
+    let mut run_start = [0usize; 2];
+    // (side, anchor) of the foot currently held in place.
+    let mut lock: Option<(usize, Vec3)> = None;
+    let mut lock_offset = Vec3::ZERO;
+    // Correction being handed back, and frames since that began.
+    let mut residual = Vec3::ZERO;
+    let mut since_release = usize::MAX;
+    let mut previous = Vec3::ZERO;
+
+    for f in 0..n {
+        for side in [LEFT, RIGHT] {
+            if contacts[f][side] && (f == 0 || !contacts[f - 1][side]) {
+                run_start[side] = f;
+            }
+        }
+        if let Some((side, _)) = lock {
+            if !contacts[f][side] {
+                lock = None;
+                lock_offset = Vec3::ZERO;
+                // Hand back everything in effect, including any older residue.
+                residual = previous;
+                since_release = 0;
+            }
+        }
+        if lock.is_none() {
+            let planted = [LEFT, RIGHT]
+                .into_iter()
+                .filter(|&s| contacts[f][s] && feet[f][s].is_finite())
+                .min_by_key(|&s| run_start[s]);
+            if let Some(side) = planted {
+                lock = Some((side, feet[f][side]));
+                lock_offset = Vec3::ZERO;
+            }
+        }
+        if let Some((side, anchor)) = lock {
+            let foot = feet[f][side];
+            if foot.is_finite() {
+                lock_offset = horizontal(anchor - foot);
+            }
+        }
+
+        let fading = if since_release <= blend_frames {
+            since_release += 1;
+            let x = since_release as f32 / (blend_frames + 1) as f32;
+            residual * (1.0 - smoothstep(x))
+        } else {
+            Vec3::ZERO
+        };
+
+        let correction = lock_offset + fading;
+        corrections[f] = correction;
+        root[f] += correction;
+        previous = correction;
+    }
+    corrections
+}
+
 /// `v` with its vertical component dropped.
 fn horizontal(v: Vec3) -> Vec3 {
     Vec3::new(v.x, 0.0, v.z)
@@ -214,8 +314,38 @@ mod tests {
         (0..n).map(|i| i as f64 / FPS).collect()
     }
 
+    /// One foot's path: planted (sliding at `slide` m/s along X) for
+    /// `stance` frames, then a fast, lifted swing for `swing` frames,
+    /// repeated; `phase` frames of offset.
+    fn gait_foot(
+        n: usize,
+        stance: usize,
+        swing: usize,
+        phase: usize,
+        x0: f32,
+        slide: f32,
+    ) -> Vec<Vec3> {
+        let period = stance + swing;
+        let stride = 0.7;
+        (0..n)
+            .map(|f| {
+                let g = f + phase;
+                let (cycle, k) = (g / period, g % period);
+                let base = cycle as f32 * stride;
+                if k < stance {
+                    Vec3::new(x0, 0.0, base + slide * k as f32 / FPS as f32)
+                } else {
+                    let s = (k - stance) as f32 / swing as f32;
+                    let lift = 0.15 * (std::f32::consts::PI * s).sin();
+                    let start = base + slide * stance as f32 / FPS as f32;
+                    Vec3::new(x0, lift, start + (base + stride - start) * s)
+                }
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_sliding_stance_is_still_a_contact() {
+    fn sliding_stance_is_locked() {
         // Left foot stands for 30 frames while sliding 0.1 m/s (a root
         // error), then swings; right foot is up in the air meanwhile.
         let n = 45;
@@ -239,6 +369,24 @@ mod tests {
         assert!(contacts[..30].iter().all(|c| c[LEFT]), "{contacts:?}");
         assert!(contacts[32..].iter().all(|c| !c[LEFT]));
         assert!(contacts[..38].iter().all(|c| !c[RIGHT]));
+
+        let mut root: Vec<Vec3> = (0..n)
+            .map(|f| Vec3::new(0.1 * f as f32 / 30.0, 0.9, 0.0))
+            .collect();
+        let original = root.clone();
+        let corr = lock_feet(&mut root, &feet, &contacts);
+        let locked: Vec<Vec3> = (0..30).map(|f| feet[f][LEFT] + corr[f]).collect();
+        let slide = locked
+            .iter()
+            .map(|p| (*p - locked[0]).length())
+            .fold(0.0, f32::max);
+        assert!(slide < 1e-3, "locked foot still slides {slide} m");
+        // Vertical untouched everywhere.
+        assert!(corr.iter().all(|c| c.y == 0.0));
+        assert!(root.iter().zip(&original).all(|(a, b)| a.y == b.y));
+        // Correction handed back within the blend.
+        assert_eq!(corr[30 + BLEND_OUT_FRAMES], Vec3::ZERO);
+        assert!(corr[30].length() > 0.05);
     }
 
     #[test]
@@ -294,9 +442,80 @@ mod tests {
     }
 
     #[test]
+    fn walking_root_stays_continuous() {
+        let n = 120;
+        let left = gait_foot(n, 18, 12, 0, 0.1, 0.06);
+        let right = gait_foot(n, 18, 12, 15, -0.1, 0.06);
+        let feet: Vec<[Vec3; 2]> = left.iter().zip(&right).map(|(l, r)| [*l, *r]).collect();
+        let contacts = detect_contacts(&feet, &times(n), &ContactParams::default());
+        let spans = runs(&contacts.iter().map(|c| c[LEFT]).collect::<Vec<_>>());
+        assert!(spans.len() >= 3, "{spans:?}");
+
+        let mut root: Vec<Vec3> = (0..n)
+            .map(|f| Vec3::new(0.0, 0.9, 0.7 * f as f32 / 30.0))
+            .collect();
+        let original = root.clone();
+        let corr = lock_feet(&mut root, &feet, &contacts);
+        for f in 1..n {
+            let step = (root[f] - root[f - 1]).length();
+            let orig = (original[f] - original[f - 1]).length();
+            assert!(step <= orig + 5e-3, "frame {f}: step {step} vs {orig}");
+            assert!((corr[f] - corr[f - 1]).length() < 5e-3, "frame {f}");
+        }
+        // Corrections stay bounded: no accumulation over the walk.
+        assert!(corr.iter().all(|c| c.length() < 0.05));
+        assert!(corr.iter().any(|c| c.length() > 0.01));
+    }
+
+    #[test]
+    fn earlier_planted_foot_wins() {
+        let n = 20;
+        // Right planted from frame 0, left from frame 5; both drift, in
+        // opposite directions.
+        let feet: Vec<[Vec3; 2]> = (0..n)
+            .map(|f| {
+                let d = 0.003 * f as f32;
+                let left = if f < 5 {
+                    Vec3::new(0.1, 0.4, 0.0)
+                } else {
+                    Vec3::new(0.1 - d, 0.0, 0.0)
+                };
+                [left, Vec3::new(-0.1 + d, 0.0, 0.0)]
+            })
+            .collect();
+        let contacts: Vec<[bool; 2]> = (0..n).map(|f| [f >= 5, true]).collect();
+        let mut root = vec![Vec3::ZERO; n];
+        let corr = lock_feet(&mut root, &feet, &contacts);
+        for f in 0..n {
+            assert!((feet[f][RIGHT] + corr[f] - feet[0][RIGHT]).length() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn switching_feet_has_no_pop() {
+        // Left planted 0..10, right planted 6..20: the lock passes to the
+        // right foot at frame 10 without a jump.
+        let n = 20;
+        let feet: Vec<[Vec3; 2]> = (0..n)
+            .map(|f| {
+                let d = 0.004 * f as f32;
+                [Vec3::new(0.1 + d, 0.0, 0.0), Vec3::new(-0.1, 0.0, d)]
+            })
+            .collect();
+        let contacts: Vec<[bool; 2]> = (0..n).map(|f| [f < 10, f >= 6]).collect();
+        let mut root = vec![Vec3::ZERO; n];
+        let corr = lock_feet(&mut root, &feet, &contacts);
+        for f in 1..n {
+            assert!((corr[f] - corr[f - 1]).length() < 0.008, "frame {f}");
+        }
+        assert!((corr[9] + Vec3::new(0.036, 0.0, 0.0)).length() < 1e-5);
+    }
+
+    #[test]
     fn degenerate_inputs() {
         let p = ContactParams::default();
         assert!(detect_contacts(&[], &[], &p).is_empty());
+        assert!(lock_feet(&mut [], &[], &[]).is_empty());
         // NaN everywhere, short times, mismatched lengths: no panic, no NaN
         // corrections.
         let mut feet = vec![[Vec3::ZERO; 2]; 10];
@@ -308,6 +527,10 @@ mod tests {
         assert!(detect_contacts(&all_nan, &times(5), &p)
             .iter()
             .all(|c| !c[0] && !c[1]));
+        let mut root = vec![Vec3::ONE; 12];
+        let corr = lock_feet(&mut root, &feet, &[[true; 2]; 10]);
+        assert_eq!(corr.len(), 12);
+        assert!(corr.iter().all(|c| c.is_finite()));
         let single = detect_contacts(&[[Vec3::ZERO; 2]], &[0.0], &p);
         assert_eq!(single, vec![[false; 2]]);
         let weird = ContactParams {

@@ -237,6 +237,37 @@ pub fn interpolate(known: &[Option<f32>]) -> Option<Vec<f32>> {
     Some(out)
 }
 
+/// Per-frame vertical root correction that puts planted soles exactly on
+/// `floor` (the lower planted sole, where both are), spread linearly
+/// between contacts, then raised wherever a sole would still be under the
+/// floor. `None` without any contact.
+pub fn vertical_correction(
+    contacts: &[[bool; 2]],
+    soles: &[[[Vec3; 2]; 2]],
+    floor: &[f32],
+) -> Option<Vec<f32>> {
+    let n = contacts.len().min(soles.len()).min(floor.len());
+    let known: Vec<Option<f32>> = (0..n)
+        .map(|f| {
+            [LEFT, RIGHT]
+                .into_iter()
+                .filter(|&s| contacts[f][s])
+                .map(|s| sole_height(&soles[f], s))
+                .reduce(f32::min)
+                .map(|h| floor[f] - h)
+        })
+        .collect();
+    let mut dy = interpolate(&known)?;
+    for f in 0..n {
+        let lowest = sole_height(&soles[f], LEFT).min(sole_height(&soles[f], RIGHT));
+        let under = floor[f] - (lowest + dy[f]);
+        if under > 0.0 {
+            dy[f] += under;
+        }
+    }
+    Some(dy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +306,14 @@ mod tests {
         let soles: Vec<_> = frames.iter().map(|f| f.soles).collect();
         let floor = floor(&c, &soles).unwrap();
         assert!((floor[3] - 2.0).abs() < 1e-6 && floor[15].abs() < 1e-6);
+        let dy = vertical_correction(&c, &soles, &floor).unwrap();
+        for f in 0..20 {
+            let lowest = soles[f][0][0].y.min(soles[f][1][0].y) + dy[f];
+            assert!(lowest >= floor[f] - 1e-6);
+            if c[f][LEFT] {
+                assert!((soles[f][0][0].y + dy[f] - floor[f]).abs() < 1e-6);
+            }
+        }
     }
 
     #[test]

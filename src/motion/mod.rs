@@ -25,7 +25,6 @@ pub mod ground;
 pub mod level;
 pub mod lift;
 pub mod limits;
-pub mod plant;
 pub mod quality;
 pub mod root;
 pub mod scale;
@@ -42,6 +41,7 @@ use crate::rig::{
     global_positions, make_continuous, pose_landmarks, solve_frame, Clip, JointId, Skeleton,
 };
 use filter::PoseSmoother;
+use foot::lock_feet;
 use gaps::fill_gaps;
 use ground::{FeetFrame, GroundParams};
 use level::SceneToCamera;
@@ -335,16 +335,38 @@ pub fn solve(
         contacts = feet_seen.contacts(&soles_of(&skeleton, &root, &rotations));
     }
 
-    // The floor under the planted soles.
+    // Planted feet held still (the root moves under them) and put on the
+    // floor.
+    let joints_of = |root: &[Vec3]| -> Vec<Vec<Vec3>> {
+        root.iter()
+            .zip(&rotations)
+            .map(|(r, rot)| global_positions(&skeleton, *r, rot))
+            .collect()
+    };
+    let feet: Vec<[Vec3; 2]> = joints_of(&root)
+        .iter()
+        .map(|g| [g[JointId::LeftFoot.index()], g[JointId::RightFoot.index()]])
+        .collect();
+    lock_feet(&mut root, &feet, &contacts);
     let soles = soles_of(&skeleton, &root, &rotations);
-    let floor = ground::floor(&contacts, &soles).unwrap_or_else(|| {
+    let floor = match ground::floor(&contacts, &soles) {
+        Some(floor) => {
+            if let Some(dy) = ground::vertical_correction(&contacts, &soles, &floor) {
+                for (r, dy) in root.iter_mut().zip(dy) {
+                    r.y += dy;
+                }
+            }
+            floor
+        }
         // No contact at all: the lowest sole of the clip is the floor.
-        let lowest = soles
-            .iter()
-            .flat_map(|s| s.iter().flatten().map(|p| p.y))
-            .fold(f32::INFINITY, f32::min);
-        vec![if lowest.is_finite() { lowest } else { 0.0 }; n]
-    });
+        None => {
+            let lowest = soles
+                .iter()
+                .flat_map(|s| s.iter().flatten().map(|p| p.y))
+                .fold(f32::INFINITY, f32::min);
+            vec![if lowest.is_finite() { lowest } else { 0.0 }; n]
+        }
+    };
     // The lowest floor the person stands on is y = 0.
     let base = floor_reference(&floor, &contacts);
     for r in &mut root {
@@ -352,16 +374,6 @@ pub fn solve(
     }
     to_camera = to_camera.after_translation(-Vec3::Y * base);
     let floor: Vec<f32> = floor.iter().map(|f| f - base).collect();
-
-    // Planted feet held still on it by the legs; the root stays where the
-    // picture put it but for what a leg cannot reach.
-    plant::plant_feet(&skeleton, &mut root, &mut rotations, &contacts, &floor);
-    let joints_of = |root: &[Vec3]| -> Vec<Vec<Vec3>> {
-        root.iter()
-            .zip(&rotations)
-            .map(|(r, rot)| global_positions(&skeleton, *r, rot))
-            .collect()
-    };
 
     let landmarks: Vec<[Vec3; NUM_LANDMARKS]> = root
         .iter()
