@@ -417,9 +417,7 @@ fn webhooks_in_a_real_browser() {
         );
         assert_eq!(r.json()["type"], "job.canceled");
     }
-    for size in ["desktop", "phone"] {
-        assert!(shots.join(format!("webhooks-{size}.png")).is_file());
-    }
+    assert_screenshots(&shots, &["webhooks"]);
 }
 
 /// "Sign in with <provider>" in the browser, against a real OpenID provider
