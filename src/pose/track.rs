@@ -280,6 +280,10 @@ struct LiveTrack {
     look_back_from: Option<LookBackStart>,
     /// Looking back stops at this frame: where a revived track was lost.
     look_back_floor: u64,
+    /// Taken back under a lost person's id: someone already followed,
+    /// whose missing frames are followed back at once (see
+    /// [`Tracker::keep`]).
+    revived: bool,
 }
 
 /// A new track's first pose: the frame it came from and the crop its
@@ -636,7 +640,10 @@ impl Tracker {
                 roi: next,
             });
         }
-        if track.hits + 1 >= LOOK_BACK_AFTER_HITS {
+        // A revived person needs no proving, and is often lost again
+        // within a frame or two (walk_outdoor's man turning over in the
+        // air): waiting for her to prove herself lost those frames.
+        if track.revived || track.hits + 1 >= LOOK_BACK_AFTER_HITS {
             if let Some(start) = track.look_back_from.take() {
                 out.extend(self.look_back(track, start, models)?);
             }
@@ -899,6 +906,7 @@ impl Tracker {
                     damper: RoiDamper::default(),
                     look_back_from: None,
                     look_back_floor: floor,
+                    revived: !new_id,
                 },
                 lost,
             });
@@ -1289,6 +1297,68 @@ mod tests {
         assert!(out[8].is_empty());
         assert_eq!(out[11][0].track_id, id);
         assert_eq!(out[19][0].track_id, id);
+    }
+
+    /// One person whose pose the model gives only through a crop centred
+    /// on him (within 50 px), and whom the detector misses on some frames:
+    /// at frame 10 he moves 60 px at once (the crop left behind shows
+    /// nothing), the detector finds him again at 13, and from 14 on he is
+    /// gone. Frames 10-12 are there only to be followed back from 13.
+    struct Glare;
+
+    impl Glare {
+        fn centre(frame: usize) -> Option<Vec2> {
+            match frame {
+                0..=9 => Some(Vec2::new(500.0, 500.0)),
+                10..=13 => Some(Vec2::new(560.0, 500.0)),
+                _ => None,
+            }
+        }
+    }
+
+    impl PoseModels for Glare {
+        type Error = ();
+        fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, ()> {
+            let seen = matches!(frame.index, 0..=9 | 13);
+            let Some(c) = Self::centre(frame.index as usize).filter(|_| seen) else {
+                return Ok(Vec::new());
+            };
+            let (c, half) = (c / 1000.0, 0.1);
+            Ok(vec![Detection {
+                xmin: c.x - half,
+                ymin: c.y - half,
+                xmax: c.x + half,
+                ymax: c.y + half,
+                keypoints: [c, c - Vec2::new(0.0, half / 1.25), Vec2::ZERO, Vec2::ZERO],
+                score: 0.9,
+            }])
+        }
+        fn landmarks(&mut self, frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, ()> {
+            Ok(Self::centre(frame.index as usize)
+                .filter(|c| (*c - Vec2::new(roi.cx, roi.cy)).length() < 50.0)
+                .map(|c| pose_at(c.x, c.y, 200.0)))
+        }
+    }
+
+    #[test]
+    fn a_revived_person_lost_again_at_once_still_gets_the_frames_before() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let mut frames = Vec::new();
+        for i in 0..20 {
+            let mut f = Frame::solid(1000, 1000, [16, 128, 128]);
+            f.index = i;
+            f.time_s = i as f64 / 30.0;
+            let poses = tracker.step(&f, &mut Glare).unwrap();
+            frames.extend(poses.iter().map(|p| (p.frame_index, p.track_id)));
+            tracker.remember(f);
+        }
+        frames.sort_unstable();
+        let id = frames[0].1;
+        // One id throughout, and every frame he was there, although his
+        // revived track held for one frame only.
+        assert!(frames.iter().all(|&(_, t)| t == id), "{frames:?}");
+        let seen: Vec<u64> = frames.iter().map(|&(f, _)| f).collect();
+        assert_eq!(seen, (0..14).collect::<Vec<u64>>());
     }
 
     /// One person at a fixed place who turns upside down at frame 10 (a
