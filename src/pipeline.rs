@@ -233,24 +233,14 @@ pub fn run(
     progress: &mut dyn FnMut(&Progress),
     cancel: &AtomicBool,
 ) -> Result<Report, Error> {
-    let started = Instant::now();
-    let params = MotionParams::from_config(config).with_height(opts.height_m)?;
+    let with = Solving::begin(out_dir, config, opts)?;
     std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::output(out_dir, e))?;
     let (tracked, mut acquisition, manifest, thumbnails) =
         track(input, config, opts.keep_tracks, None, progress, cancel)?;
     if opts.keep_tracks {
         acquisition.kept = write_tracks(out_dir, &tracked, &manifest, thumbnails)?;
     }
-    solve_and_write(
-        tracked,
-        acquisition,
-        out_dir,
-        opts,
-        &params,
-        &manifest,
-        started,
-        progress,
-    )
+    solve_and_write(tracked, acquisition, &manifest, with, progress)
 }
 
 /// What one segment of a long clip produced ([`track_segment`]).
@@ -534,8 +524,7 @@ pub fn resolve(
     opts: &ProcessOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, Error> {
-    let started = Instant::now();
-    let params = MotionParams::from_config(config).with_height(opts.height_m)?;
+    let with = Solving::begin(out_dir, config, opts)?;
     let file = TracksFile::read(tracks_json)?;
     if file.first_frame != 0 {
         return Err(record::RecordError::Invalid {
@@ -558,34 +547,50 @@ pub fn resolve(
     };
     let acquisition = Acquisition {
         preprocess: "none (re-solve)".into(),
-        timings: vec![timing("setup", started.elapsed(), 0)],
+        timings: vec![timing("setup", with.started.elapsed(), 0)],
         ..Acquisition::default()
     };
-    solve_and_write(
-        tracked,
-        acquisition,
-        out_dir,
-        opts,
-        &params,
-        &manifest,
-        started,
-        progress,
-    )
+    solve_and_write(tracked, acquisition, &manifest, with, progress)
+}
+
+/// Where and how [`run`] and [`resolve`] solve and write, settled before
+/// any tracking: the motion settings are checked first, and the clock
+/// starts for the whole job.
+struct Solving<'a> {
+    out_dir: &'a Path,
+    opts: &'a ProcessOptions,
+    params: MotionParams,
+    started: Instant,
+}
+
+impl<'a> Solving<'a> {
+    fn begin(out_dir: &'a Path, config: &Config, opts: &'a ProcessOptions) -> Result<Self, Error> {
+        let started = Instant::now();
+        let params = MotionParams::from_config(config).with_height(opts.height_m)?;
+        Ok(Solving {
+            out_dir,
+            opts,
+            params,
+            started,
+        })
+    }
 }
 
 /// The stages after tracking, shared by [`run`] and [`resolve`]: choose the
 /// subject, solve her motion, write the files, report.
-#[allow(clippy::too_many_arguments)]
 fn solve_and_write(
     mut tracked: Tracked,
     acquisition: Acquisition,
-    out_dir: &Path,
-    opts: &ProcessOptions,
-    params: &MotionParams,
     manifest: &Manifest,
-    started: Instant,
+    with: Solving,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, Error> {
+    let Solving {
+        out_dir,
+        opts,
+        ref params,
+        started,
+    } = with;
     let frames = tracked.times.len() as u64;
     let info = &tracked.info;
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use stripe_standin::StripeStandIn;
-use support::{error_code, media, tiny_clip, Backend, TestApp};
+use support::{assert_error, error_code, media, now_s, tiny_clip, Backend, TestApp};
 use vidmocap::service::credits::sign;
 use vidmocap::service::{BillingConfig, Pack, Plan};
 
@@ -43,12 +43,7 @@ async fn accounts_sessions_and_api_keys() {
     let http = &app.http;
     let creds =
         json!({"email": "Ann@Example.com", "password": "correct horse battery", "over_18": true});
-    let r = http
-        .post(app.url("/v1/auth/signup"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_json("/v1/auth/signup", &creds).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let attrs = cookie_attrs(&r);
     assert!(
@@ -147,12 +142,7 @@ async fn accounts_sessions_and_api_keys() {
 
     // API keys: shown once, listed without the secret, revocable.
     let user = app.signup("dora@example.com").await;
-    let r = user
-        .post("/v1/api-keys")
-        .json(&json!({"name": "ci"}))
-        .send()
-        .await
-        .unwrap();
+    let r = user.post_json("/v1/api-keys", &json!({"name": "ci"})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let created: Value = r.json().await.unwrap();
     let key = created["key"].as_str().unwrap().to_string();
@@ -203,8 +193,7 @@ async fn bad_input_costs_nothing(backend: Backend) {
         s.tiers.get_mut("free").unwrap().max_clip_s = 12.0;
     })
     .await;
-    let user = app.signup("bad@example.com").await;
-    app.grant(&user.email, 1000);
+    let user = app.funded("bad@example.com", 1000).await;
     let before = user.ledger().await;
     let dir = tempfile::tempdir().unwrap();
 
@@ -221,28 +210,31 @@ async fn bad_input_costs_nothing(backend: Backend) {
     let bytes = std::fs::read(media("walk_outdoor.mp4")).unwrap();
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 5]).unwrap();
-    let (s, code) = error_code(user.upload_raw(&cut).await).await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, "video.truncated")
-    );
+    assert_error(
+        user.upload_raw(&cut).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "video.truncated",
+    )
+    .await;
 
     // Longer than the free tier's 12 s (this test's setting).
     let long = tiny_clip(dir.path(), "long.mp4", 15);
-    let (s, code) = error_code(user.upload_raw(&long).await).await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, "video.too_long")
-    );
+    assert_error(
+        user.upload_raw(&long).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "video.too_long",
+    )
+    .await;
 
     // Over the 2 MiB body limit, raw and as a form.
     let big = dir.path().join("big.bin");
     std::fs::write(&big, vec![7u8; 3 * 1024 * 1024]).unwrap();
-    let (s, code) = error_code(user.upload_raw(&big).await).await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::PAYLOAD_TOO_LARGE, "upload.too_large")
-    );
+    assert_error(
+        user.upload_raw(&big).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "upload.too_large",
+    )
+    .await;
     let form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(vec![7u8; 3 * 1024 * 1024]).file_name("big.mp4"),
@@ -268,8 +260,12 @@ async fn bad_input_costs_nothing(backend: Backend) {
         (s, code.as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, "video.empty")
     );
-    let (s, code) = error_code(user.create_job("no-such-upload", None).await).await;
-    assert_eq!((s, code.as_str()), (StatusCode::NOT_FOUND, "not_found"));
+    assert_error(
+        user.create_job("no-such-upload", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 
     assert_eq!(
         user.ledger().await,
@@ -277,14 +273,7 @@ async fn bad_input_costs_nothing(backend: Backend) {
         "bad input must not move credits"
     );
     assert_eq!(user.available().await, 1000);
-    let uploads: Value = user
-        .get("/v1/uploads")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let uploads = user.get_json("/v1/uploads").await;
     assert_eq!(uploads["uploads"].as_array().unwrap().len(), 0);
 }
 
@@ -340,14 +329,7 @@ async fn concurrent_submissions(backend: Backend) {
         .filter(|e| e["kind"] == "reserve")
         .count();
     assert_eq!(reserves, 10);
-    let jobs: Value = user
-        .get("/v1/jobs?limit=100")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs = user.get_json("/v1/jobs?limit=100").await;
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 10);
 }
 
@@ -364,8 +346,7 @@ async fn fifty_concurrent_submissions_never_overdraw_sqlite() {
 #[tokio::test(flavor = "multi_thread")]
 async fn idempotency_paging_and_cancel() {
     let app = TestApp::start(Backend::Sqlite, 0).await;
-    let user = app.signup("idem@example.com").await;
-    app.grant(&user.email, 100);
+    let user = app.funded("idem@example.com", 100).await;
     let dir = tempfile::tempdir().unwrap();
     let upload = user.upload_ok(&tiny_clip(dir.path(), "two.mp4", 2)).await;
     let id = upload["id"].as_str().unwrap();
@@ -405,16 +386,16 @@ async fn idempotency_paging_and_cancel() {
         ),
         (json!({"upload_id": id, "rig": "daz"}), "export.unknown_rig"),
     ] {
-        let r = user.post("/v1/jobs").json(&options).send().await.unwrap();
+        let r = user.post_json("/v1/jobs", &options).await;
         let (s, code) = error_code(r).await;
         assert_eq!((s, code.as_str()), (StatusCode::BAD_REQUEST, want));
     }
     let fbx = user
-        .post("/v1/jobs")
-        .json(&json!({"upload_id": id, "outputs": ["fbx", "keypoints"], "rig": "mixamo"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/v1/jobs",
+            &json!({"upload_id": id, "outputs": ["fbx", "keypoints"], "rig": "mixamo"}),
+        )
+        .await;
     assert_eq!(fbx.status(), StatusCode::CREATED);
     assert_eq!(
         user.available().await,
@@ -432,14 +413,9 @@ async fn idempotency_paging_and_cancel() {
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let page: Value = user
-            .get(&format!("/v1/jobs?limit=2&cursor={cursor}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = user
+            .get_json(&format!("/v1/jobs?limit=2&cursor={cursor}"))
+            .await;
         for j in page["jobs"].as_array().unwrap() {
             seen.push(j["id"].as_str().unwrap().to_string());
         }
@@ -482,14 +458,7 @@ async fn idempotency_paging_and_cancel() {
     );
 
     // Deleting a queued job cancels it and releases its hold.
-    let page: Value = user
-        .get("/v1/jobs?limit=1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = user.get_json("/v1/jobs?limit=1").await;
     let newest = page["jobs"][0]["id"].as_str().unwrap().to_string();
     let r = user
         .delete(&format!("/v1/jobs/{newest}"))
@@ -511,8 +480,7 @@ async fn idempotency_paging_and_cancel() {
 #[tokio::test(flavor = "multi_thread")]
 async fn quality_presets_are_priced_before_and_charged() {
     let app = TestApp::start(Backend::Sqlite, 0).await;
-    let user = app.signup("quality@example.com").await;
-    app.grant(&user.email, 100);
+    let user = app.funded("quality@example.com", 100).await;
     let dir = tempfile::tempdir().unwrap();
     let upload = user
         .upload_ok(&tiny_clip(dir.path(), "twelve.mp4", 12))
@@ -524,21 +492,14 @@ async fn quality_presets_are_priced_before_and_charged() {
         "each preset's price comes with the upload"
     );
     assert_eq!(upload["price"], 12, "the default preset's price");
-    let limits: Value = user
-        .get("/v1/account/limits")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let limits = user.get_json("/v1/account/limits").await;
     assert_eq!(limits["default_quality"], "balanced");
     assert_eq!(limits["quality_factors"]["best"], 2.0);
 
     let job = |body: Value| {
         let user = &user;
         async move {
-            let r = user.post("/v1/jobs").json(&body).send().await.unwrap();
+            let r = user.post_json("/v1/jobs", &body).await;
             let status = r.status();
             (status, r.json::<Value>().await.unwrap())
         }
@@ -574,10 +535,6 @@ async fn quality_presets_are_priced_before_and_charged() {
 // customer, Checkout and portal calls in Stripe's shape and records them.
 // The webhook events are signed with the real scheme (`sign`), and shaped
 // as Stripe sends them.
-
-fn now_s() -> i64 {
-    vidmocap::db::now_ms() / 1000
-}
 
 /// Stripe configured against the stand-in: one pack, one plan.
 fn with_billing(s: &mut vidmocap::service::ServiceConfig, stripe: &StripeStandIn) {
@@ -700,12 +657,8 @@ async fn checkout_credits_our_price_once(backend: Backend) {
         (StatusCode::CONFLICT, "billing.no_customer")
     );
     let (s, _) = error_code(
-        app.http
-            .post(app.url("/v1/billing/checkout"))
-            .json(&json!({"offer": "small"}))
-            .send()
-            .await
-            .unwrap(),
+        app.post_json("/v1/billing/checkout", &json!({"offer": "small"}))
+            .await,
     )
     .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -1169,14 +1122,7 @@ async fn presigned_put_upload() {
     let dir = tempfile::tempdir().unwrap();
     let clip = std::fs::read(tiny_clip(dir.path(), "two.mp4", 2)).unwrap();
 
-    let ticket: Value = user
-        .post("/v1/uploads/presign")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ticket = user.presign().await;
     let id = ticket["upload_id"].as_str().unwrap();
     let url = ticket["put"]["url"].as_str().unwrap();
     assert_eq!(ticket["put"]["method"], "PUT");
@@ -1210,24 +1156,17 @@ async fn presigned_put_upload() {
         "another account cannot complete it"
     );
     let r = user
-        .post(&format!("/v1/uploads/{id}/complete"))
-        .json(&json!({"filename": "two.mp4"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            &format!("/v1/uploads/{id}/complete"),
+            &json!({"filename": "two.mp4"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let upload: Value = r.json().await.unwrap();
     assert_eq!(upload["size_bytes"], clip.len() as i64);
     assert_eq!(upload["width"], 160);
 
-    let ticket: Value = user
-        .post("/v1/uploads/presign")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ticket = user.presign().await;
     let id = ticket["upload_id"].as_str().unwrap();
     let r = app
         .http
@@ -1264,8 +1203,7 @@ async fn presigned_put_upload() {
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_sweeper_deletes_old_uploads() {
     let app = TestApp::start_with(Backend::Sqlite, 0, |s| s.upload_retention_days = 0).await;
-    let user = app.signup("old@example.com").await;
-    app.grant(&user.email, 100);
+    let user = app.funded("old@example.com", 100).await;
     let dir = tempfile::tempdir().unwrap();
     let upload = user.upload_ok(&tiny_clip(dir.path(), "two.mp4", 2)).await;
     let id = upload["id"].as_str().unwrap();
@@ -1276,17 +1214,14 @@ async fn retention_sweeper_deletes_old_uploads() {
     assert_eq!((swept.uploads, swept.outputs), (1, 0));
     let key = format!("accounts/{}/uploads/{id}/input", user.id);
     assert!(app.state().store.head(&key).await.unwrap().is_none());
-    let u: Value = user
-        .get(&format!("/v1/uploads/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let u = user.get_json(&format!("/v1/uploads/{id}")).await;
     assert!(u["deleted_ms"].is_i64());
-    let (s, code) = error_code(user.create_job(id, None).await).await;
-    assert_eq!((s, code.as_str()), (StatusCode::GONE, "upload.deleted"));
+    assert_error(
+        user.create_job(id, None).await,
+        StatusCode::GONE,
+        "upload.deleted",
+    )
+    .await;
     assert_eq!(user.available().await, 100);
 }
 
@@ -1374,25 +1309,11 @@ async fn queue_rules(backend: Backend) {
     app.grant(&pro.email, 100);
     let dir = tempfile::tempdir().unwrap();
     let clip = tiny_clip(dir.path(), "two.mp4", 2);
-    let job = |u: support::User, upload: String| async move {
-        let r = u.create_job(&upload, None).await;
-        assert_eq!(r.status(), StatusCode::CREATED);
-        r.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let fu = free.upload_ok(&clip).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let pu = pro.upload_ok(&clip).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let free1 = job(free.clone(), fu.clone()).await;
-    let free2 = job(free.clone(), fu.clone()).await;
-    let pro1 = job(pro.clone(), pu.clone()).await;
+    let fu = free.upload_id(&clip).await;
+    let pu = pro.upload_id(&clip).await;
+    let free1 = free.job_id(&fu).await;
+    let free2 = free.job_id(&fu).await;
+    let pro1 = pro.job_id(&pu).await;
 
     let db = &app.state().db;
     let now = vidmocap::db::now_ms();
@@ -1505,11 +1426,12 @@ async fn per_account_rate_limit() {
             StatusCode::OK
         );
     }
-    let (s, code) = error_code(a.get("/v1/account").send().await.unwrap()).await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::TOO_MANY_REQUESTS, "rate.limited")
-    );
+    assert_error(
+        a.get("/v1/account").send().await.unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate.limited",
+    )
+    .await;
     assert_eq!(
         b.get("/v1/account").send().await.unwrap().status(),
         StatusCode::OK

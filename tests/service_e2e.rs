@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::{error_code, media, Backend, TestApp, User};
+use support::{assert_error, error_code, kinds_of, media, output_link, Backend, TestApp, User};
 
 /// Reads the job's event stream to its end; returns `(event, data)` pairs.
 async fn follow_events(user: &User, job_id: &str) -> Vec<(String, Value)> {
@@ -64,10 +64,8 @@ async fn follow_events(user: &User, job_id: &str) -> Vec<(String, Value)> {
 
 async fn end_to_end(backend: Backend) {
     let app = TestApp::start(backend, 1).await;
-    let alice = app.signup("alice@example.com").await;
-    let bob = app.signup("bob@example.com").await;
-    app.grant(&alice.email, 100);
-    app.grant(&bob.email, 100);
+    let alice = app.funded("alice@example.com", 100).await;
+    let bob = app.funded("bob@example.com", 100).await;
 
     // Upload as a multipart form, the way a browser sends it.
     let bytes = std::fs::read(media("walk_outdoor.mp4")).unwrap();
@@ -108,14 +106,7 @@ async fn end_to_end(backend: Backend) {
     );
 
     // Metadata kept with the job.
-    let job: Value = alice
-        .get(&format!("/v1/jobs/{job_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = alice.job(&job_id).await;
     let meta = &job["metadata"];
     assert_eq!(meta["input"]["size_bytes"], bytes.len() as u64);
     assert_eq!(meta["input"]["width"], 1768);
@@ -125,33 +116,15 @@ async fn end_to_end(backend: Backend) {
     assert!(job["error"].is_null());
 
     // Outputs through presigned links.
-    let outputs: Value = alice
-        .get(&format!("/v1/jobs/{job_id}/outputs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let link = |name: &str| -> String {
-        outputs["outputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["name"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {outputs}"))["url"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let glb_url = link("motion.glb");
+    let outputs = alice.get_json(&format!("/v1/jobs/{job_id}/outputs")).await;
+    let glb_url = output_link(&outputs, "motion.glb");
     let glb = app.http.get(&glb_url).send().await.unwrap();
     assert_eq!(glb.status(), StatusCode::OK);
     let glb = glb.bytes().await.unwrap();
     assert_eq!(&glb[..4], b"glTF");
     let kp: Value = app
         .http
-        .get(link("keypoints.json"))
+        .get(output_link(&outputs, "keypoints.json"))
         .send()
         .await
         .unwrap()
@@ -162,14 +135,7 @@ async fn end_to_end(backend: Backend) {
 
     // Charged exactly once: one reserve, one charge, no release.
     let ledger = alice.ledger().await;
-    let of_job: Vec<&Value> = ledger["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["job_id"] == job_id.as_str())
-        .collect();
-    let kinds: Vec<&str> = of_job.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["reserve", "charge"]);
+    assert_eq!(kinds_of(&ledger, &job_id), ["reserve", "charge"]);
     assert_eq!(ledger["balance"], 100 - price);
     assert_eq!(ledger["reserved"], 0);
     // A retry with the same key returns the same job, not a second charge.
@@ -221,23 +187,9 @@ async fn end_to_end(backend: Backend) {
         StatusCode::NOT_FOUND,
         "Bob cannot run a job on Alice's upload"
     );
-    let listed: Value = bob
-        .get("/v1/jobs")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = bob.get_json("/v1/jobs").await;
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 0);
-    let listed: Value = bob
-        .get("/v1/uploads")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = bob.get_json("/v1/uploads").await;
     assert_eq!(listed["uploads"].as_array().unwrap().len(), 0);
     assert_eq!(bob.available().await, 100, "Bob's credits untouched");
     // Alice's things are all still there.
@@ -286,18 +238,17 @@ async fn end_to_end(backend: Backend) {
             "{url}"
         );
     }
-    let short: Value = alice
-        .get(&format!("/v1/jobs/{job_id}/outputs?expires_secs=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let short = alice
+        .get_json(&format!("/v1/jobs/{job_id}/outputs?expires_secs=1"))
+        .await;
     let short_url = short["outputs"][0]["url"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    let (s, code) = error_code(app.http.get(&short_url).send().await.unwrap()).await;
-    assert_eq!((s, code.as_str()), (StatusCode::FORBIDDEN, "store.expired"));
+    assert_error(
+        app.http.get(&short_url).send().await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "store.expired",
+    )
+    .await;
 
     // Export: account, ledger, jobs and the outputs in one zip.
     let zip = alice.get("/v1/account/export").send().await.unwrap();

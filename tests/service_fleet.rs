@@ -24,95 +24,36 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{media, Backend, TestApp};
+use support::{kinds_of, media, Backend, TestApp, User};
+use vidmocap::service::ServiceConfig;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_and_worker_processes_share_postgres_and_s3() {
-    let s3 = s3::S3Server::start();
-    let store = s3.store_config();
-    let store_for_app = store.clone();
-    let app = TestApp::start_with(Backend::Postgres, 0, move |s| s.store = store_for_app).await;
-    let user = app.signup("fleet@example.com").await;
-    app.grant(&user.email, 100);
+    let (s3, store, app) = fleet(|_| {}).await;
+    let user = app.funded("fleet@example.com", 100).await;
 
     // Upload: presigned PUT straight to S3, then `complete`.
-    let ticket: Value = user
-        .post("/v1/uploads/presign")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let put_url = ticket["put"]["url"].as_str().unwrap();
+    let up = user
+        .upload_presigned(
+            std::fs::read(media("walk_outdoor.mp4")).unwrap(),
+            "walk_outdoor.mp4",
+        )
+        .await;
+    let put_url = up.ticket["put"]["url"].as_str().unwrap();
     assert!(put_url.starts_with(&s3.endpoint), "{put_url}");
-    let mut put = app
-        .http
-        .put(put_url)
-        .body(std::fs::read(media("walk_outdoor.mp4")).unwrap());
-    for h in ticket["put"]["headers"].as_array().unwrap() {
-        put = put.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
-    }
-    let r = put.send().await.unwrap();
-    assert!(
-        r.status().is_success(),
-        "PUT to S3: {}",
-        r.text().await.unwrap()
-    );
-    let id = ticket["upload_id"].as_str().unwrap();
-    let r = user
-        .post(&format!("/v1/uploads/{id}/complete"))
-        .json(&json!({"filename": "walk_outdoor.mp4"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let price = r.json::<Value>().await.unwrap()["price"].as_i64().unwrap();
-
-    let r = user.create_job(id, None).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let job_id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let price = up.upload["price"].as_i64().unwrap();
+    let job_id = user.job_id(&up.id).await;
 
     // The worker process, configured by file.
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("vidmocap.toml");
     let mut svc = app.svc.clone();
     svc.store = store;
-    let toml = toml::to_string(&json!({ "service": serde_json::to_value(&svc).unwrap() })).unwrap();
-    std::fs::write(&config, toml).unwrap();
-    let mut worker = Command::new(env!("CARGO_BIN_EXE_vidmocap"))
-        .arg("--config")
-        .arg(&config)
-        .arg("worker")
-        .env_remove("VIDMOCAP_DATABASE_URL")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let worker = start_worker(&svc, dir.path(), 0, None);
     let done = user.wait_job(&job_id, Duration::from_secs(240)).await;
-    worker.kill().unwrap();
-    worker.wait().unwrap();
+    stop_workers(vec![worker]);
     assert_eq!(done["state"], "succeeded", "{done}");
 
-    let outputs: Value = user
-        .get(&format!("/v1/jobs/{job_id}/outputs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let glb = outputs["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == "motion.glb")
-        .unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let glb = user.output_url(&job_id, "motion.glb").await;
     assert!(glb.starts_with(&s3.endpoint), "{glb}");
     let body = app.http.get(&glb).send().await.unwrap();
     assert_eq!(body.status(), StatusCode::OK);
@@ -122,14 +63,9 @@ async fn api_and_worker_processes_share_postgres_and_s3() {
         app.http.get(&tampered).send().await.unwrap().status(),
         StatusCode::FORBIDDEN
     );
-    let short: Value = user
-        .get(&format!("/v1/jobs/{job_id}/outputs?expires_secs=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let short = user
+        .get_json(&format!("/v1/jobs/{job_id}/outputs?expires_secs=1"))
+        .await;
     let short = short["outputs"][0]["url"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert_eq!(
@@ -138,14 +74,7 @@ async fn api_and_worker_processes_share_postgres_and_s3() {
     );
 
     let ledger = user.ledger().await;
-    let kinds: Vec<&str> = ledger["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["job_id"] == job_id.as_str())
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["reserve", "charge"]);
+    assert_eq!(kinds_of(&ledger, &job_id), ["reserve", "charge"]);
     assert_eq!(ledger["balance"], 100 - price);
 
     // Deleting the account empties its prefix in S3.
@@ -190,46 +119,34 @@ fn long_clip(dir: &Path, parts: &[Option<f64>]) -> PathBuf {
     out
 }
 
-/// Uploads `path` through a presigned PUT to S3; returns the upload id.
-async fn upload_to_s3(app: &TestApp, user: &support::User, path: &Path, name: &str) -> String {
-    let ticket: Value = user
-        .post("/v1/uploads/presign")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut put = app
-        .http
-        .put(ticket["put"]["url"].as_str().unwrap())
-        .body(std::fs::read(path).unwrap());
-    for h in ticket["put"]["headers"].as_array().unwrap() {
-        put = put.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
-    }
-    let r = put.send().await.unwrap();
-    assert!(r.status().is_success(), "PUT: {}", r.text().await.unwrap());
-    let id = ticket["upload_id"].as_str().unwrap().to_string();
-    let r = user
-        .post(&format!("/v1/uploads/{id}/complete"))
-        .json(&json!({ "filename": name }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    id
+/// The API alone (no in-process workers) on PostgreSQL and a fresh S3
+/// server, `tweak` applied to its configuration; the server, its store
+/// configuration (for the workers) and the app.
+async fn fleet(
+    tweak: impl FnOnce(&mut ServiceConfig),
+) -> (s3::S3Server, vidmocap::store::StoreConfig, TestApp) {
+    let s3 = s3::S3Server::start();
+    let store = s3.store_config();
+    let store_for_app = store.clone();
+    let app = TestApp::start_with(Backend::Postgres, 0, move |s| {
+        s.store = store_for_app;
+        tweak(s);
+    })
+    .await;
+    (s3, store, app)
 }
 
-/// A `vidmocap worker` process on the app's database and `store`,
-/// configured by file; `pin` holds it to one CPU core (taskset) with one
+/// Uploads `path` through a presigned PUT to S3; returns the upload id.
+async fn upload_to_s3(user: &User, path: &Path, name: &str) -> String {
+    user.upload_presigned(std::fs::read(path).unwrap(), name)
+        .await
+        .id
+}
+
+/// A `vidmocap worker` process with the service configuration `svc`,
+/// given by file; `pin` holds it to one CPU core (taskset) with one
 /// thread for ONNX Runtime and one landmark session.
-fn start_worker(
-    app: &TestApp,
-    svc: &vidmocap::service::ServiceConfig,
-    dir: &Path,
-    n: usize,
-    pin: Option<usize>,
-) -> Child {
+fn start_worker(svc: &ServiceConfig, dir: &Path, n: usize, pin: Option<usize>) -> Child {
     let config = dir.join(format!("worker-{n}.toml"));
     let toml = toml::to_string(&json!({ "service": serde_json::to_value(svc).unwrap() })).unwrap();
     std::fs::write(&config, toml).unwrap();
@@ -244,7 +161,6 @@ fn start_worker(
         }
         None => Command::new(env!("CARGO_BIN_EXE_vidmocap")),
     };
-    let _ = app;
     cmd.arg("--config")
         .arg(&config)
         .arg("worker")
@@ -255,13 +171,28 @@ fn start_worker(
         .unwrap()
 }
 
+fn stop_workers(workers: Vec<Child>) {
+    for mut w in workers {
+        w.kill().unwrap();
+        w.wait().unwrap();
+    }
+}
+
+/// The job's credits were reserved and charged once, at the fast preset's
+/// price (the upload was quoted at the default one).
+async fn charged_once(user: &User, job: &str, done: &Value) {
+    let ledger = user.ledger().await;
+    assert_eq!(kinds_of(&ledger, job), ["reserve", "charge"]);
+    assert_eq!(ledger["balance"], 100 - done["price"].as_i64().unwrap());
+}
+
 /// The fleet's configuration with splitting after `min_clip_s` into
 /// segments of `segment_s`.
 fn split_config(
     app: &TestApp,
     store: &vidmocap::store::StoreConfig,
     segment_s: f64,
-) -> vidmocap::service::ServiceConfig {
+) -> ServiceConfig {
     let mut svc = app.svc.clone();
     svc.store = store.clone();
     svc.split.enabled = true;
@@ -271,39 +202,15 @@ fn split_config(
     svc
 }
 
-async fn create_fast_job(user: &support::User, upload: &str) -> String {
-    let r = user
-        .post("/v1/jobs")
-        .json(&json!({"upload_id": upload, "outputs": ["glb", "keypoints"], "quality": "fast"}))
-        .send()
+async fn create_fast_job(user: &User, upload: &str) -> String {
+    user.job_with(&json!({"upload_id": upload, "outputs": ["glb", "keypoints"], "quality": "fast"}))
         .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
-async fn fetch_output(app: &TestApp, user: &support::User, job: &str, name: &str) -> Vec<u8> {
-    let outputs: Value = user
-        .get(&format!("/v1/jobs/{job}/outputs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = outputs["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {outputs}"))["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.http
+/// The job's output `name`, downloaded through its presigned S3 link.
+async fn fetch_output(user: &User, job: &str, name: &str) -> Vec<u8> {
+    let url = user.output_url(job, name).await;
+    user.http
         .get(&url)
         .send()
         .await
@@ -403,27 +310,50 @@ fn median_joint_distance(a: &Value, b: &Value) -> (f64, usize) {
 /// longest track, so `auto` follows it in a split run and an unsplit one.
 const TWO_WALKS: [Option<f64>; 2] = [None, Some(4.0)];
 
+/// A fast job of the two walks, split into segments of `segment_s`, on
+/// two worker processes.
+struct SplitRun {
+    _s3: s3::S3Server,
+    app: TestApp,
+    user: User,
+    dir: tempfile::TempDir,
+    clip: PathBuf,
+    job: String,
+    workers: Vec<Child>,
+}
+
+impl SplitRun {
+    async fn start(email: &str, segment_s: f64, tweak: impl FnOnce(&mut ServiceConfig)) -> Self {
+        let (s3, store, app) = fleet(tweak).await;
+        let user = app.funded(email, 100).await;
+        let dir = tempfile::tempdir().unwrap();
+        let clip = long_clip(dir.path(), &TWO_WALKS);
+        let upload = upload_to_s3(&user, &clip, "walks.mp4").await;
+        let job = create_fast_job(&user, &upload).await;
+        let svc = split_config(&app, &store, segment_s);
+        let workers = (0..2)
+            .map(|n| start_worker(&svc, dir.path(), n, None))
+            .collect();
+        SplitRun {
+            _s3: s3,
+            app,
+            user,
+            dir,
+            clip,
+            job,
+            workers,
+        }
+    }
+}
+
 /// A 12 s clip cut into 4 segments runs on two worker processes; the job
 /// reports its progress over all of them, finishes once, is charged once,
 /// and its stitched motion is an unsplit run's: the same person over the
 /// same frames, joints within 2 cm (median; see `median_joint_distance`).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_clip_splits_across_workers_and_matches_an_unsplit_run() {
-    let s3 = s3::S3Server::start();
-    let store = s3.store_config();
-    let store_for_app = store.clone();
-    let app = TestApp::start_with(Backend::Postgres, 0, move |s| s.store = store_for_app).await;
-    let user = app.signup("split@example.com").await;
-    app.grant(&user.email, 100);
-    let dir = tempfile::tempdir().unwrap();
-    let clip = long_clip(dir.path(), &TWO_WALKS);
-    let upload = upload_to_s3(&app, &user, &clip, "walks.mp4").await;
-    let job = create_fast_job(&user, &upload).await;
-
-    let svc = split_config(&app, &store, 3.0);
-    let mut workers: Vec<Child> = (0..2)
-        .map(|n| start_worker(&app, &svc, dir.path(), n, None))
-        .collect();
+    let run = SplitRun::start("split@example.com", 3.0, |_| {}).await;
+    let (app, user, dir, clip, job) = (&run.app, &run.user, &run.dir, &run.clip, &run.job);
     // The unsplit run of the same clip, meanwhile, in this process.
     let mut config = support::pipeline_config();
     config.pose.quality = vidmocap::config::Quality::Fast;
@@ -446,35 +376,24 @@ async fn a_long_clip_splits_across_workers_and_matches_an_unsplit_run() {
     });
 
     // Progress rises over the segments while they run.
-    let started = Instant::now();
     let mut seen_progress = Vec::new();
-    let done = loop {
-        let j: Value = user
-            .get(&format!("/v1/jobs/{job}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if j["state"] == "running" {
-            seen_progress.push(j["progress"].clone());
-        }
-        if ["succeeded", "failed", "canceled"].contains(&j["state"].as_str().unwrap()) {
-            break j;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(400),
-            "job stuck: {j}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    for w in &mut workers {
-        w.kill().unwrap();
-        w.wait().unwrap();
-    }
+    let done = user
+        .wait_for(
+            job,
+            "end",
+            Duration::from_secs(400),
+            Duration::from_millis(500),
+            |j| {
+                if j["state"] == "running" {
+                    seen_progress.push(j["progress"].clone());
+                }
+                support::is_final(j)
+            },
+        )
+        .await;
+    stop_workers(run.workers);
     assert_eq!(done["state"], "succeeded", "{done}");
-    let segments = segment_rows(&app, &job).await;
+    let segments = segment_rows(app, job).await;
     assert_eq!(segments.len(), 4, "{segments:?}");
     assert!(
         segments.iter().all(|s| s.0 == "done" && s.1 == 1),
@@ -483,7 +402,7 @@ async fn a_long_clip_splits_across_workers_and_matches_an_unsplit_run() {
     assert!(seen_progress.len() > 2, "{seen_progress:?}");
 
     let split: Value =
-        serde_json::from_slice(&fetch_output(&app, &user, &job, "keypoints.json").await).unwrap();
+        serde_json::from_slice(&fetch_output(user, job, "keypoints.json").await).unwrap();
     let whole: Value = serde_json::from_slice(&whole.await.unwrap()).unwrap();
     assert_eq!(
         split["frames"].as_array().unwrap().len(),
@@ -502,23 +421,13 @@ async fn a_long_clip_splits_across_workers_and_matches_an_unsplit_run() {
     assert!(median < 0.02, "median joint distance {median} m");
     // The tracks of the whole clip are kept, as for an unsplit job.
     let tracks: Value =
-        serde_json::from_slice(&fetch_output(&app, &user, &job, "tracks.json").await).unwrap();
+        serde_json::from_slice(&fetch_output(user, job, "tracks.json").await).unwrap();
     assert_eq!(
         tracks["times"].as_array().unwrap().len(),
         whole["frames"].as_array().unwrap().len()
     );
 
-    let ledger = user.ledger().await;
-    let kinds: Vec<&str> = ledger["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["job_id"] == job.as_str())
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["reserve", "charge"]);
-    // The fast preset's price (the upload was quoted at the default one).
-    assert_eq!(ledger["balance"], 100 - done["price"].as_i64().unwrap());
+    charged_once(user, job, &done).await;
 }
 
 /// The worker running a segment is killed (SIGKILL) mid-segment; the
@@ -526,30 +435,14 @@ async fn a_long_clip_splits_across_workers_and_matches_an_unsplit_run() {
 /// job still succeeds once, charged once.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_mid_segment_costs_a_retry_not_the_job() {
-    let s3 = s3::S3Server::start();
-    let store = s3.store_config();
-    let store_for_app = store.clone();
-    let app = TestApp::start_with(Backend::Postgres, 0, move |s| {
-        s.store = store_for_app;
-        s.lease_secs = 3;
-    })
-    .await;
-    let user = app.signup("kill@example.com").await;
-    app.grant(&user.email, 100);
-    let dir = tempfile::tempdir().unwrap();
-    let clip = long_clip(dir.path(), &TWO_WALKS);
-    let upload = upload_to_s3(&app, &user, &clip, "walks.mp4").await;
-    let job = create_fast_job(&user, &upload).await;
-    let svc = split_config(&app, &store, 4.0);
-    let mut workers: Vec<Child> = (0..2)
-        .map(|n| start_worker(&app, &svc, dir.path(), n, None))
-        .collect();
+    let mut run = SplitRun::start("kill@example.com", 4.0, |s| s.lease_secs = 3).await;
+    let (app, user, job) = (&run.app, &run.user, &run.job);
 
     // Wait for a segment some frames into its run, then kill its worker
     // (the owner names the process).
     let started = Instant::now();
     let victim = loop {
-        let rows = segment_rows(&app, &job).await;
+        let rows = segment_rows(app, job).await;
         let running: Vec<&String> = rows
             .iter()
             .filter(|r| r.0 == "running")
@@ -557,7 +450,7 @@ async fn a_worker_killed_mid_segment_costs_a_retry_not_the_job() {
             .collect();
         if running.len() == 2 {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let rows = segment_rows(&app, &job).await;
+            let rows = segment_rows(app, job).await;
             if let Some(owner) = rows
                 .iter()
                 .filter(|r| r.0 == "running")
@@ -572,37 +465,23 @@ async fn a_worker_killed_mid_segment_costs_a_retry_not_the_job() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let i = workers
+    let i = run
+        .workers
         .iter()
         .position(|w| w.id() == victim)
         .expect("a worker of ours");
-    let mut killed = workers.remove(i);
-    killed.kill().unwrap();
-    killed.wait().unwrap();
+    stop_workers(vec![run.workers.remove(i)]);
 
-    let done = user.wait_job(&job, Duration::from_secs(400)).await;
-    for w in &mut workers {
-        w.kill().unwrap();
-        w.wait().unwrap();
-    }
+    let done = user.wait_job(job, Duration::from_secs(400)).await;
+    stop_workers(run.workers);
     assert_eq!(done["state"], "succeeded", "{done}");
-    let rows = segment_rows(&app, &job).await;
+    let rows = segment_rows(app, job).await;
     assert!(rows.iter().all(|r| r.0 == "done"), "{rows:?}");
     assert!(
         rows.iter().any(|r| r.1 == 2),
         "no segment was retried: {rows:?}"
     );
-    let ledger = user.ledger().await;
-    let kinds: Vec<&str> = ledger["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["job_id"] == job.as_str())
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["reserve", "charge"]);
-    // The fast preset's price (the upload was quoted at the default one).
-    assert_eq!(ledger["balance"], 100 - done["price"].as_i64().unwrap());
+    charged_once(user, job, &done).await;
 }
 
 /// User plus system CPU time of a process so far, seconds (Linux).
@@ -624,18 +503,13 @@ fn cpu_seconds(pid: u32) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a bench: minutes of CPU, run by hand"]
 async fn bench_sixty_seconds_on_one_and_two_pinned_workers() {
-    let s3 = s3::S3Server::start();
-    let store = s3.store_config();
-    let store_for_app = store.clone();
-    let app = TestApp::start_with(Backend::Postgres, 0, move |s| {
-        s.store = store_for_app;
+    let (_s3, store, app) = fleet(|s| {
         s.max_upload_bytes = 64 * 1024 * 1024;
         // A minute and more: past the free tier's longest clip.
         s.default_tier = "pro".into();
     })
     .await;
-    let user = app.signup("bench@example.com").await;
-    app.grant(&user.email, 10_000);
+    let user = app.funded("bench@example.com", 10_000).await;
     let dir = tempfile::tempdir().unwrap();
     let clip = long_clip(dir.path(), &[None; 8]);
     let mut svc = split_config(&app, &store, 20.0);
@@ -643,9 +517,9 @@ async fn bench_sixty_seconds_on_one_and_two_pinned_workers() {
     svc.split.overlap_s = 2.0;
     let mut times = Vec::new();
     for n in [1usize, 2] {
-        let upload = upload_to_s3(&app, &user, &clip, "walk_x8.mp4").await;
-        let mut workers: Vec<Child> = (0..n)
-            .map(|k| start_worker(&app, &svc, dir.path(), 10 * n + k, Some(k)))
+        let upload = upload_to_s3(&user, &clip, "walk_x8.mp4").await;
+        let workers: Vec<Child> = (0..n)
+            .map(|k| start_worker(&svc, dir.path(), 10 * n + k, Some(k)))
             .collect();
         let started = Instant::now();
         let job = create_fast_job(&user, &upload).await;
@@ -658,10 +532,7 @@ async fn bench_sixty_seconds_on_one_and_two_pinned_workers() {
             .map(|w| format!("{:.1}", cpu_seconds(w.id())))
             .collect();
         eprintln!("{n} worker(s): CPU seconds per worker {cpu:?}");
-        for w in &mut workers {
-            w.kill().unwrap();
-            w.wait().unwrap();
-        }
+        stop_workers(workers);
         assert_eq!(done["state"], "succeeded", "{done}");
         eprintln!("{n} worker(s): {took:.1} s");
         times.push(took);

@@ -17,69 +17,32 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use stripe_standin::StripeStandIn;
-use support::{error_code, tiny_clip, Backend, TestApp, User};
+use support::{error_code, put_presigned, tiny_clip, Backend, TestApp, User};
 
-/// A presigned upload of `clip`, completed; returns the upload id.
-async fn presigned_upload(app: &TestApp, user: &User, clip: &[u8]) -> (String, Value) {
-    let ticket: Value = user
-        .post("/v1/uploads/presign")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(put(app, &ticket, clip.to_vec()).await, StatusCode::OK);
-    let id = ticket["upload_id"].as_str().unwrap().to_string();
-    let r = user
-        .post(&format!("/v1/uploads/{id}/complete"))
-        .json(&json!({"filename": "short.mp4"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    (id, ticket)
-}
-
-/// PUTs a body through a presign ticket (with the headers S3 wants).
-async fn put(app: &TestApp, ticket: &Value, body: Vec<u8>) -> StatusCode {
-    let mut req = app
-        .http
-        .put(ticket["put"]["url"].as_str().unwrap())
-        .body(body);
-    for h in ticket["put"]["headers"].as_array().into_iter().flatten() {
-        req = req.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
-    }
-    let status = req.send().await.unwrap().status();
-    // Either way what the link wrote must not be what is processed.
-    if status.is_success() {
-        StatusCode::OK
-    } else {
-        status
-    }
+/// An account with 100 credits and an upload of a 1 s clip (its id); the
+/// clip's folder goes with the test.
+async fn with_upload(app: &TestApp, email: &str) -> (User, String, tempfile::TempDir) {
+    let user = app.funded(email, 100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let upload = user.upload_id(&tiny_clip(dir.path(), "one.mp4", 1)).await;
+    (user, upload, dir)
 }
 
 /// Finding 1: a 1 s clip is priced, then the same link PUTs a 23 s one.
 /// The object jobs read stays the priced bytes; and should storage change
 /// under the service anyway, the worker refuses it and charges nothing.
 async fn upload_cannot_be_swapped_after_pricing(app: TestApp) {
-    let user = app.signup("swap@example.com").await;
-    app.grant(&user.email, 100);
+    let user = app.funded("swap@example.com", 100).await;
     let dir = tempfile::tempdir().unwrap();
     let short = std::fs::read(tiny_clip(dir.path(), "short.mp4", 1)).unwrap();
     let long = std::fs::read(tiny_clip(dir.path(), "long.mp4", 23)).unwrap();
-    let (id, ticket) = presigned_upload(&app, &user, &short).await;
-    let upload: Value = user
-        .get(&format!("/v1/uploads/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let support::Presigned { id, ticket, .. } =
+        user.upload_presigned(short.clone(), "short.mp4").await;
+    let upload = user.get_json(&format!("/v1/uploads/{id}")).await;
     assert_eq!(upload["price"], 5, "{upload}");
 
-    put(&app, &ticket, long.clone()).await;
+    // Either way what the link writes must not be what is processed.
+    put_presigned(&app.http, &ticket, long.clone()).await;
     let key = format!("accounts/{}/uploads/{id}/input", user.id);
     let stored = app.state().store.get_bytes(&key).await.unwrap();
     assert!(
@@ -106,12 +69,7 @@ async fn upload_cannot_be_swapped_after_pricing(app: TestApp) {
         .put_bytes(&key, long, "application/octet-stream")
         .await
         .unwrap();
-    let r = user.create_job(&id, None).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let job_id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let job_id = user.job_id(&id).await;
     let job = user.wait_job(&job_id, Duration::from_secs(60)).await;
     assert_eq!(job["state"], "failed", "{job}");
     assert_eq!(job["error"]["code"], "upload.changed", "{job}");
@@ -137,14 +95,7 @@ async fn upload_cannot_be_swapped_after_pricing_s3() {
 #[tokio::test(flavor = "multi_thread")]
 async fn running_limit_holds_under_concurrent_claims_postgres() {
     let app = TestApp::start(Backend::Postgres, 0).await;
-    let user = app.signup("limit@example.com").await;
-    app.grant(&user.email, 100);
-    let dir = tempfile::tempdir().unwrap();
-    let clip = tiny_clip(dir.path(), "one.mp4", 1);
-    let upload = user.upload_ok(&clip).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (user, upload, _dir) = with_upload(&app, "limit@example.com").await;
     for _ in 0..5 {
         assert_eq!(
             user.create_job(&upload, None).await.status(),
@@ -209,8 +160,7 @@ async fn credits_are_bounded() {
         });
     })
     .await;
-    let user = app.signup("rich@example.com").await;
-    app.grant(&user.email, max - 10);
+    let user = app.funded("rich@example.com", max - 10).await;
     let url = user.checkout_url("eleven").await;
     let session = url.rsplit('/').next().unwrap();
     let now = vidmocap::db::now_ms() / 1000;
@@ -247,19 +197,10 @@ async fn credits_are_bounded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_job_fields_are_refused() {
     let app = TestApp::start(Backend::Sqlite, 0).await;
-    let user = app.signup("typo@example.com").await;
-    app.grant(&user.email, 100);
-    let dir = tempfile::tempdir().unwrap();
-    let upload = user.upload_ok(&tiny_clip(dir.path(), "one.mp4", 1)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (user, upload, _dir) = with_upload(&app, "typo@example.com").await;
     let r = user
-        .post("/v1/jobs")
-        .json(&json!({"upload_id": upload, "output": ["fbx"]}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/v1/jobs", &json!({"upload_id": upload, "output": ["fbx"]}))
+        .await;
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -272,21 +213,14 @@ async fn unknown_job_fields_are_refused() {
         "{body}"
     );
     assert_eq!(user.available().await, 100);
-    let jobs: Value = user
-        .get("/v1/jobs")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs = user.get_json("/v1/jobs").await;
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0);
     let r = user
-        .post("/v1/jobs")
-        .json(&json!({"upload_id": upload, "outputs": ["fbx"], "keep_upload": true}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/v1/jobs",
+            &json!({"upload_id": upload, "outputs": ["fbx"], "keep_upload": true}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED, "the right spelling works");
 }
 
@@ -295,24 +229,10 @@ async fn unknown_job_fields_are_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreadable_options_keep_the_upload() {
     let app = TestApp::start(Backend::Sqlite, 0).await;
-    let user = app.signup("keep@example.com").await;
-    app.grant(&user.email, 100);
-    let dir = tempfile::tempdir().unwrap();
-    let upload = user.upload_ok(&tiny_clip(dir.path(), "one.mp4", 1)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = user
-        .post("/v1/jobs")
-        .json(&json!({"upload_id": upload, "keep_upload": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let job_id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (user, upload, _dir) = with_upload(&app, "keep@example.com").await;
+    let job_id = user
+        .job_with(&json!({"upload_id": upload, "keep_upload": false}))
+        .await;
     let state = app.state().clone();
     sqlx::query("UPDATE jobs SET options_json = '{\"keep_upload\": \"maybe\"' WHERE id = $1")
         .bind(&job_id)
@@ -326,14 +246,7 @@ async fn unreadable_options_keep_the_upload() {
     worker.await.unwrap();
     assert_eq!(job["state"], "failed", "{job}");
     assert_eq!(job["error"]["code"], "job.internal", "{job}");
-    let u: Value = user
-        .get(&format!("/v1/uploads/{upload}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let u = user.get_json(&format!("/v1/uploads/{upload}")).await;
     assert!(u["deleted_ms"].is_null(), "{u}");
     let key = format!("accounts/{}/uploads/{upload}/input", user.id);
     assert!(state.store.head(&key).await.unwrap().is_some());
@@ -570,40 +483,14 @@ async fn workers_wake_on_notify_postgres() {
         s.notify_poll_ms = 60_000;
     })
     .await;
-    let user = app.signup("wake@example.com").await;
-    app.grant(&user.email, 100);
-    let dir = tempfile::tempdir().unwrap();
-    let upload = user.upload_ok(&tiny_clip(dir.path(), "one.mp4", 1)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (user, upload, _dir) = with_upload(&app, "wake@example.com").await;
     // The worker has looked once at start and is asleep now.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let r = user.create_job(&upload, None).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let started = std::time::Instant::now();
-    loop {
-        let job: Value = user
-            .get(&format!("/v1/jobs/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if job["state"] != "queued" {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "still queued after 10 s: the worker was not woken"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let id = user.job_id(&upload).await;
+    // Still queued after 10 s would mean the worker was not woken.
+    let (limit, every) = (Duration::from_secs(10), Duration::from_millis(100));
+    user.wait_for(&id, "claim", limit, every, |j| j["state"] != "queued")
+        .await;
     let mut app = app;
     app.stop().await;
 }

@@ -17,14 +17,13 @@ mod smtp;
 #[path = "support/service.rs"]
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use smtp::{SmtpSink, SMTP_PASSWORD, SMTP_USER};
 use sqlx::Row;
-use support::{cut, error_code, media, tiny_clip, Backend, TestApp, User};
+use support::{assert_error, cut, error_code, media, tiny_clip, Backend, TestApp, User};
 use vidmocap::service::{MailTransport, ServiceConfig, SmtpTls};
 
 const PASSWORD: &str = "correct horse battery";
@@ -38,25 +37,6 @@ fn with_mail(s: &mut ServiceConfig, sink: &SmtpSink) {
     s.mail.smtp_username = SMTP_USER.into();
     s.mail.smtp_password = SMTP_PASSWORD.into();
     s.mail.from = "vidmocap <no-reply@vidmocap.test>".into();
-}
-
-async fn post_json(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn login(app: &TestApp, email: &str, password: &str) -> Option<String> {
-    let r = post_json(
-        app,
-        "/v1/auth/login",
-        json!({"email": email, "password": password}),
-    )
-    .await;
-    (r.status() == StatusCode::OK).then(|| support::session_cookie(&r).unwrap())
 }
 
 async fn status_with(app: &TestApp, cookie: &str) -> StatusCode {
@@ -98,14 +78,15 @@ async fn account_mail(backend: Backend) {
         json!({"email": "kid@example.com", "password": PASSWORD}),
         json!({"email": "kid@example.com", "password": PASSWORD, "over_18": false}),
     ] {
-        let (s, code) = error_code(post_json(&app, "/v1/auth/signup", body).await).await;
-        assert_eq!(
-            (s, code.as_str()),
-            (StatusCode::BAD_REQUEST, "auth.age_unconfirmed")
-        );
+        assert_error(
+            app.post_json("/v1/auth/signup", &body).await,
+            StatusCode::BAD_REQUEST,
+            "auth.age_unconfirmed",
+        )
+        .await;
     }
     assert!(
-        login(&app, "kid@example.com", PASSWORD).await.is_none(),
+        app.login("kid@example.com", PASSWORD).await.is_none(),
         "no account was made without the 18+ confirmation"
     );
     assert!(
@@ -137,20 +118,21 @@ async fn account_mail(backend: Backend) {
     assert_eq!(rows.len(), 1);
     assert_ne!(rows[0].0, token);
     assert_eq!(rows[0].0, vidmocap::service::sha256_hex(&token));
-    let r = post_json(&app, "/v1/auth/verify-email", json!({"token": token})).await;
+    let r = app
+        .post_json("/v1/auth/verify-email", &json!({"token": token}))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["email"], "ann@example.com");
     assert_eq!(ann.account().await["email_verified"], true);
-    let (s, code) =
-        error_code(post_json(&app, "/v1/auth/verify-email", json!({"token": token})).await).await;
+    let (s, code) = error_code(
+        app.post_json("/v1/auth/verify-email", &json!({"token": token}))
+            .await,
+    )
+    .await;
     assert_eq!((s, code.as_str()), (StatusCode::GONE, "auth.link_used"));
     let (s, code) = error_code(
-        post_json(
-            &app,
-            "/v1/auth/verify-email",
-            json!({"token": "0".repeat(64)}),
-        )
-        .await,
+        app.post_json("/v1/auth/verify-email", &json!({"token": "0".repeat(64)}))
+            .await,
     )
     .await;
     assert_eq!(
@@ -164,7 +146,7 @@ async fn account_mail(backend: Backend) {
     );
 
     // ---- change password -------------------------------------------------------
-    let other = login(&app, "ann@example.com", PASSWORD).await.unwrap();
+    let other = app.login("ann@example.com", PASSWORD).await.unwrap();
     let r = ann
         .post("/v1/account/password")
         .json(
@@ -173,30 +155,26 @@ async fn account_mail(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let (s, code) = error_code(r).await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::FORBIDDEN, "auth.wrong_password")
-    );
+    assert_error(r, StatusCode::FORBIDDEN, "auth.wrong_password").await;
     let r = ann
-        .post("/v1/account/password")
-        .json(&json!({"current_password": PASSWORD, "new_password": "short"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/v1/account/password",
+            &json!({"current_password": PASSWORD, "new_password": "short"}),
+        )
+        .await;
     assert_eq!(error_code(r).await.1, "auth.weak_password");
     assert_eq!(
         status_with(&app, &other).await,
         StatusCode::OK,
         "nothing changed yet"
     );
-    assert!(login(&app, "ann@example.com", PASSWORD).await.is_some());
+    assert!(app.login("ann@example.com", PASSWORD).await.is_some());
     let r = ann
-        .post("/v1/account/password")
-        .json(&json!({"current_password": PASSWORD, "new_password": "a new long password"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/v1/account/password",
+            &json!({"current_password": PASSWORD, "new_password": "a new long password"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         status_with(&app, &ann.cookie).await,
@@ -208,8 +186,9 @@ async fn account_mail(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "other sessions are signed out"
     );
-    assert!(login(&app, "ann@example.com", PASSWORD).await.is_none());
-    assert!(login(&app, "ann@example.com", "a new long password")
+    assert!(app.login("ann@example.com", PASSWORD).await.is_none());
+    assert!(app
+        .login("ann@example.com", "a new long password")
         .await
         .is_some());
     let told = sink.take("ann@example.com", "password was changed").await;
@@ -271,7 +250,9 @@ async fn account_mail(backend: Backend) {
         .take("ann2@example.com", "Confirm your new email")
         .await;
     let token = confirm.token(&format!("{links}confirm-email?token="));
-    let r = post_json(&app, "/v1/auth/confirm-email", json!({"token": token})).await;
+    let r = app
+        .post_json("/v1/auth/confirm-email", &json!({"token": token}))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let me = ann.account().await;
     assert_eq!(
@@ -286,14 +267,19 @@ async fn account_mail(backend: Backend) {
         "the old address is told where: {}",
         old.text
     );
-    assert!(login(&app, "ann@example.com", "a new long password")
+    assert!(app
+        .login("ann@example.com", "a new long password")
         .await
         .is_none());
-    assert!(login(&app, "ann2@example.com", "a new long password")
+    assert!(app
+        .login("ann2@example.com", "a new long password")
         .await
         .is_some());
-    let (s, code) =
-        error_code(post_json(&app, "/v1/auth/confirm-email", json!({"token": token})).await).await;
+    let (s, code) = error_code(
+        app.post_json("/v1/auth/confirm-email", &json!({"token": token}))
+            .await,
+    )
+    .await;
     assert_eq!((s, code.as_str()), (StatusCode::GONE, "auth.link_used"));
     // An address taken between the request and its confirmation.
     let r = change("carol@example.com", "a new long password")
@@ -305,8 +291,11 @@ async fn account_mail(backend: Backend) {
         .await;
     app.signup("carol@example.com").await;
     let token = confirm.token(&format!("{links}confirm-email?token="));
-    let (s, code) =
-        error_code(post_json(&app, "/v1/auth/confirm-email", json!({"token": token})).await).await;
+    let (s, code) = error_code(
+        app.post_json("/v1/auth/confirm-email", &json!({"token": token}))
+            .await,
+    )
+    .await;
     assert_eq!(
         (s, code.as_str()),
         (StatusCode::CONFLICT, "auth.email_taken")
@@ -318,7 +307,7 @@ async fn account_mail(backend: Backend) {
     );
 
     // ---- password reset --------------------------------------------------------------
-    let reset = |email: &str| post_json(&app, "/v1/auth/password-reset", json!({"email": email}));
+    let reset = |email: &str| app.post_json("/v1/auth/password-reset", json!({"email": email}));
     assert_eq!(
         reset("nobody@example.com").await.status(),
         StatusCode::NO_CONTENT,
@@ -355,15 +344,15 @@ async fn account_mail(backend: Backend) {
         second.token(&format!("{links}reset-password?token=")),
     );
     let confirm_reset = |token: &str, password: &str| {
-        post_json(
-            &app,
+        app.post_json(
             "/v1/auth/password-reset/confirm",
             json!({"token": token, "new_password": password}),
         )
     };
     let (_, code) = error_code(confirm_reset(&t2, "short").await).await;
     assert_eq!(code, "auth.weak_password");
-    let signed_in = login(&app, "ann2@example.com", "a new long password")
+    let signed_in = app
+        .login("ann2@example.com", "a new long password")
         .await
         .unwrap();
     assert_eq!(
@@ -377,17 +366,22 @@ async fn account_mail(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "a reset signs out every session"
     );
-    assert!(login(&app, "ann2@example.com", "the password after reset")
+    assert!(app
+        .login("ann2@example.com", "the password after reset")
         .await
         .is_some());
     sink.take("ann2@example.com", "password was changed").await;
     // The same link again, and the earlier one (void once one was used).
     for token in [&t2, &t1] {
-        let (s, code) = error_code(confirm_reset(token, "someone else's password").await).await;
-        assert_eq!((s, code.as_str()), (StatusCode::GONE, "auth.link_used"));
+        assert_error(
+            confirm_reset(token, "someone else's password").await,
+            StatusCode::GONE,
+            "auth.link_used",
+        )
+        .await;
     }
     assert!(
-        login(&app, "ann2@example.com", "the password after reset")
+        app.login("ann2@example.com", "the password after reset")
             .await
             .is_some(),
         "a refused link changed nothing"
@@ -423,51 +417,42 @@ async fn account_mail(backend: Backend) {
 
     // ---- notification choices ------------------------------------------------------
     let ann = User {
-        cookie: login(&app, "ann2@example.com", "the password after reset")
+        cookie: app
+            .login("ann2@example.com", "the password after reset")
             .await
             .unwrap(),
         ..ann
     };
-    let n: Value = ann
-        .get("/v1/account/notifications")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let n = ann.get_json("/v1/account/notifications").await;
     assert_eq!(
         n,
         json!({"job_emails": true, "marketing_emails": false, "mail_enabled": true, "email_verified": true})
     );
     let r = ann
-        .put("/v1/account/notifications")
-        .json(&json!({"job_emails": false, "marketing_emails": true}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            "/v1/account/notifications",
+            &json!({"job_emails": false, "marketing_emails": true}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         ann.account().await["notifications"],
         json!({"job_emails": false, "marketing_emails": true})
     );
     let r = ann
-        .put("/v1/account/notifications")
-        .json(&json!({"job_emails": true}))
-        .send()
-        .await
-        .unwrap();
+        .put_json("/v1/account/notifications", &json!({"job_emails": true}))
+        .await;
     assert_eq!(
         error_code(r).await.1,
         "request.bad_fields",
         "both choices, every time"
     );
     let r = ann
-        .put("/v1/account/notifications")
-        .json(&json!({"job_emails": true, "marketing_emails": true, "sms": true}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            "/v1/account/notifications",
+            &json!({"job_emails": true, "marketing_emails": true, "sms": true}),
+        )
+        .await;
     assert_eq!(error_code(r).await.1, "request.bad_fields");
     assert_eq!(ann.account().await["notifications"]["job_emails"], false);
 }
@@ -493,12 +478,12 @@ async fn expired_reset_link(backend: Backend) {
     })
     .await;
     app.signup("dan@example.com").await;
-    let r = post_json(
-        &app,
-        "/v1/auth/password-reset",
-        json!({"email": "dan@example.com"}),
-    )
-    .await;
+    let r = app
+        .post_json(
+            "/v1/auth/password-reset",
+            &json!({"email": "dan@example.com"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let mail = sink
         .take("dan@example.com", "Reset your vidmocap password")
@@ -506,19 +491,19 @@ async fn expired_reset_link(backend: Backend) {
     assert!(mail.text.contains("for 1 second"), "{}", mail.text);
     let token = mail.token(&format!("{}/#/reset-password?token=", app.base));
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let r = post_json(
-        &app,
-        "/v1/auth/password-reset/confirm",
-        json!({"token": token, "new_password": "too late a password"}),
-    )
-    .await;
-    let (s, code) = error_code(r).await;
-    assert_eq!((s, code.as_str()), (StatusCode::GONE, "auth.link_expired"));
+    let r = app
+        .post_json(
+            "/v1/auth/password-reset/confirm",
+            &json!({"token": token, "new_password": "too late a password"}),
+        )
+        .await;
+    assert_error(r, StatusCode::GONE, "auth.link_expired").await;
     assert!(
-        login(&app, "dan@example.com", PASSWORD).await.is_some(),
+        app.login("dan@example.com", PASSWORD).await.is_some(),
         "nothing changed"
     );
-    assert!(login(&app, "dan@example.com", "too late a password")
+    assert!(app
+        .login("dan@example.com", "too late a password")
         .await
         .is_none());
 }
@@ -537,18 +522,11 @@ async fn verified(app: &TestApp, sink: &SmtpSink, email: &str) -> User {
     let user = app.signup(email).await;
     let mail = sink.take(email, "Confirm your email address").await;
     let token = mail.token(&format!("{}/#/verify-email?token=", app.base));
-    let r = post_json(app, "/v1/auth/verify-email", json!({"token": token})).await;
+    let r = app
+        .post_json("/v1/auth/verify-email", &json!({"token": token}))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     user
-}
-
-async fn run_job(user: &User, clip: &Path) -> Value {
-    let upload = user.upload_ok(clip).await;
-    let r = user.create_job(upload["id"].as_str().unwrap(), None).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let job: Value = r.json().await.unwrap();
-    user.wait_job(job["id"].as_str().unwrap(), Duration::from_secs(240))
-        .await
 }
 
 /// A mail when a job succeeds and when it fails, with the job's link;
@@ -562,7 +540,7 @@ async fn job_notifications(backend: Backend) {
 
     let walk = app.dir.path().join("walk.mp4");
     cut(&media("walk_outdoor.mp4"), "2", &walk);
-    let done = run_job(&eve, &walk).await;
+    let done = eve.run_job(&walk).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     let mail = sink.take("eve@example.com", "is ready").await;
     assert!(mail.subject.contains("walk.mp4"), "{}", mail.subject);
@@ -574,7 +552,7 @@ async fn job_notifications(backend: Backend) {
     assert!(mail.text.contains("turn them off"), "{}", mail.text);
 
     let nobody = tiny_clip(app.dir.path(), "empty.mp4", 1);
-    let failed = run_job(&eve, &nobody).await;
+    let failed = eve.run_job(&nobody).await;
     assert_eq!(failed["state"], "failed", "{failed}");
     let mail = sink.take("eve@example.com", "could not be finished").await;
     assert!(
@@ -592,20 +570,20 @@ async fn job_notifications(backend: Backend) {
     );
 
     let r = eve
-        .put("/v1/account/notifications")
-        .json(&json!({"job_emails": false, "marketing_emails": false}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            "/v1/account/notifications",
+            &json!({"job_emails": false, "marketing_emails": false}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(run_job(&eve, &nobody).await["state"], "failed");
+    assert_eq!(eve.run_job(&nobody).await["state"], "failed");
 
     // Signed up, never verified: no job mail either.
     let fay = app.signup("fay@example.com").await;
     sink.take("fay@example.com", "Confirm your email address")
         .await;
     app.grant("fay@example.com", 100);
-    assert_eq!(run_job(&fay, &nobody).await["state"], "failed");
+    assert_eq!(fay.run_job(&nobody).await["state"], "failed");
     assert!(
         sink.none_to("eve@example.com", Duration::from_secs(1))
             .await,
@@ -634,20 +612,12 @@ async fn without_mail_the_api_says_what_is_unavailable() {
     let app = TestApp::start(Backend::Sqlite, 0).await;
     let gus = app.signup("gus@example.com").await;
     assert_eq!(gus.account().await["email_verified"], false);
-    let n: Value = gus
-        .get("/v1/account/notifications")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let n = gus.get_json("/v1/account/notifications").await;
     assert_eq!(n["mail_enabled"], false);
     let refusals = [
-        post_json(
-            &app,
+        app.post_json(
             "/v1/auth/password-reset",
-            json!({"email": "gus@example.com"}),
+            &json!({"email": "gus@example.com"}),
         )
         .await,
         gus.post("/v1/account/email")
@@ -666,13 +636,14 @@ async fn without_mail_the_api_says_what_is_unavailable() {
     }
     // A password change needs no mail.
     let r = gus
-        .post("/v1/account/password")
-        .json(&json!({"current_password": PASSWORD, "new_password": "another long one"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/v1/account/password",
+            &json!({"current_password": PASSWORD, "new_password": "another long one"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert!(login(&app, "gus@example.com", "another long one")
+    assert!(app
+        .login("gus@example.com", "another long one")
         .await
         .is_some());
     assert_eq!(gus.account().await["email"], "gus@example.com");

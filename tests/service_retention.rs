@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{error_code, short_walk, tiny_clip, Backend, TestApp, User};
+use support::{assert_error, error_code, short_walk, tiny_clip, Backend, TestApp, User};
 use vidmocap::db::jobs::Finish;
 use vidmocap::service::hooks;
 use vidmocap::service::sweep::{sweep_at, Swept};
@@ -38,12 +38,7 @@ async fn retention(user: &User) -> Value {
 }
 
 async fn set_retention(user: &User, body: Value) -> Value {
-    let r = user
-        .put("/v1/account/retention")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = user.put_json("/v1/account/retention", &body).await;
     let status = r.status();
     let answer: Value = r.json().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body} -> {answer}");
@@ -93,12 +88,7 @@ async fn settings_route(backend: Backend) {
         json!(null),
     ];
     for body in bad {
-        let r = user
-            .put("/v1/account/retention")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = user.put_json("/v1/account/retention", &body).await;
         let (status, code) = error_code(r).await;
         assert_eq!(
             (status, code.as_str()),
@@ -165,12 +155,7 @@ async fn finished_job(
     finished_ms: i64,
     expire_ms: Option<i64>,
 ) -> String {
-    let r = user.create_job(upload_id, None).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = user.job_id(upload_id).await;
     let state = app.state();
     let now = vidmocap::db::now_ms();
     let job = state
@@ -207,14 +192,7 @@ struct Probe<'a> {
 
 impl Probe<'_> {
     async fn upload_kept(&self, user: &User, id: &str) -> bool {
-        let u: Value = user
-            .get(&format!("/v1/uploads/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let u = user.get_json(&format!("/v1/uploads/{id}")).await;
         let key = format!("accounts/{}/uploads/{id}/input", user.id);
         let stored = self.app.state().store.head(&key).await.unwrap().is_some();
         assert_eq!(
@@ -234,22 +212,11 @@ impl Probe<'_> {
         let listed = match r.status() {
             StatusCode::OK => true,
             _ => {
-                let (s, code) = error_code(r).await;
-                assert_eq!(
-                    (s, code.as_str()),
-                    (StatusCode::GONE, "job.outputs_deleted")
-                );
+                assert_error(r, StatusCode::GONE, "job.outputs_deleted").await;
                 false
             }
         };
-        let view: Value = user
-            .get(&format!("/v1/jobs/{job}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view = user.job(job).await;
         assert_eq!(listed, view["outputs_deleted_ms"].is_null(), "{view}");
         let left = self
             .app
@@ -296,17 +263,12 @@ async fn sweep_deletes_what_is_due(backend: Backend) {
     for u in [&plain, &keeper, &brief, &none] {
         app.grant(&u.email, 100);
     }
-    let up = |u: &User| {
-        let u = u.clone();
-        let clip = clip.clone();
-        async move { u.upload_ok(&clip).await["id"].as_str().unwrap().to_string() }
-    };
     let (plain_up, keeper_up, brief_up, brief_busy_up, none_up) = (
-        up(&plain).await,
-        up(&keeper).await,
-        up(&brief).await,
-        up(&brief).await,
-        up(&none).await,
+        plain.upload_id(&clip).await,
+        keeper.upload_id(&clip).await,
+        brief.upload_id(&clip).await,
+        brief.upload_id(&clip).await,
+        none.upload_id(&clip).await,
     );
     let plain_job = finished_job(&app, &plain, &plain_up, t0, None).await;
     let keeper_job = finished_job(&app, &keeper, &keeper_up, t0, None).await;
@@ -315,12 +277,7 @@ async fn sweep_deletes_what_is_due(backend: Backend) {
     assert_eq!(none_expiry, t0 + 24 * HOUR_MS);
     let none_job = finished_job(&app, &none, &none_up, t0, Some(none_expiry)).await;
     // A queued job still needs this upload, so it is not due while queued.
-    let r = brief.create_job(&brief_busy_up, None).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let busy_job = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let busy_job = brief.job_id(&brief_busy_up).await;
 
     let p = Probe { app: &app };
     let uploads = [
@@ -422,12 +379,7 @@ async fn sweep_deletes_what_is_due(backend: Backend) {
         );
     }
     // Once its job is canceled, the busy upload is due too.
-    let r = brief
-        .post(&format!("/v1/jobs/{busy_job}/cancel"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    brief.cancel(&busy_job).await;
     let swept = sweep_at(app.state(), t0 + 31 * DAY_MS).await.unwrap();
     assert_eq!(
         swept,
@@ -440,16 +392,9 @@ async fn sweep_deletes_what_is_due(backend: Backend) {
     assert!(p.outputs_kept(&keeper, &keeper_job).await);
     // The tracks of a job whose outputs are gone cannot be re-solved.
     let r = brief
-        .post(&format!("/v1/jobs/{brief_job}/resolve"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    let (s, code) = error_code(r).await;
-    assert_eq!(
-        (s, code.as_str()),
-        (StatusCode::GONE, "job.outputs_deleted")
-    );
+        .post_json(&format!("/v1/jobs/{brief_job}/resolve"), &json!({}))
+        .await;
+    assert_error(r, StatusCode::GONE, "job.outputs_deleted").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -484,32 +429,22 @@ async fn no_retain_upload_goes_after_decoding(app: TestApp, on_disk: OnDisk) {
     });
     assert!(app.state().hooks.after_decode.set(hook).is_ok());
 
-    let user = app.signup("private@example.com").await;
-    app.grant(&user.email, 100);
+    let user = app.funded("private@example.com", 100).await;
     set_retention(
         &user,
         json!({"upload_retention_days": 30, "output_retention_days": null, "no_retain": true}),
     )
     .await;
     let clips = tempfile::tempdir().unwrap();
-    let upload = user.upload_ok(&short_walk(clips.path())).await;
-    let upload_id = upload["id"].as_str().unwrap().to_string();
+    let upload_id = user.upload_id(&short_walk(clips.path())).await;
     let key = format!("accounts/{}/uploads/{upload_id}/input", user.id);
     let file = on_disk(&key);
     assert!(file.is_file(), "the upload is stored at {}", file.display());
 
     // keep_upload is true: no-retain overrides it.
-    let r = user
-        .post("/v1/jobs")
-        .json(&json!({"upload_id": upload_id, "outputs": ["glb"], "keep_upload": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let job_id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let job_id = user
+        .job_with(&json!({"upload_id": upload_id, "outputs": ["glb"], "keep_upload": true}))
+        .await;
     let held = tokio::time::timeout(Duration::from_secs(300), seen.recv())
         .await
         .expect("the job decoded its video within 5 minutes")
@@ -517,26 +452,12 @@ async fn no_retain_upload_goes_after_decoding(app: TestApp, on_disk: OnDisk) {
     assert_eq!(held, job_id);
 
     // Held after decoding: the job runs, the upload is gone.
-    let job: Value = user
-        .get(&format!("/v1/jobs/{job_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = user.job(&job_id).await;
     assert_eq!(job["state"], "running", "{job}");
     assert!(job["finished_ms"].is_null(), "{job}");
     assert!(!file.exists(), "{} still stored", file.display());
     assert!(app.state().store.head(&key).await.unwrap().is_none());
-    let u: Value = user
-        .get(&format!("/v1/uploads/{upload_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let u = user.get_json(&format!("/v1/uploads/{upload_id}")).await;
     assert!(u["deleted_ms"].is_i64(), "{u}");
     assert!(u["deleted_ms"].as_i64().unwrap() >= job["started_ms"].as_i64().unwrap());
 
@@ -618,24 +539,10 @@ async fn no_retain_s3_store_postgres() {
 
 async fn deletion_keeps_billing(backend: Backend) {
     let app = TestApp::start(backend, 0).await;
-    let user = app.signup("leaving@example.com").await;
-    app.grant(&user.email, 40);
+    let user = app.funded("leaving@example.com", 40).await;
     let clips = tempfile::tempdir().unwrap();
-    let upload = user.upload_ok(&tiny_clip(clips.path(), "c.mp4", 1)).await;
-    let r = user.create_job(upload["id"].as_str().unwrap(), None).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let job_id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        user.post(&format!("/v1/jobs/{job_id}/cancel"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    let upload = user.upload_id(&tiny_clip(clips.path(), "c.mp4", 1)).await;
+    user.cancel(&user.job_id(&upload).await).await;
     let before = app.state().db.ledger(&user.id).await.unwrap();
     let kinds: Vec<&str> = before.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["grant", "reserve", "release"]);

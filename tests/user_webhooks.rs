@@ -27,7 +27,7 @@ use std::time::Duration;
 use receiver::Receiver;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{error_code, short_walk, tiny_clip, Backend, TestApp, User};
+use support::{error_code, now_s, short_walk, tiny_clip, Backend, TestApp, User};
 use vidmocap::db::webhooks::NewWebhook;
 use vidmocap::service::credits::verify_signature;
 use vidmocap::service::{self, ServiceConfig, StartOptions};
@@ -42,12 +42,7 @@ fn quick(s: &mut ServiceConfig) {
 }
 
 async fn register(user: &User, body: Value) -> (String, String) {
-    let r = user
-        .post("/v1/account/webhooks")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = user.post_json("/v1/account/webhooks", &body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let created: Value = r.json().await.unwrap();
     (
@@ -84,29 +79,9 @@ async fn log_of(user: &User, hook: &str, n: usize) -> Vec<Value> {
     );
 }
 
-/// A job of an upload already made.
-async fn job_from(user: &User, upload: &str) -> String {
-    let r = user.create_job(upload, None).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
+/// A job of a clip uploaded now.
 async fn job_of(user: &User, clip: &std::path::Path) -> String {
-    let upload = user.upload_ok(clip).await;
-    job_from(user, upload["id"].as_str().unwrap()).await
-}
-
-/// Cancels a job (at once when it is queued).
-async fn cancel(user: &User, job: &str) {
-    let r = user
-        .post(&format!("/v1/jobs/{job}/cancel"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    user.job_id(&user.upload_id(clip).await).await
 }
 
 /// `GET /v1/account/webhooks` as its text.
@@ -127,33 +102,22 @@ fn by_type(got: &[receiver::Received], kind: &str) -> receiver::Received {
     of[0].clone()
 }
 
+/// Waits for the job to run; until then it must be queued.
 async fn wait_running(user: &User, job: &str) {
-    for _ in 0..600 {
-        let j: Value = user
-            .get(&format!("/v1/jobs/{job}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if j["state"] == "running" {
-            return;
+    let running = |j: &Value| {
+        let now = j["state"] == "running";
+        if !now {
+            assert_eq!(j["state"], "queued", "{j}");
         }
-        assert_eq!(j["state"], "queued", "{j}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("job {job} never ran");
-}
-
-fn now_s() -> i64 {
-    vidmocap::db::now_ms() / 1000
+        now
+    };
+    let (limit, every) = (Duration::from_secs(60), Duration::from_millis(100));
+    user.wait_for(job, "start", limit, every, running).await;
 }
 
 async fn signed_retried_and_logged(backend: Backend) {
     let app = TestApp::start_with(backend, 1, quick).await;
-    let user = app.signup("hooks@example.com").await;
-    app.grant(&user.email, 200);
+    let user = app.funded("hooks@example.com", 200).await;
     let ok = Receiver::start(0).await;
     let flaky = Receiver::start(2).await;
 
@@ -194,7 +158,7 @@ async fn signed_retried_and_logged(backend: Backend) {
     let walk = job_of(&user, &short_walk(clips.path())).await;
     wait_running(&user, &walk).await;
     let canceled = job_of(&user, &tiny_clip(clips.path(), "cancel.mp4", 1)).await;
-    cancel(&user, &canceled).await;
+    user.cancel(&canceled).await;
     let done = user.wait_job(&walk, Duration::from_secs(300)).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     let got = ok.wait_for(2, Duration::from_secs(20)).await;
@@ -401,12 +365,7 @@ async fn bad_urls_are_refused(backend: Backend) {
         ),
     ];
     for (body, code) in cases {
-        let r = user
-            .post("/v1/account/webhooks")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = user.post_json("/v1/account/webhooks", &body).await;
         assert_eq!(
             error_code(r).await,
             (StatusCode::BAD_REQUEST, code.to_string()),
@@ -414,12 +373,11 @@ async fn bad_urls_are_refused(backend: Backend) {
         );
     }
     let r = app
-        .http
-        .post(app.url("/v1/account/webhooks"))
-        .json(&json!({"url": "https://example.com/hook"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/v1/account/webhooks",
+            &json!({"url": "https://example.com/hook"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let listed = webhook_list(&user).await;
     assert_eq!(listed["webhooks"], json!([]), "nothing stored");
@@ -450,7 +408,7 @@ async fn bad_urls_are_refused(backend: Backend) {
     app.grant(&user.email, 50);
     let clips = tempfile::tempdir().unwrap();
     let job = job_of(&user, &tiny_clip(clips.path(), "one.mp4", 1)).await;
-    cancel(&user, &job).await;
+    user.cancel(&job).await;
     for hook in ["rebound", "literal"] {
         let attempts = log_of(&user, hook, 1).await;
         assert_eq!(attempts.len(), 1, "{attempts:?}");
@@ -512,16 +470,14 @@ async fn processes_share_deliveries_and_a_restart_loses_none_postgres() {
     })
     .await;
     let other = sender(&app.svc).await;
-    let user = app.signup("fleet@example.com").await;
-    app.grant(&user.email, 500);
+    let user = app.funded("fleet@example.com", 500).await;
     let receiver = Receiver::start(0).await;
     let (hook, secret) = register(&user, json!({"url": receiver.url})).await;
     let clips = tempfile::tempdir().unwrap();
-    let upload = user.upload_ok(&tiny_clip(clips.path(), "one.mp4", 1)).await;
-    let upload = upload["id"].as_str().unwrap();
+    let upload = &user.upload_id(&tiny_clip(clips.path(), "one.mp4", 1)).await;
     const JOBS: usize = 12;
     for _ in 0..JOBS {
-        cancel(&user, &job_from(&user, upload).await).await;
+        user.cancel(&user.job_id(upload).await).await;
     }
     let got = receiver.wait_for(JOBS, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -540,7 +496,7 @@ async fn processes_share_deliveries_and_a_restart_loses_none_postgres() {
     // process to start sends it.
     let flaky = Receiver::start(1).await;
     let (late_hook, late_secret) = register(&user, json!({"url": flaky.url})).await;
-    cancel(&user, &job_from(&user, upload).await).await;
+    user.cancel(&user.job_id(upload).await).await;
     flaky.wait_for(1, Duration::from_secs(20)).await;
     log_of(&user, &late_hook, 1).await;
     other.shutdown().await;

@@ -26,7 +26,9 @@ use tracing::Instrument;
 
 use super::app::AppState;
 use super::job::{job_prefix, JobOptions};
-use super::worker::{failed, fetch_upload, internal, pipeline_failure, process_options, Flags};
+use super::worker::{
+    failed, fetch_upload, internal, keep_leased, pipeline_failure, process_options, Flags,
+};
 use crate::db::jobs::{Finish, Job};
 use crate::db::now_ms;
 use crate::db::segments::{state, Segment, SegmentFinish};
@@ -420,35 +422,13 @@ async fn segment_heartbeat(
     seg: Segment,
     flags: Arc<Flags>,
     done: Arc<std::sync::atomic::AtomicU64>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let lease_ms = state.cfg.lease_secs * 1000;
-    let every = Duration::from_millis((lease_ms as u64 / 3).clamp(200, 1000));
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => {}
-        }
-        if *stop.borrow() {
-            flags.shutdown.store(true, Ordering::SeqCst);
-            flags.cancel.store(true, Ordering::SeqCst);
-        }
-        let frames = done.load(Ordering::Relaxed) as i64;
-        match state
-            .db
-            .segment_heartbeat(&seg, &owner, now_ms() + lease_ms, frames)
-            .await
-        {
-            Ok(Some(false)) => {}
-            Ok(Some(true)) => flags.cancel.store(true, Ordering::SeqCst),
-            Ok(None) => {
-                flags.lease_lost.store(true, Ordering::SeqCst);
-                flags.cancel.store(true, Ordering::SeqCst);
-                return;
-            }
-            Err(e) => tracing::warn!(error = %e, "segment heartbeat failed"),
-        }
-    }
+    let (db, seg, owner) = (&state.db, &seg, owner.as_str());
+    keep_leased(&state, &flags, stop, "segment heartbeat", |lease_until| {
+        db.segment_heartbeat(seg, owner, lease_until, done.load(Ordering::Relaxed) as i64)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! job is picked up by any surviving one. On shutdown a running job is
 //! stopped and handed back to the queue without counting the attempt.
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,7 +26,7 @@ use super::retention::no_retain_expiry;
 use super::uploads::remove_video;
 use crate::config::Config;
 use crate::db::jobs::{Finish, Job};
-use crate::db::now_ms;
+use crate::db::{now_ms, DbError};
 use crate::pipeline::{self, PersonChoice, ProcessOptions, Progress, Report};
 use crate::pose::record::FILE_NAME as TRACKS_FILE;
 use crate::ErrorKind;
@@ -229,8 +230,30 @@ async fn heartbeat(
     job: Job,
     flags: Arc<Flags>,
     progress: Arc<Mutex<(&'static str, u64, u64)>>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
+    let (db, id, owner) = (&state.db, job.id.as_str(), owner.as_str());
+    keep_leased(&state, &flags, stop, "heartbeat", |lease_until| {
+        let (stage, done, total) = *progress.lock().unwrap_or_else(|p| p.into_inner());
+        let (done, total) = (done as i64, total as i64);
+        db.heartbeat(id, owner, job.attempts, lease_until, stage, done, total)
+    })
+    .await
+}
+
+/// Beats until aborted: `beat` extends a lease to the moment it is given
+/// and answers whether a stop was asked, or `None` once the lease is no
+/// longer ours. A stop, a lost lease or shutdown raises the cancel flag.
+pub(super) async fn keep_leased<Beat, Answer>(
+    state: &AppState,
+    flags: &Flags,
+    mut stop: watch::Receiver<bool>,
+    what: &str,
+    mut beat: Beat,
+) where
+    Beat: FnMut(i64) -> Answer,
+    Answer: Future<Output = Result<Option<bool>, DbError>>,
+{
     let lease_ms = state.cfg.lease_secs * 1000;
     // Often enough for live progress, and well inside the lease.
     let every = Duration::from_millis((lease_ms as u64 / 3).clamp(200, 1000));
@@ -243,32 +266,15 @@ async fn heartbeat(
             flags.shutdown.store(true, Ordering::SeqCst);
             flags.cancel.store(true, Ordering::SeqCst);
         }
-        let (stage, done, total) = *progress.lock().unwrap_or_else(|p| p.into_inner());
-        let now = now_ms();
-        match state
-            .db
-            .heartbeat(
-                &job.id,
-                &owner,
-                job.attempts,
-                now + lease_ms,
-                stage,
-                done as i64,
-                total as i64,
-            )
-            .await
-        {
-            Ok(Some(cancel)) => {
-                if cancel {
-                    flags.cancel.store(true, Ordering::SeqCst);
-                }
-            }
+        match beat(now_ms() + lease_ms).await {
+            Ok(Some(false)) => {}
+            Ok(Some(true)) => flags.cancel.store(true, Ordering::SeqCst),
             Ok(None) => {
                 flags.lease_lost.store(true, Ordering::SeqCst);
                 flags.cancel.store(true, Ordering::SeqCst);
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            Err(e) => tracing::warn!(error = %e, "{what} failed"),
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Response, StatusCode};
+use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::Connection;
 use vidmocap::config::Config;
@@ -222,10 +223,72 @@ impl TestApp {
         );
     }
 
+    /// Signs up a new account and grants it `credits`.
+    pub async fn funded(&self, email: &str, credits: i64) -> User {
+        let user = self.signup(email).await;
+        self.grant(&user.email, credits);
+        user
+    }
+
+    /// Posts `body` as JSON with no session.
+    pub async fn post_json(&self, path: &str, body: impl Serialize) -> Response {
+        self.http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs in; the session cookie, or `None` when the login is refused.
+    pub async fn login(&self, email: &str, password: &str) -> Option<String> {
+        let r = self
+            .post_json(
+                "/v1/auth/login",
+                &json!({"email": email, "password": password}),
+            )
+            .await;
+        (r.status() == StatusCode::OK).then(|| session_cookie(&r).unwrap())
+    }
+
     /// The app's database handle, for assertions on rows.
     pub fn state(&self) -> &vidmocap::service::app::AppState {
         &self.running.as_ref().unwrap().state
     }
+}
+
+/// Seconds since the epoch, as payment and webhook signatures count them.
+pub fn now_s() -> i64 {
+    vidmocap::db::now_ms() / 1000
+}
+
+/// PUTs `body` to a presign ticket's URL, with the headers it names (S3
+/// wants them signed).
+pub async fn put_presigned(http: &reqwest::Client, ticket: &Value, body: Vec<u8>) -> Response {
+    let mut req = http.put(ticket["put"]["url"].as_str().unwrap()).body(body);
+    for h in ticket["put"]["headers"].as_array().into_iter().flatten() {
+        req = req.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
+    }
+    req.send().await.unwrap()
+}
+
+/// The kinds of the ledger entries of `job`, oldest first.
+pub fn kinds_of<'a>(ledger: &'a Value, job: &str) -> Vec<&'a str> {
+    ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["job_id"] == job)
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect()
+}
+
+/// An upload made through a presigned PUT and `complete`.
+pub struct Presigned {
+    pub id: String,
+    pub ticket: Value,
+    /// What `complete` answered.
+    pub upload: Value,
 }
 
 /// The `vidmocap_session` value from a response's Set-Cookie.
@@ -252,11 +315,8 @@ impl User {
     /// Starts a checkout of `offer`; the Checkout URL the API answered.
     pub async fn checkout_url(&self, offer: &str) -> String {
         let r = self
-            .post("/v1/billing/checkout")
-            .json(&json!({"offer": offer}))
-            .send()
-            .await
-            .unwrap();
+            .post_json("/v1/billing/checkout", &json!({"offer": offer}))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         r.json::<Value>().await.unwrap()["url"]
             .as_str()
@@ -280,6 +340,16 @@ impl User {
         self.http
             .put(format!("{}{path}", self.base))
             .header(COOKIE, format!("vidmocap_session={}", self.cookie))
+    }
+
+    /// `POST path` with `body` as JSON.
+    pub async fn post_json(&self, path: &str, body: impl Serialize) -> Response {
+        self.post(path).json(&body).send().await.unwrap()
+    }
+
+    /// `PUT path` with `body` as JSON.
+    pub async fn put_json(&self, path: &str, body: impl Serialize) -> Response {
+        self.put(path).json(&body).send().await.unwrap()
     }
 
     pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
@@ -337,28 +407,146 @@ impl User {
         req.send().await.unwrap()
     }
 
-    /// Polls until the job is final; returns its JSON.
-    pub async fn wait_job(&self, id: &str, limit: Duration) -> Value {
+    /// `GET path` read as JSON, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// The job's JSON.
+    pub async fn job(&self, id: &str) -> Value {
+        self.get_json(&format!("/v1/jobs/{id}")).await
+    }
+
+    /// Uploads a file and expects it accepted; returns the upload's id.
+    pub async fn upload_id(&self, path: &Path) -> String {
+        self.upload_ok(path).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Creates a job of an upload (the default outputs) and expects it
+    /// created; returns its id.
+    pub async fn job_id(&self, upload_id: &str) -> String {
+        created_id(self.create_job(upload_id, None).await).await
+    }
+
+    /// Creates a job from the request `body` and expects it created;
+    /// returns its id.
+    pub async fn job_with(&self, body: &Value) -> String {
+        created_id(self.post_json("/v1/jobs", body).await).await
+    }
+
+    /// Uploads `clip`, runs a job of it and waits for its end (4 minutes at
+    /// the most); returns the job's JSON.
+    pub async fn run_job(&self, clip: &Path) -> Value {
+        let upload = self.upload_id(clip).await;
+        let job = self.job_id(&upload).await;
+        self.wait_job(&job, Duration::from_secs(240)).await
+    }
+
+    /// Cancels a job and expects it canceled at once (it was queued).
+    pub async fn cancel(&self, job: &str) {
+        let r = self
+            .post(&format!("/v1/jobs/{job}/cancel"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    /// Polls the job every `every` until `until` holds, `limit` at the
+    /// most; returns its JSON. `what` names what is awaited.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        what: &str,
+        limit: Duration,
+        every: Duration,
+        mut until: impl FnMut(&Value) -> bool,
+    ) -> Value {
         let start = Instant::now();
         loop {
-            let job: Value = self
-                .get(&format!("/v1/jobs/{id}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if matches!(
-                job["state"].as_str(),
-                Some("succeeded" | "failed" | "canceled")
-            ) {
+            let job = self.job(id).await;
+            if until(&job) {
                 return job;
             }
-            assert!(start.elapsed() < limit, "job {id} not finished: {job}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert!(
+                start.elapsed() < limit,
+                "job {id}: no {what} within {limit:?}: {job}"
+            );
+            tokio::time::sleep(every).await;
         }
     }
+
+    /// Polls until the job is final; returns its JSON.
+    pub async fn wait_job(&self, id: &str, limit: Duration) -> Value {
+        self.wait_for(id, "end", limit, Duration::from_millis(200), is_final)
+            .await
+    }
+
+    /// A presign ticket for a direct upload.
+    pub async fn presign(&self) -> Value {
+        let r = self.post("/v1/uploads/presign").send().await.unwrap();
+        r.json().await.unwrap()
+    }
+
+    /// `complete` of a presigned upload, expected to accept it; returns
+    /// the upload's JSON.
+    pub async fn complete(&self, id: &str, filename: &str) -> Value {
+        let path = format!("/v1/uploads/{id}/complete");
+        let r = self
+            .post_json(&path, &json!({ "filename": filename }))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
+    }
+
+    /// Uploads `body` through a presigned PUT (which must succeed), then
+    /// completes it as `filename`.
+    pub async fn upload_presigned(&self, body: Vec<u8>, filename: &str) -> Presigned {
+        let ticket = self.presign().await;
+        let r = put_presigned(&self.http, &ticket, body).await;
+        assert!(r.status().is_success(), "PUT: {}", r.text().await.unwrap());
+        let id = ticket["upload_id"].as_str().unwrap().to_string();
+        let upload = self.complete(&id, filename).await;
+        Presigned { id, ticket, upload }
+    }
+
+    /// The download link of the job's output `name`.
+    pub async fn output_url(&self, job: &str, name: &str) -> String {
+        let outputs = self.get_json(&format!("/v1/jobs/{job}/outputs")).await;
+        output_link(&outputs, name)
+    }
+}
+
+/// The link of output `name` in a job's outputs list.
+pub fn output_link(outputs: &Value, name: &str) -> String {
+    outputs["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {outputs}"))["url"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Whether a job's JSON shows it finished.
+pub fn is_final(job: &Value) -> bool {
+    matches!(
+        job["state"].as_str(),
+        Some("succeeded" | "failed" | "canceled")
+    )
+}
+
+/// The id in a `201 Created` answer.
+pub async fn created_id(r: Response) -> String {
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_string()
 }
 
 /// A small generated clip (no person in it), `seconds` long.
@@ -393,6 +581,12 @@ pub fn short_walk(dir: &Path) -> PathBuf {
         .expect("ffmpeg runs");
     assert!(status.success(), "ffmpeg cut walk_outdoor.mp4");
     dst
+}
+
+/// Expects a JSON error answer with this status and code.
+pub async fn assert_error(resp: Response, status: StatusCode, code: &str) {
+    let (s, c) = error_code(resp).await;
+    assert_eq!((s, c.as_str()), (status, code));
 }
 
 /// Error code of a JSON error response.
