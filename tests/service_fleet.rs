@@ -484,6 +484,69 @@ async fn a_worker_killed_mid_segment_costs_a_retry_not_the_job() {
     charged_once(user, job, &done).await;
 }
 
+/// A split job canceled by its owner while two workers run its segments:
+/// the job ends canceled with its credits released, no segment runs on
+/// after its worker's next heartbeat, none is left queued, and the workers
+/// go on to serve the next job.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_split_job_canceled_mid_run_stops_its_segments_and_releases_its_credits() {
+    let run = SplitRun::start("cancel@example.com", 3.0, |s| s.lease_secs = 3).await;
+    let (app, user, job) = (&run.app, &run.user, &run.job);
+    let started = Instant::now();
+    let running: Vec<usize> = loop {
+        let rows = segment_rows(app, job).await;
+        let running: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].0 == "running")
+            .collect();
+        if running.len() == 2 {
+            break running;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "segments never ran: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // A running job's cancel is asked for (202), and carried out by the
+    // workers' heartbeats.
+    let r = user
+        .post(&format!("/v1/jobs/{job}/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let done = user.wait_job(job, Duration::from_secs(60)).await;
+    assert_eq!(done["state"], "canceled", "{done}");
+    assert_eq!(
+        kinds_of(&user.ledger().await, job),
+        ["reserve", "release"],
+        "charged for a canceled job"
+    );
+    // Running segments stop at their next heartbeat (a third of the lease).
+    let stopping = Instant::now();
+    let rows = loop {
+        let rows = segment_rows(app, job).await;
+        if rows.iter().all(|r| r.0 != "running" && r.0 != "queued") {
+            break rows;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(20),
+            "segments still running or queued after the cancel: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // The two it ran were stopped, not run to their end.
+    for i in running {
+        assert_eq!(rows[i].0, "canceled", "segment {i}: {rows:?}");
+    }
+    // The same workers take the next job and finish it.
+    let upload = upload_to_s3(user, &run.clip, "again.mp4").await;
+    let next = create_fast_job(user, &upload).await;
+    let done = user.wait_job(&next, Duration::from_secs(400)).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    stop_workers(run.workers);
+}
+
 /// User plus system CPU time of a process so far, seconds (Linux).
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
