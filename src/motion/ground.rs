@@ -237,6 +237,10 @@ pub fn interpolate(known: &[Option<f32>]) -> Option<Vec<f32>> {
     Some(out)
 }
 
+/// [`super::place`] now puts soles on the floor with the rest of the
+/// root's placement (mostly along the camera's ray); this straight-up
+/// correction is kept for comparison.
+///
 /// Per-frame vertical root correction that puts planted soles exactly on
 /// `floor` (the lower planted sole, where both are), spread linearly
 /// between contacts, then raised wherever a sole would still be under the

@@ -13,8 +13,9 @@
 //! and the world landmarks together by Levenberg–Marquardt ([`limits`]
 //! keeps knees bending one way), long losses are bridged smoothly, [`ground`]
 //! finds foot contacts, [`level`] turns the scene so the ground they stand
-//! on is level, [`ground`] sets the floor under them, [`foot`] locks planted
-//! feet, and [`quality`] measures the result.
+//! on is level, [`ground`] sets the floor under them, [`place`] puts the
+//! root where the picture, still planted feet and the floor agree best,
+//! and [`quality`] measures the result.
 
 pub mod consistency;
 pub mod filter;
@@ -25,6 +26,7 @@ pub mod ground;
 pub mod level;
 pub mod lift;
 pub mod limits;
+pub mod place;
 pub mod quality;
 pub mod root;
 pub mod scale;
@@ -41,7 +43,6 @@ use crate::rig::{
     global_positions, make_continuous, pose_landmarks, solve_frame, Clip, JointId, Skeleton,
 };
 use filter::PoseSmoother;
-use foot::lock_feet;
 use gaps::fill_gaps;
 use ground::{FeetFrame, GroundParams};
 use level::SceneToCamera;
@@ -335,27 +336,32 @@ pub fn solve(
         contacts = feet_seen.contacts(&soles_of(&skeleton, &root, &rotations));
     }
 
-    // Planted feet held still (the root moves under them) and put on the
-    // floor.
+    // The root placed over the whole clip: planted feet held still and
+    // soles on the floor mostly by moves along the camera's ray, where the
+    // picture hardly tells (see `place`); the rotations are not touched.
     let joints_of = |root: &[Vec3]| -> Vec<Vec<Vec3>> {
         root.iter()
             .zip(&rotations)
             .map(|(r, rot)| global_positions(&skeleton, *r, rot))
             .collect()
     };
-    let feet: Vec<[Vec3; 2]> = joints_of(&root)
-        .iter()
-        .map(|g| [g[JointId::LeftFoot.index()], g[JointId::RightFoot.index()]])
-        .collect();
-    lock_feet(&mut root, &feet, &contacts);
     let soles = soles_of(&skeleton, &root, &rotations);
     let floor = match ground::floor(&contacts, &soles) {
         Some(floor) => {
-            if let Some(dy) = ground::vertical_correction(&contacts, &soles, &floor) {
-                for (r, dy) in root.iter_mut().zip(dy) {
-                    r.y += dy;
-                }
-            }
+            let weights = place::Weights::default();
+            let frames = placement_frames(&PlacementInput {
+                skeleton: &skeleton,
+                camera: &camera,
+                to_camera: &to_camera,
+                poses: &poses,
+                bridged: &bridged,
+                root: &root,
+                rotations: &rotations,
+                contacts: &contacts,
+                floor: &floor,
+                share: weights.picture,
+            });
+            root = place::place(&frames, &weights);
             floor
         }
         // No contact at all: the lowest sole of the clip is the floor.
@@ -442,6 +448,73 @@ pub fn solve(
         clip,
         quality,
     })
+}
+
+/// What [`placement_frames`] reads.
+struct PlacementInput<'a> {
+    skeleton: &'a Skeleton,
+    camera: &'a Pinhole,
+    to_camera: &'a SceneToCamera,
+    poses: &'a [Option<PoseObservation>],
+    bridged: &'a [bool],
+    root: &'a [Vec3],
+    rotations: &'a [Vec<Quat>],
+    contacts: &'a [[bool; 2]],
+    floor: &'a [f32],
+    share: f32,
+}
+
+/// A bridged frame's made-up root counts this much of a seen one's.
+const BRIDGED_PICTURE: f32 = 0.1;
+
+/// Each frame's evidence for [`place::place`]: the picture's cost of a
+/// root move from the posed skeleton and the landmarks' visibility, the
+/// ankles and soles relative to the root.
+fn placement_frames(input: &PlacementInput) -> Vec<place::Frame> {
+    let s = input.skeleton;
+    (0..input.root.len())
+        .map(|i| {
+            let (root, rot) = (input.root[i], &input.rotations[i]);
+            let landmarks = pose_landmarks(s, root, rot);
+            let seen = input.poses[i].as_ref().filter(|_| !input.bridged[i]);
+            let (weights, height, k) = match seen {
+                Some(p) => (
+                    p.image.map(|l| filter::visibility_weight(l.visibility)),
+                    pixel_height(p),
+                    1.0,
+                ),
+                None => (
+                    [1.0; NUM_LANDMARKS],
+                    place::projected_height(input.camera, input.to_camera, &landmarks),
+                    BRIDGED_PICTURE,
+                ),
+            };
+            let picture = place::picture_cost(
+                input.camera,
+                input.to_camera,
+                &landmarks,
+                &weights,
+                height,
+                input.share,
+            ) * k;
+            let joints = global_positions(s, root, rot);
+            let sole = |heel: usize, toe: usize| landmarks[heel].y.min(landmarks[toe].y) - root.y;
+            place::Frame {
+                root,
+                picture,
+                feet: [
+                    joints[JointId::LeftFoot.index()] - root,
+                    joints[JointId::RightFoot.index()] - root,
+                ],
+                soles: [
+                    sole(lm::LEFT_HEEL, lm::LEFT_FOOT_INDEX),
+                    sole(lm::RIGHT_HEEL, lm::RIGHT_FOOT_INDEX),
+                ],
+                contact: input.contacts[i],
+                floor: input.floor[i],
+            }
+        })
+        .collect()
 }
 
 /// Heel and toe of the posed rig per side, output space.
