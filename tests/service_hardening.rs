@@ -3,7 +3,8 @@
 //! upload (local store and S3), the per-account running limit holds under
 //! concurrent claims on PostgreSQL, credits are bounded, unknown job fields
 //! are refused, an unreadable options row keeps the upload, every rejection
-//! has the JSON error shape, and migrations started together do not race.
+//! has the JSON error shape, migrations started together do not race, and
+//! the admin command writes to a SQLite file the running service writes to.
 
 #[path = "support/s3.rs"]
 mod s3;
@@ -668,4 +669,38 @@ fn assert_operations_have_schemas(doc: &Value) {
             .unwrap_or_else(|| panic!("{r}: not a component"));
         assert!(schemas.contains_key(name), "{r} does not resolve");
     }
+}
+
+/// `vidmocap admin grant-credits` is a second process on the service's
+/// SQLite file. While the service writes, the command's
+/// transaction used to read first and then fail to write ("database is
+/// locked": SQLite refuses a reader's upgrade once another connection has
+/// written, without waiting); every grant must wait its turn and land.
+/// The service's writes here are notification settings.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_grants_land_while_the_service_writes_sqlite() {
+    let app = TestApp::start(Backend::Sqlite, 1).await;
+    let user = app.signup("admin-target@example.com").await;
+    let writer = {
+        let busy = app.signup("busy@example.com").await;
+        tokio::spawn(async move {
+            for i in 0..300 {
+                let r = busy
+                    .put_json(
+                        "/v1/account/notifications",
+                        json!({"job_emails": i % 2 == 0, "marketing_emails": false}),
+                    )
+                    .await;
+                assert_eq!(r.status(), StatusCode::OK);
+            }
+        })
+    };
+    let mut granted = 0;
+    while !writer.is_finished() {
+        app.grant(&user.email, 1);
+        granted += 1;
+    }
+    writer.await.unwrap();
+    assert!(granted >= 3, "only {granted} grants overlapped the writes");
+    assert_eq!(user.ledger().await["balance"], granted);
 }

@@ -184,7 +184,7 @@ impl Db {
         token_hash: &str,
         now: i64,
     ) -> Result<Result<Spent, LinkRefused>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let spent = match spend(&mut tx, token_hash, Purpose::Verify, now).await? {
             Ok(s) => s,
             Err(why) => return Ok(Err(why)),
@@ -215,7 +215,7 @@ impl Db {
         token_hash: &str,
         now: i64,
     ) -> Result<Result<EmailChanged, LinkRefused>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let spent = match spend(&mut tx, token_hash, Purpose::ChangeEmail, now).await? {
             Ok(s) => s,
             Err(why) => return Ok(Err(why)),
@@ -281,7 +281,7 @@ impl Db {
         password_hash: &str,
         now: i64,
     ) -> Result<Result<Spent, LinkRefused>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let spent = match spend(&mut tx, token_hash, Purpose::Reset, now).await? {
             Ok(s) => s,
             Err(why) => return Ok(Err(why)),
@@ -320,7 +320,7 @@ impl Db {
         keep_session: Option<&str>,
         now: i64,
     ) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(account_id)

@@ -208,7 +208,7 @@ impl Db {
     /// under the account's opaque id, which nothing links to a person once
     /// the account row (the email) is gone.
     pub async fn delete_account(&self, account_id: &str) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for table in [
             "sessions",
             "api_keys",

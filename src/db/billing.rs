@@ -166,7 +166,7 @@ impl Db {
         session_id: &str,
         payment_intent: Option<&str>,
     ) -> Result<Applied, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let row =
             sqlx::query("SELECT account_id, credits FROM checkout_sessions WHERE session_id = $1")
                 .bind(session_id)
@@ -219,7 +219,7 @@ impl Db {
         if !(0..=MAX_CREDITS).contains(&credits) {
             return Ok(Applied::OverLimit);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if !account_exists(&mut tx, account_id).await? {
             return Ok(Applied::NoAccount);
         }
@@ -250,7 +250,7 @@ impl Db {
         tier: Option<&str>,
         downgrade_at_ms: Option<i64>,
     ) -> Result<Applied, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if !account_exists(&mut tx, account_id).await? {
             return Ok(Applied::NoAccount);
         }
@@ -301,7 +301,7 @@ impl Db {
     /// Moves accounts whose cancelled plan's period has ended to
     /// `default_tier`; returns how many.
     pub async fn apply_due_downgrades(&self, now: i64, default_tier: &str) -> Result<u64, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE accounts SET tier = $1 WHERE id IN (SELECT account_id FROM subscriptions
                  WHERE downgrade_at_ms IS NOT NULL AND downgrade_at_ms <= $2)",
@@ -354,7 +354,7 @@ impl Db {
         amount_refunded: i64,
         amount: i64,
     ) -> Result<Option<(Applied, i64)>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let row = sqlx::query(
             "SELECT account_id, credits, refunded_credits FROM payments WHERE payment_intent = $1",
         )

@@ -121,7 +121,7 @@ impl Db {
         may_create: bool,
         now: i64,
     ) -> Result<Option<(String, bool)>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let created = may_create
             && sqlx::query(
                 "INSERT INTO accounts

@@ -263,7 +263,7 @@ pub const QUEUE_DEPTH_SQL: &str = "SELECT (SELECT COUNT(*) FROM jobs j WHERE j.s
 impl Db {
     /// Creates a job and reserves its price in one transaction.
     pub async fn create_job(&self, new: &NewJob) -> Result<CreateOutcome, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO jobs (id, account_id, upload_id, idempotency_key, request_hash, state, options_json,
                  price, priority, max_running, attempts, max_attempts, created_ms)
@@ -371,7 +371,7 @@ impl Db {
         id: &str,
         now: i64,
     ) -> Result<CancelOutcome, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = 'canceled', stage = 'canceled', finished_ms = $1,
                  error_code = 'job.canceled', error_message = 'canceled by the user'
@@ -441,7 +441,7 @@ impl Db {
     /// (`EXPLAIN ANALYZE`, inside a transaction that is rolled back, so no
     /// row stays locked): what the queue bench prints.
     pub async fn explain_claim(&self) -> Result<String, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let rows = sqlx::query(&format!(
             "EXPLAIN (ANALYZE, COSTS OFF) {PG_CLAIM_CANDIDATE_SQL}"
         ))
@@ -517,7 +517,7 @@ impl Db {
         now: i64,
         lease_until: i64,
     ) -> Result<PgClaim, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let candidate = sqlx::query(PG_CLAIM_CANDIDATE_SQL)
             .fetch_optional(&mut *tx)
             .await?;
@@ -636,7 +636,7 @@ impl Db {
                 None,
             ),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = $1, stage = $1, report_json = $2, outputs_json = $3, error_code = $4,
                  error_message = $5, finished_ms = $6, lease_owner = NULL, lease_until_ms = NULL,

@@ -162,7 +162,7 @@ impl Db {
         if !(1..=MAX_CREDITS).contains(&credits) {
             return Ok(Credited::OverLimit);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if !account_exists(&mut tx, account_id).await? {
             return Ok(Credited::NoAccount);
         }

@@ -10,8 +10,10 @@
 //!
 //! SQLite gets a single connection: writers are serialised anyway, and one
 //! connection makes "check then write" transactions and queue claims safe
-//! without `BEGIN IMMEDIATE`. Code must therefore never hold a transaction
-//! while asking the pool for a second connection.
+//! within the process. Code must therefore never hold a transaction while
+//! asking the pool for a second connection. Other processes on the same
+//! file (the admin commands beside `serve`) are why transactions begin
+//! with [`Db::begin`].
 
 pub mod account_tokens;
 pub mod accounts;
@@ -219,6 +221,19 @@ impl Db {
                 .map_err(|e| DbError::Connect(e.to_string()))?;
         }
         Ok(Db { pool, backend })
+    }
+
+    /// Begins a transaction that writes. On SQLite it takes the write lock
+    /// at once (`BEGIN IMMEDIATE`), waiting out another writer: a deferred
+    /// transaction reads first and then cannot write once another
+    /// connection has written (SQLite answers "database is locked" without
+    /// waiting), and the admin commands are such a connection, in a
+    /// process of their own, beside the running service.
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     /// Applies the migrations this database has not seen; returns their names.

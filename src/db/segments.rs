@@ -89,7 +89,7 @@ impl Db {
         max_attempts: i64,
         now: i64,
     ) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for (idx, (span_json, frames)) in spans.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO job_segments (job_id, idx, span_json, frames_total, max_attempts, created_ms)

@@ -142,7 +142,7 @@ where
 impl Db {
     /// Registers a webhook; `None` when the account has its maximum already.
     pub async fn create_webhook(&self, new: &NewWebhook<'_>) -> Result<Option<Webhook>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let count: i64 = sqlx::query(
             "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM user_webhooks WHERE account_id = $1",
         )
@@ -199,7 +199,7 @@ impl Db {
     /// Deletes a webhook with its pending deliveries and its log; false
     /// when the account has no such webhook.
     pub async fn delete_webhook(&self, account_id: &str, id: &str) -> Result<bool, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let owned = sqlx::query("SELECT id FROM user_webhooks WHERE id = $1 AND account_id = $2")
             .bind(id)
             .bind(account_id)
@@ -329,7 +329,7 @@ impl Db {
         } else {
             outcome.next_retry_ms
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE webhook_deliveries SET state = $1, next_attempt_ms = $2, lease_owner = NULL,
                  lease_until_ms = NULL
@@ -367,7 +367,7 @@ impl Db {
     /// Deletes finished deliveries (and their attempts) of events older
     /// than `before`: the log keeps what is recent.
     pub async fn prune_deliveries(&self, before: i64) -> Result<u64, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "DELETE FROM webhook_attempts WHERE delivery_id IN (
                  SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND occurred_ms < $1)",

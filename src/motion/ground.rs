@@ -14,7 +14,10 @@ use std::ops::Range;
 
 use glam::{Vec2, Vec3};
 
-use super::foot::{bridge_low_breaks, drop_short_runs, runs, LEFT, RIGHT};
+/// Left foot index in `[_; 2]` pairs.
+pub const LEFT: usize = 0;
+/// Right foot index in `[_; 2]` pairs.
+pub const RIGHT: usize = 1;
 
 /// Tuning of [`contacts`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -237,39 +240,44 @@ pub fn interpolate(known: &[Option<f32>]) -> Option<Vec<f32>> {
     Some(out)
 }
 
-/// [`super::place`] now puts soles on the floor with the rest of the
-/// root's placement (mostly along the camera's ray); this straight-up
-/// correction is kept for comparison.
-///
-/// Per-frame vertical root correction that puts planted soles exactly on
-/// `floor` (the lower planted sole, where both are), spread linearly
-/// between contacts, then raised wherever a sole would still be under the
-/// floor. `None` without any contact.
-pub fn vertical_correction(
-    contacts: &[[bool; 2]],
-    soles: &[[[Vec3; 2]; 2]],
-    floor: &[f32],
-) -> Option<Vec<f32>> {
-    let n = contacts.len().min(soles.len()).min(floor.len());
-    let known: Vec<Option<f32>> = (0..n)
-        .map(|f| {
-            [LEFT, RIGHT]
-                .into_iter()
-                .filter(|&s| contacts[f][s])
-                .map(|s| sole_height(&soles[f], s))
-                .reduce(f32::min)
-                .map(|h| floor[f] - h)
-        })
-        .collect();
-    let mut dy = interpolate(&known)?;
-    for f in 0..n {
-        let lowest = sole_height(&soles[f], LEFT).min(sole_height(&soles[f], RIGHT));
-        let under = floor[f] - (lowest + dy[f]);
-        if under > 0.0 {
-            dy[f] += under;
+/// Index ranges `[start, end)` of the runs of `true`.
+fn runs(flags: &[bool]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, &c) in flags.iter().enumerate() {
+        match (c, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push((s, i));
+                start = None;
+            }
+            _ => {}
         }
     }
-    Some(dy)
+    if let Some(s) = start {
+        out.push((s, flags.len()));
+    }
+    out
+}
+
+fn drop_short_runs(flags: &mut [bool], min_len: usize) {
+    for (s, e) in runs(flags) {
+        if e - s < min_len {
+            flags[s..e].fill(false);
+        }
+    }
+}
+
+/// Fills breaks of at most `max_len` frames between two runs when every
+/// frame of the break passes `low`.
+fn bridge_low_breaks(flags: &mut [bool], max_len: usize, low: impl Fn(usize) -> bool) {
+    let r = runs(flags);
+    for pair in r.windows(2) {
+        let (gap_start, gap_end) = (pair[0].1, pair[1].0);
+        if gap_end - gap_start <= max_len && (gap_start..gap_end).all(&low) {
+            flags[gap_start..gap_end].fill(true);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -310,14 +318,6 @@ mod tests {
         let soles: Vec<_> = frames.iter().map(|f| f.soles).collect();
         let floor = floor(&c, &soles).unwrap();
         assert!((floor[3] - 2.0).abs() < 1e-6 && floor[15].abs() < 1e-6);
-        let dy = vertical_correction(&c, &soles, &floor).unwrap();
-        for f in 0..20 {
-            let lowest = soles[f][0][0].y.min(soles[f][1][0].y) + dy[f];
-            assert!(lowest >= floor[f] - 1e-6);
-            if c[f][LEFT] {
-                assert!((soles[f][0][0].y + dy[f] - floor[f]).abs() < 1e-6);
-            }
-        }
     }
 
     #[test]

@@ -20,7 +20,6 @@
 pub mod consistency;
 pub mod filter;
 pub mod fit;
-pub mod foot;
 pub mod gaps;
 pub mod ground;
 pub mod level;
