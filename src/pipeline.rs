@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::Config;
@@ -243,15 +243,33 @@ pub fn run(
     solve_and_write(tracked, acquisition, &manifest, with, progress)
 }
 
-/// What one segment of a long clip produced ([`track_segment`]).
-#[derive(Clone, Debug, Serialize)]
+/// What one segment of a long clip produced ([`track_segment`]); also
+/// written beside its tracks.json as [`SEGMENT_REPORT_FILE`], so the job's
+/// report can count what every segment cost.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SegmentReport {
     pub frames: u64,
     pub corrupt_frames: u64,
     pub detector_runs: u64,
     pub landmark_runs: u64,
-    /// tracks.json first, then the thumbnails it names.
+    /// tracks.json first, then the thumbnails it names, then this report.
+    #[serde(skip)]
     pub outputs: Vec<PathBuf>,
+}
+
+/// The file name of a segment's [`SegmentReport`].
+pub const SEGMENT_REPORT_FILE: &str = "segment.json";
+
+impl Report {
+    /// Adds what the segments a split job's tracks came from cost: the
+    /// re-solve that makes its report runs no model and decodes nothing.
+    pub fn add_segments(&mut self, segments: &[SegmentReport]) {
+        for s in segments {
+            self.corrupt_frames += s.corrupt_frames;
+            self.detector_runs += s.detector_runs;
+            self.landmark_runs += s.landmark_runs;
+        }
+    }
 }
 
 /// Decodes and tracks the frames of `span` only and writes their tracks.json
@@ -268,14 +286,18 @@ pub fn track_segment(
     std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::output(out_dir, e))?;
     let (tracked, acquisition, manifest, thumbnails) =
         track(input, config, true, Some(span), progress, cancel)?;
-    let outputs = write_tracks(out_dir, &tracked, &manifest, thumbnails)?;
-    Ok(SegmentReport {
+    let mut report = SegmentReport {
         frames: tracked.times.len() as u64,
         corrupt_frames: acquisition.corrupt_frames,
         detector_runs: acquisition.detector_runs,
         landmark_runs: acquisition.landmark_runs,
-        outputs,
-    })
+        outputs: write_tracks(out_dir, &tracked, &manifest, thumbnails)?,
+    };
+    let path = out_dir.join(SEGMENT_REPORT_FILE);
+    let json = serde_json::to_vec(&report).expect("a segment report serialises");
+    std::fs::write(&path, json).map_err(|e| PipelineError::output(&path, e))?;
+    report.outputs.push(path);
+    Ok(report)
 }
 
 /// What [`track`] gives: the poses, what making them cost, the models'

@@ -363,7 +363,7 @@ async fn a_long_clip_splits_across_workers_and_matches_an_unsplit_run() {
             keep_tracks: true,
             ..Default::default()
         };
-        vidmocap::pipeline::run(
+        let report = vidmocap::pipeline::run(
             &clip2,
             &whole_dir,
             &config,
@@ -372,7 +372,8 @@ async fn a_long_clip_splits_across_workers_and_matches_an_unsplit_run() {
             &Default::default(),
         )
         .unwrap();
-        std::fs::read(whole_dir.join("keypoints.json")).unwrap()
+        let keypoints = std::fs::read(whole_dir.join("keypoints.json")).unwrap();
+        (keypoints, report.landmark_runs)
     });
 
     // Progress rises over the segments while they run.
@@ -403,7 +404,18 @@ async fn a_long_clip_splits_across_workers_and_matches_an_unsplit_run() {
 
     let split: Value =
         serde_json::from_slice(&fetch_output(user, job, "keypoints.json").await).unwrap();
-    let whole: Value = serde_json::from_slice(&whole.await.unwrap()).unwrap();
+    let (whole, whole_landmark_runs) = whole.await.unwrap();
+    let whole: Value = serde_json::from_slice(&whole).unwrap();
+    // The job's report counts its segments' model runs (the final solve
+    // runs none): at least the unsplit run's, less what tracking the
+    // overlaps twice and detecting afresh in each segment add on top.
+    let meta = &done["metadata"];
+    assert!(meta["detector_runs"].as_u64().unwrap() > 0, "{meta}");
+    let landmark_runs = meta["landmark_runs"].as_u64().unwrap();
+    assert!(
+        landmark_runs as f64 >= 0.9 * whole_landmark_runs as f64,
+        "split {landmark_runs} landmark runs, whole {whole_landmark_runs}"
+    );
     assert_eq!(
         split["frames"].as_array().unwrap().len(),
         whole["frames"].as_array().unwrap().len()

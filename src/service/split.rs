@@ -279,6 +279,13 @@ async fn stitch_and_solve(
         };
         let mut report = pipeline::resolve(&tracks, &out_dir, &config, &opts, &mut on_progress)?;
         report.outputs.extend(kept);
+        // A segment stored before its report was written counts nothing.
+        let costs: Vec<pipeline::SegmentReport> = folders
+            .iter()
+            .filter_map(|f| std::fs::read(f.join(pipeline::SEGMENT_REPORT_FILE)).ok())
+            .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+            .collect();
+        report.add_segments(&costs);
         Ok(report)
     })
     .await

@@ -421,6 +421,9 @@ async fn store_outputs(state: &AppState, job: &Job, report: Report) -> Result<Fi
         },
         "frames": report.frames,
         "corrupt_frames": report.corrupt_frames,
+        // Model runs (a split job's are its segments'; a re-solve runs none).
+        "detector_runs": report.detector_runs,
+        "landmark_runs": report.landmark_runs,
         "frames_with_pose": report.frames_with_pose,
         "frames_filled": report.frames_filled,
         "quality": report.quality,
