@@ -237,6 +237,25 @@ async fn segment_rows(app: &TestApp, job: &str) -> Vec<(String, i64, Option<Stri
     .collect()
 }
 
+/// Waits until two of the job's segments run at once (one on each
+/// worker), 120 s after `since` at the most; their indices.
+async fn two_running(app: &TestApp, job: &str, since: Instant) -> Vec<usize> {
+    loop {
+        let rows = segment_rows(app, job).await;
+        let running: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].0 == "running")
+            .collect();
+        if running.len() == 2 {
+            return running;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(120),
+            "segments never ran: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Per frame of both files' followed span, the solved joints' positions
 /// (hip-centred joints plus the root, the root measured from its place on
 /// the span's first frame); the median distance between them, metres, and
@@ -454,28 +473,16 @@ async fn a_worker_killed_mid_segment_costs_a_retry_not_the_job() {
     // (the owner names the process).
     let started = Instant::now();
     let victim = loop {
+        two_running(app, job, started).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let rows = segment_rows(app, job).await;
-        let running: Vec<&String> = rows
+        if let Some(owner) = rows
             .iter()
             .filter(|r| r.0 == "running")
-            .filter_map(|r| r.2.as_ref())
-            .collect();
-        if running.len() == 2 {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let rows = segment_rows(app, job).await;
-            if let Some(owner) = rows
-                .iter()
-                .filter(|r| r.0 == "running")
-                .find_map(|r| r.2.clone())
-            {
-                break owner.split('-').next().unwrap().parse::<u32>().unwrap();
-            }
+            .find_map(|r| r.2.clone())
+        {
+            break owner.split('-').next().unwrap().parse::<u32>().unwrap();
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "segments never ran: {rows:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let i = run
         .workers
@@ -504,21 +511,7 @@ async fn a_worker_killed_mid_segment_costs_a_retry_not_the_job() {
 async fn a_split_job_canceled_mid_run_stops_its_segments_and_releases_its_credits() {
     let run = SplitRun::start("cancel@example.com", 3.0, |s| s.lease_secs = 3).await;
     let (app, user, job) = (&run.app, &run.user, &run.job);
-    let started = Instant::now();
-    let running: Vec<usize> = loop {
-        let rows = segment_rows(app, job).await;
-        let running: Vec<usize> = (0..rows.len())
-            .filter(|&i| rows[i].0 == "running")
-            .collect();
-        if running.len() == 2 {
-            break running;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "segments never ran: {rows:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let running = two_running(app, job, Instant::now()).await;
     // A running job's cancel is asked for (202), and carried out by the
     // workers' heartbeats.
     let r = user
