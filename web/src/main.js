@@ -68,7 +68,7 @@ async function refreshCredits() {
   try {
     const a = await api('/v1/account');
     const head = el('head-credits');
-    head.textContent = `${a.credits.available} credits`;
+    head.textContent = creditCount(a.credits.available);
     head.setAttribute('aria-label', `${a.credits.available} credits: buy more`);
   } catch { /* the view shows its own error */ }
 }
@@ -468,10 +468,15 @@ function jobStatus(j) {
   return esc(j.state);
 }
 
+/** "1 credit", "5 credits". */
+function creditCount(n) {
+  return `${n} credit${n === 1 ? '' : 's'}`;
+}
+
 function jobCost(j) {
-  if (j.state === 'failed' || j.state === 'canceled') return `${j.price} credits · <strong class="refunded">refunded</strong>`;
-  if (j.state === 'succeeded') return `${j.price} credits`;
-  return `${j.price} credits (held)`;
+  if (j.state === 'failed' || j.state === 'canceled') return `${creditCount(j.price)} · <strong class="refunded">refunded</strong>`;
+  if (j.state === 'succeeded') return creditCount(j.price);
+  return `${creditCount(j.price)} (held)`;
 }
 
 function jobSettings(j) {
@@ -701,7 +706,7 @@ async function peopleView(gen, job) {
   el('tracks').innerHTML = tracks.tracks.map((t) => `<li class="track" id="track-${t.id}">
       ${t.thumbnail_url ? `<img src="${esc(t.thumbnail_url)}" alt="Person ${t.id}" width="96" height="96">` : ''}
       <span>Person ${t.id} · ${t.frames} frames${t.followed ? ' · <strong>followed</strong>' : ''}</span>
-      ${t.followed ? '' : `<button type="button" data-person="${t.id}">Solve person ${t.id} (${fee} credit${fee === 1 ? '' : 's'})</button>`}
+      ${t.followed ? '' : `<button type="button" data-person="${t.id}">Solve person ${t.id} (${creditCount(fee)})</button>`}
     </li>`).join('');
   el('people').hidden = false;
   for (const b of el('tracks').querySelectorAll('button[data-person]')) {
