@@ -157,6 +157,16 @@ pub fn run_cli(config: &Config, args: &BenchArgs) -> Result<(), Error> {
                 None => println!("{}: {}", p.model, p.provider.name()),
             }
         }
+        println!(
+            "landmarks: {} crops in {} model runs (best run, first job)",
+            b.landmark_runs, b.landmark_batches
+        );
+        for (model, r) in crate::infer::shared::all_runs() {
+            println!(
+                "{model} shared across jobs: {} runs for {} requests ({} crops) over all runs",
+                r.runs, r.requests, r.inputs
+            );
+        }
         println!("stage                  seconds      fps   (best run)");
         for t in &result.best.timings {
             println!("  {:<20} {:>8.3} {:>8.1}", t.stage, t.seconds, t.fps);

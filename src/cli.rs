@@ -192,6 +192,9 @@ pub struct CommonArgs {
     /// Landmark sessions run in parallel, one person each.
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Most crops of a frame one landmark run takes (1 = one run per crop).
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Where the per-frame work runs: auto (the GPU when there is a
     /// hardware one), cpu, or gpu (required; a software Vulkan adapter
     /// counts). Overrides gpu.device / VIDMOCAP_DEVICE.
@@ -299,6 +302,9 @@ fn apply_common(config: &mut Config, args: &CommonArgs) -> Result<(), Error> {
     }
     if let Some(w) = args.workers {
         config.models.landmark_workers = w;
+    }
+    if let Some(b) = args.batch {
+        config.models.landmark_batch = b;
     }
     if let Some(d) = args.device {
         config.gpu.device = d;

@@ -138,8 +138,21 @@ pub struct ModelsConfig {
     pub ort_library: Option<PathBuf>,
     /// Threads ONNX Runtime may use inside one model run (0 = all cores).
     pub intra_threads: usize,
+    /// Threads of the person detector's runs (0: `intra_threads`). More
+    /// than one do not spin while idle, as they share the cores with the
+    /// landmark workers.
+    pub detector_threads: usize,
     /// Landmark sessions run side by side, one person each, per frame.
     pub landmark_workers: usize,
+    /// Most crops of one frame a landmark session runs in one batch
+    /// (1: a run per crop; 0, the default: 8 on a GPU, 1 on the CPU). A
+    /// frame's crops are shared among the workers first, then each
+    /// worker's share runs in batches of this size.
+    pub landmark_batch: usize,
+    /// One landmark session for every job of the process, batching their
+    /// crops together (for a GPU worker running several jobs; see
+    /// `infer::shared`). Off: a session per job and worker.
+    pub batch_across_jobs: bool,
 }
 
 impl Default for ModelsConfig {
@@ -150,7 +163,10 @@ impl Default for ModelsConfig {
             // One thread per run and one worker per core measured fastest
             // on small models (see README, Performance).
             intra_threads: 1,
+            detector_threads: 0,
             landmark_workers: 2,
+            landmark_batch: 0,
+            batch_across_jobs: false,
         }
     }
 }
@@ -375,6 +391,15 @@ impl Config {
         }
         if let Some(v) = get("VIDMOCAP_LANDMARK_WORKERS") {
             self.models.landmark_workers = parse("VIDMOCAP_LANDMARK_WORKERS", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_DETECTOR_THREADS") {
+            self.models.detector_threads = parse("VIDMOCAP_DETECTOR_THREADS", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_LANDMARK_BATCH") {
+            self.models.landmark_batch = parse("VIDMOCAP_LANDMARK_BATCH", v)?;
+        }
+        if let Some(v) = get("VIDMOCAP_BATCH_ACROSS_JOBS") {
+            self.models.batch_across_jobs = parse("VIDMOCAP_BATCH_ACROSS_JOBS", v)?;
         }
         if let Some(v) = get("VIDMOCAP_INTRA_THREADS") {
             self.models.intra_threads = parse("VIDMOCAP_INTRA_THREADS", v)?;

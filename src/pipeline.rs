@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::export;
 use crate::infer::runtime::Model;
+use crate::infer::shared::Runner;
 use crate::infer::{ExecutionOptions, Manifest, Runtime, SessionOptions, SessionProvider};
 use crate::motion::lift::Pinhole;
 use crate::motion::{self, MotionError, MotionParams};
@@ -114,7 +115,10 @@ pub struct Report {
     /// How good the solved motion is (see the README's "Motion quality").
     pub quality: crate::motion::quality::Quality,
     pub detector_runs: u64,
+    /// Landmark crops evaluated.
     pub landmark_runs: u64,
+    /// Landmark model runs they took (fewer than the crops when batched).
+    pub landmark_batches: u64,
     pub timings: Vec<StageTiming>,
     /// Which decoder produced the frames, and why NVDEC was not used when
     /// it was asked for.
@@ -177,47 +181,98 @@ pub fn detector_model(config: &Config) -> &'static str {
     }
 }
 
-/// The detector and one landmark session per worker, built in parallel
-/// (each parses, prunes and optimises its graph, a few tens of ms).
-pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec<Model>), Error> {
+/// The landmark batch a GPU session takes when `models.landmark_batch` is
+/// 0 (auto): every person of a frame in one run, up to the default
+/// `pose.max_people`.
+pub const GPU_LANDMARK_BATCH: usize = 8;
+
+/// The detector and the landmark sessions: one per worker, built in
+/// parallel (each parses, prunes and optimises its graph, a few tens of
+/// ms), or with `models.batch_across_jobs` one handle to the process's
+/// shared session.
+pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec<Runner>), Error> {
     let runtime = Runtime::load(config.models.ort_library.as_deref())?;
     let opts = SessionOptions {
         intra_threads: config.models.intra_threads,
         execution: ExecutionOptions::from_config(&config.gpu),
+        max_batch: 1,
+        spin: None,
+    };
+    let detector_threads = match config.models.detector_threads {
+        0 => opts.intra_threads,
+        n => n,
+    };
+    let detector_opts = &SessionOptions {
+        intra_threads: detector_threads,
+        spin: (detector_threads != 1).then_some(false),
+        ..opts.clone()
+    };
+    let auto_batch = config.models.landmark_batch == 0;
+    let landmark_opts = &SessionOptions {
+        max_batch: if auto_batch {
+            GPU_LANDMARK_BATCH
+        } else {
+            config.models.landmark_batch
+        },
+        ..opts.clone()
     };
     let opts = &opts;
     let detector_spec = manifest.get(detector_model(config))?;
     let landmark_spec = manifest.get(config.pose.quality.landmark_model())?;
     let dir = &config.models.dir;
-    let workers = config.models.landmark_workers.max(1);
-    std::thread::scope(|scope| {
-        let landmarkers: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    runtime.session(
-                        landmark_spec,
-                        dir,
-                        opts,
-                        &crate::pose::landmark::OUTPUT_NAMES,
-                    )
-                })
-            })
-            .collect();
+    let landmarker = || -> Result<Model, crate::infer::ModelError> {
+        let mut model = runtime.session(
+            landmark_spec,
+            dir,
+            landmark_opts,
+            &crate::pose::landmark::OUTPUT_NAMES,
+        )?;
+        // Auto batches on a GPU only, or across jobs: on a CPU a frame's
+        // batch is no cheaper per crop (README, Batched inference) and its
+        // arena is larger.
+        if auto_batch
+            && !config.models.batch_across_jobs
+            && model.execution().provider == crate::infer::Provider::Cpu
+        {
+            model.limit_batch(1);
+        }
+        Ok(model)
+    };
+    if config.models.batch_across_jobs {
+        let key = format!(
+            "{}|{:?}|{}|{}",
+            landmark_spec.name, opts.execution, opts.intra_threads, landmark_opts.max_batch
+        );
+        let shared =
+            crate::infer::shared::shared(&key, &crate::pose::landmark::OUTPUT_NAMES, landmarker)?;
         let detector = runtime.session(
             detector_spec,
             dir,
-            opts,
+            detector_opts,
+            crate::pose::blazepose::detector_outputs(config.pose.detector),
+        )?;
+        return Ok((detector, vec![Runner::Shared(shared)]));
+    }
+    let workers = config.models.landmark_workers.max(1);
+    std::thread::scope(|scope| {
+        let landmarkers: Vec<_> = (0..workers).map(|_| scope.spawn(landmarker)).collect();
+        let detector = runtime.session(
+            detector_spec,
+            dir,
+            detector_opts,
             crate::pose::blazepose::detector_outputs(config.pose.detector),
         )?;
         let landmarkers = landmarkers
             .into_iter()
             .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(crate::infer::ModelError::Load {
-                        model: landmark_spec.name.clone(),
-                        reason: "the loading thread failed".into(),
+                h.join()
+                    .unwrap_or_else(|_| {
+                        Err(crate::infer::ModelError::Load {
+                            model: landmark_spec.name.clone(),
+                            reason: "the loading thread failed".into(),
+                        })
                     })
-                })
+                    .map(Runner::Own)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((detector, landmarkers))
@@ -252,6 +307,8 @@ pub struct SegmentReport {
     pub corrupt_frames: u64,
     pub detector_runs: u64,
     pub landmark_runs: u64,
+    #[serde(default)]
+    pub landmark_batches: u64,
     /// tracks.json first, then the thumbnails it names, then this report.
     #[serde(skip)]
     pub outputs: Vec<PathBuf>,
@@ -268,6 +325,7 @@ impl Report {
             self.corrupt_frames += s.corrupt_frames;
             self.detector_runs += s.detector_runs;
             self.landmark_runs += s.landmark_runs;
+            self.landmark_batches += s.landmark_batches;
         }
     }
 }
@@ -291,6 +349,7 @@ pub fn track_segment(
         corrupt_frames: acquisition.corrupt_frames,
         detector_runs: acquisition.detector_runs,
         landmark_runs: acquisition.landmark_runs,
+        landmark_batches: acquisition.landmark_batches,
         outputs: write_tracks(out_dir, &tracked, &manifest, thumbnails)?,
     };
     let path = out_dir.join(SEGMENT_REPORT_FILE);
@@ -329,7 +388,9 @@ fn track(
     let manifest =
         Manifest::builtin()?.only(&[detector_model(config), config.pose.quality.landmark_model()]);
     let (detector, landmarkers) = load_sessions(config, &manifest)?;
-    let providers = SessionProvider::distinct(std::iter::once(&detector).chain(&landmarkers));
+    let providers = SessionProvider::distinct(
+        std::iter::once(detector.execution()).chain(landmarkers.iter().map(Runner::execution)),
+    );
     let mut models = BlazePose::new(
         detector,
         config.pose.detector,
@@ -418,6 +479,7 @@ fn track(
         decode_fallback: stats.hw_fallback.clone(),
         detector_runs: tracker.detector_runs,
         landmark_runs: tracker.landmark_runs,
+        landmark_batches: models.landmark_model_runs(),
         preprocess: match &gpu {
             Some(g) if models.uses_gpu() => g.adapter(),
             Some(g) => format!("cpu (GPU {} failed during the run)", g.adapter()),
@@ -480,6 +542,7 @@ struct Acquisition {
     decode_fallback: Option<String>,
     detector_runs: u64,
     landmark_runs: u64,
+    landmark_batches: u64,
     preprocess: String,
     gpu_buffers_mib: f64,
     providers: Vec<SessionProvider>,
@@ -698,6 +761,7 @@ fn solve_and_write(
         quality: motion.quality.clone(),
         detector_runs: acquisition.detector_runs,
         landmark_runs: acquisition.landmark_runs,
+        landmark_batches: acquisition.landmark_batches,
         // keypoints.json carries the timings, so its own write is timed
         // from here and added to the report after.
         timings: timings.clone(),

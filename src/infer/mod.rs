@@ -5,11 +5,14 @@
 //! the configured path or `ORT_DYLIB_PATH`, so a missing or wrong library is
 //! a [`ModelError`] the user can act on, not a link failure.
 
+pub mod batch;
 pub mod fetch;
 pub mod manifest;
 pub mod providers;
 pub mod prune;
 pub mod runtime;
+pub mod shared;
+pub mod wire;
 
 pub use manifest::{Manifest, ModelSpec};
 pub use providers::{ExecutionOptions, Provider, SessionProvider};

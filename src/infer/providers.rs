@@ -141,7 +141,12 @@ impl ExecutionOptions {
     /// ONNX Runtime's configuration of `provider` for the model `model`.
     /// Registration errors are returned, never swallowed, so the caller
     /// can move on to the next attempt with the reason.
-    pub(crate) fn dispatch(&self, provider: Provider, model: &str) -> ExecutionProviderDispatch {
+    pub(crate) fn dispatch(
+        &self,
+        provider: Provider,
+        model: &str,
+        batch: Option<BatchProfile>,
+    ) -> ExecutionProviderDispatch {
         let device_id = i32::try_from(self.device_id).unwrap_or(i32::MAX);
         match provider {
             Provider::Cuda => {
@@ -159,7 +164,7 @@ impl ExecutionOptions {
             }
             Provider::Tensorrt => {
                 let dir = self.tensorrt_cache_dir.display().to_string();
-                ep::TensorRT::default()
+                let mut trt = ep::TensorRT::default()
                     .with_device_id(device_id)
                     // The landmark model keeps its accuracy in fp16
                     // (TensorRT keeps sensitive layers in fp32 itself).
@@ -168,12 +173,36 @@ impl ExecutionOptions {
                     .with_engine_cache_path(&dir)
                     .with_engine_cache_prefix(model)
                     .with_timing_cache(true)
-                    .with_timing_cache_path(&dir)
-                    .build()
-                    .error_on_failure()
+                    .with_timing_cache_path(&dir);
+                if let Some(b) = batch {
+                    trt = trt
+                        .with_profile_min_shapes(b.shapes(1))
+                        .with_profile_opt_shapes(b.shapes(b.max_batch))
+                        .with_profile_max_shapes(b.shapes(b.max_batch));
+                }
+                trt.build().error_on_failure()
             }
             Provider::Cpu => ep::CPU::default().build().error_on_failure(),
         }
+    }
+}
+
+/// The batch sizes a session with a dynamic batch is built for.
+#[derive(Clone, Debug)]
+pub struct BatchProfile {
+    pub input: String,
+    /// The input's shape after the batch dimension.
+    pub item_shape: Vec<i64>,
+    pub max_batch: usize,
+}
+
+impl BatchProfile {
+    /// TensorRT's shape string for a batch of `n`: `input_1:4x256x256x3`.
+    fn shapes(&self, n: usize) -> String {
+        let dims: Vec<String> = std::iter::once(n.to_string())
+            .chain(self.item_shape.iter().map(i64::to_string))
+            .collect();
+        format!("{}:{}", self.input, dims.join("x"))
     }
 }
 
@@ -244,12 +273,12 @@ impl SessionProvider {
     /// One entry per model and outcome, in first-seen order (the landmark
     /// workers' sessions usually all share one).
     pub fn distinct<'a>(
-        models: impl IntoIterator<Item = &'a crate::infer::runtime::Model>,
+        sessions: impl IntoIterator<Item = &'a SessionProvider>,
     ) -> Vec<SessionProvider> {
         let mut out: Vec<SessionProvider> = Vec::new();
-        for model in models {
-            if !out.contains(model.execution()) {
-                out.push(model.execution().clone());
+        for execution in sessions {
+            if !out.contains(execution) {
+                out.push(execution.clone());
             }
         }
         out

@@ -13,142 +13,17 @@
 
 use std::collections::HashSet;
 
-/// Why a model could not be pruned.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum PruneError {
-    #[error("malformed protobuf: {0}")]
-    Malformed(&'static str),
-    #[error("the model has no output named {0}")]
-    UnknownOutput(String),
-}
-
-const MODEL_GRAPH: u32 = 7;
-const GRAPH_NODE: u32 = 1;
-const GRAPH_INITIALIZER: u32 = 5;
-const GRAPH_OUTPUT: u32 = 12;
-const GRAPH_VALUE_INFO: u32 = 13;
-const NODE_INPUT: u32 = 1;
-const NODE_OUTPUT: u32 = 2;
-const TENSOR_NAME: u32 = 8;
-const VALUE_INFO_NAME: u32 = 1;
-
-/// One top-level field of a message: its number and its full encoding.
-struct Field<'a> {
-    number: u32,
-    /// The whole field as it appears on the wire (tag included).
-    raw: &'a [u8],
-    /// For length-delimited fields, the payload.
-    payload: Option<&'a [u8]>,
-}
-
-fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, PruneError> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *buf
-            .get(*pos)
-            .ok_or(PruneError::Malformed("truncated varint"))?;
-        *pos += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(PruneError::Malformed("varint too long"))
-}
-
-fn write_varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn fields(buf: &[u8]) -> Result<Vec<Field<'_>>, PruneError> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < buf.len() {
-        let start = pos;
-        let tag = read_varint(buf, &mut pos)?;
-        let number = (tag >> 3) as u32;
-        let payload = match tag & 7 {
-            0 => {
-                read_varint(buf, &mut pos)?;
-                None
-            }
-            1 => {
-                pos += 8;
-                None
-            }
-            5 => {
-                pos += 4;
-                None
-            }
-            2 => {
-                let len = read_varint(buf, &mut pos)? as usize;
-                let end = pos
-                    .checked_add(len)
-                    .filter(|&e| e <= buf.len())
-                    .ok_or(PruneError::Malformed("length past the end"))?;
-                let p = &buf[pos..end];
-                pos = end;
-                Some(p)
-            }
-            _ => return Err(PruneError::Malformed("unsupported wire type")),
-        };
-        if pos > buf.len() {
-            return Err(PruneError::Malformed("field past the end"));
-        }
-        out.push(Field {
-            number,
-            raw: &buf[start..pos],
-            payload,
-        });
-    }
-    Ok(out)
-}
-
-/// The string values of field `number` in `msg`.
-fn strings(msg: &[u8], number: u32) -> Result<Vec<String>, PruneError> {
-    Ok(fields(msg)?
-        .into_iter()
-        .filter(|f| f.number == number)
-        .filter_map(|f| f.payload)
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .collect())
-}
-
-fn first_string(msg: &[u8], number: u32) -> Result<Option<String>, PruneError> {
-    Ok(strings(msg, number)?.into_iter().next())
-}
-
-fn push_len_delimited(number: u32, payload: &[u8], out: &mut Vec<u8>) {
-    write_varint(u64::from(number) << 3 | 2, out);
-    write_varint(payload.len() as u64, out);
-    out.extend_from_slice(payload);
-}
+use super::wire::{
+    edit_graph, fields, first_string, strings, EditError, Field, GRAPH_INITIALIZER, GRAPH_NODE,
+    GRAPH_OUTPUT, GRAPH_VALUE_INFO, NODE_INPUT, NODE_OUTPUT, TENSOR_NAME, VALUE_INFO_NAME,
+};
 
 /// Returns `model` (ONNX bytes) reduced to what computes `keep_outputs`.
-pub fn prune_outputs(model: &[u8], keep_outputs: &[&str]) -> Result<Vec<u8>, PruneError> {
-    let top = fields(model)?;
-    let mut out = Vec::with_capacity(model.len());
-    let mut saw_graph = false;
-    for f in &top {
-        match (f.number, f.payload) {
-            (MODEL_GRAPH, Some(graph)) => {
-                saw_graph = true;
-                push_len_delimited(MODEL_GRAPH, &prune_graph(graph, keep_outputs)?, &mut out);
-            }
-            _ => out.extend_from_slice(f.raw),
-        }
-    }
-    if !saw_graph {
-        return Err(PruneError::Malformed("no graph"));
-    }
-    Ok(out)
+pub fn prune_outputs(model: &[u8], keep_outputs: &[&str]) -> Result<Vec<u8>, EditError> {
+    edit_graph(model, |graph| prune_graph(graph, keep_outputs))
 }
 
-fn prune_graph(graph: &[u8], keep_outputs: &[&str]) -> Result<Vec<u8>, PruneError> {
+fn prune_graph(graph: &[u8], keep_outputs: &[&str]) -> Result<Vec<u8>, EditError> {
     let fs = fields(graph)?;
     let mut output_names = Vec::new();
     for f in fs.iter().filter(|f| f.number == GRAPH_OUTPUT) {
@@ -156,7 +31,7 @@ fn prune_graph(graph: &[u8], keep_outputs: &[&str]) -> Result<Vec<u8>, PruneErro
     }
     for want in keep_outputs {
         if !output_names.iter().any(|n| n.as_deref() == Some(*want)) {
-            return Err(PruneError::UnknownOutput(want.to_string()));
+            return Err(EditError::UnknownOutput(want.to_string()));
         }
     }
     // Walk the (topologically sorted) nodes backwards, keeping each node one
@@ -203,6 +78,7 @@ fn prune_graph(graph: &[u8], keep_outputs: &[&str]) -> Result<Vec<u8>, PruneErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::infer::wire::{push_len_delimited, MODEL_GRAPH};
 
     fn string_field(n: u32, s: &str, out: &mut Vec<u8>) {
         push_len_delimited(n, s.as_bytes(), out);
@@ -283,7 +159,7 @@ mod tests {
     fn unknown_output_and_garbage_are_errors() {
         assert_eq!(
             prune_outputs(&model(), &["nope"]).unwrap_err(),
-            PruneError::UnknownOutput("nope".into())
+            EditError::UnknownOutput("nope".into())
         );
         assert!(prune_outputs(&[0x3a, 0x80], &["x"]).is_err());
         assert!(prune_outputs(b"not a model at all", &["x"]).is_err());

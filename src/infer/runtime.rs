@@ -9,9 +9,10 @@ use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use super::batch::dynamic_batch;
 use super::providers::{
-    preload_bundled_cuda, tidy_reason, unavailable_reason, warn_fallback_once, ExecutionOptions,
-    Provider, SessionProvider,
+    preload_bundled_cuda, tidy_reason, unavailable_reason, warn_fallback_once, BatchProfile,
+    ExecutionOptions, Provider, SessionProvider,
 };
 use super::prune::prune_outputs;
 use super::{ModelError, ModelSpec};
@@ -27,6 +28,14 @@ pub struct SessionOptions {
     pub intra_threads: usize,
     /// Execution providers to try and their settings (default: the CPU).
     pub execution: ExecutionOptions,
+    /// Most inputs one run may take: above 1 the model's fixed batch of 1
+    /// is made symbolic (see [`super::batch`]), so [`Model::run_batch`]
+    /// can run several at once.
+    pub max_batch: usize,
+    /// Whether the intra-op threads spin while waiting for work (`None`:
+    /// ONNX Runtime's default, yes). Spinning threads of a session that
+    /// shares the cores with other sessions take time from them.
+    pub spin: Option<bool>,
 }
 
 /// The loaded ONNX Runtime.
@@ -93,6 +102,15 @@ impl Runtime {
                 reason: e.to_string(),
             })?
         };
+        let max_batch = opts.max_batch.max(1);
+        let bytes = if max_batch > 1 {
+            dynamic_batch(&bytes).map_err(|e| ModelError::Load {
+                model: spec.name.clone(),
+                reason: format!("cannot batch it: {e}"),
+            })?
+        } else {
+            bytes
+        };
         let (session, provider, fallback_reason) = self.commit(spec, &bytes, opts)?;
         let input_ok = session.inputs().iter().any(|i| i.name() == spec.input.name);
         if !input_ok {
@@ -105,6 +123,7 @@ impl Runtime {
             name: spec.name.clone(),
             input_name: spec.input.name.clone(),
             input_shape: spec.input.shape.clone(),
+            max_batch,
             session,
             execution: SessionProvider {
                 model: spec.name.clone(),
@@ -188,7 +207,10 @@ impl Runtime {
         if !providers.is_empty() {
             let dispatches: Vec<_> = providers
                 .iter()
-                .map(|p| opts.execution.dispatch(*p, &spec.name))
+                .map(|p| {
+                    opts.execution
+                        .dispatch(*p, &spec.name, batch_profile(spec, opts))
+                })
                 .collect();
             if providers.contains(&Provider::Tensorrt) {
                 // TensorRT does not create its cache folder itself.
@@ -209,8 +231,22 @@ impl Runtime {
         if opts.intra_threads > 0 {
             builder = builder.with_intra_threads(opts.intra_threads)?;
         }
+        if let Some(spin) = opts.spin {
+            builder = builder.with_intra_op_spinning(spin)?;
+        }
         Ok(builder)
     }
+}
+
+/// TensorRT's shape profile for a batched session: batches of 1 to
+/// `max_batch` of the manifest's input (TensorRT builds one engine for the
+/// range instead of one per batch size it meets).
+fn batch_profile(spec: &ModelSpec, opts: &SessionOptions) -> Option<BatchProfile> {
+    (opts.max_batch > 1).then(|| BatchProfile {
+        input: spec.input.name.clone(),
+        item_shape: spec.input.shape.iter().skip(1).copied().collect(),
+        max_batch: opts.max_batch,
+    })
 }
 
 /// Why one session attempt failed.
@@ -226,6 +262,8 @@ pub struct Model {
     name: String,
     input_name: String,
     input_shape: Vec<i64>,
+    /// Most inputs one run takes (1: the graph's own fixed batch).
+    max_batch: usize,
     session: Session,
     execution: SessionProvider,
 }
@@ -255,21 +293,52 @@ impl Model {
         self.input_shape.iter().product::<i64>() as usize
     }
 
+    /// Most inputs one [`Model::run_batch`] takes.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// Takes at most `n` inputs a run from now on (at least 1), though the
+    /// graph was built for more.
+    pub fn limit_batch(&mut self, n: usize) {
+        self.max_batch = self.max_batch.min(n.max(1));
+    }
+
     /// Runs the model and copies out the named outputs, in the order asked.
     pub fn run(&mut self, input: &[f32], outputs: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.run_batch(input, 1, outputs)
+    }
+
+    /// Runs `count` inputs, laid one after the other in `input`, as one
+    /// batch; each output holds their results in the same order.
+    pub fn run_batch(
+        &mut self,
+        input: &[f32],
+        count: usize,
+        outputs: &[&str],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         let fail = |reason: String| ModelError::Inference {
             model: self.name.clone(),
             reason,
         };
-        if input.len() != self.input_len() {
+        if count == 0 || count > self.max_batch {
             return Err(fail(format!(
-                "input has {} values, expected {}",
-                input.len(),
-                self.input_len()
+                "a batch of {count}; the session takes 1 to {}",
+                self.max_batch
             )));
         }
-        let tensor = TensorRef::from_array_view((self.input_shape.clone(), input))
-            .map_err(|e| fail(e.to_string()))?;
+        if input.len() != count * self.input_len() {
+            return Err(fail(format!(
+                "input has {} values, expected {} for a batch of {count}",
+                input.len(),
+                count * self.input_len()
+            )));
+        }
+        let mut shape = self.input_shape.clone();
+        if let Some(batch) = shape.first_mut() {
+            *batch = count as i64;
+        }
+        let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| fail(e.to_string()))?;
         let name = self.input_name.clone();
         let model_name = self.name.clone();
         let result = self

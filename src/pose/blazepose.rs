@@ -20,6 +20,7 @@ use super::yolox;
 use crate::config::PersonDetector;
 use crate::gpu::{GpuContext, GpuCrops};
 use crate::infer::runtime::Model;
+use crate::infer::shared::Runner;
 use crate::infer::ModelError;
 use crate::video::Frame;
 
@@ -45,17 +46,21 @@ pub struct StageTimes {
 /// One landmark session with its input buffer and its own stage times, so
 /// several people of a frame can be run on separate threads.
 pub struct LandmarkWorker {
-    model: Model,
+    model: Runner,
     input: Vec<f32>,
     times: StageTimes,
+    /// Model runs asked for (each takes one batch of crops; a shared
+    /// session may merge them with other jobs' runs).
+    runs: u64,
 }
 
 impl LandmarkWorker {
-    pub fn new(model: Model) -> LandmarkWorker {
+    pub fn new(model: Runner) -> LandmarkWorker {
         LandmarkWorker {
             model,
-            input: vec![0.0; LANDMARK_INPUT],
+            input: Vec::with_capacity(LANDMARK_INPUT),
             times: StageTimes::default(),
+            runs: 0,
         }
     }
 
@@ -67,24 +72,64 @@ impl LandmarkWorker {
         roi: &Roi,
         prepared: Option<&[f32]>,
     ) -> Result<Option<LandmarkResult>, ModelError> {
-        let t0 = Instant::now();
-        let input = match prepared {
-            Some(input) => input,
-            None => {
-                CropRequest::landmark(roi, LANDMARK_SIZE).sample_cpu(frame, &mut self.input);
-                &self.input
-            }
-        };
-        let t1 = Instant::now();
-        let out = self.model.run(input, &landmark::OUTPUT_NAMES)?;
-        let t2 = Instant::now();
-        let presence = out[1].first().copied().unwrap_or(0.0);
-        let result = landmark::decode(&out[0], presence, &out[2], &out[3], roi);
-        self.times.landmark_preprocess += t1 - t0;
-        self.times.landmark_infer += t2 - t1;
-        self.times.postprocess += t2.elapsed();
-        Ok(result)
+        let mut out = self.run_share(frame, &[(0, roi)], |_| prepared)?;
+        Ok(out.pop().and_then(|(_, r)| r))
     }
+
+    /// Landmarks for this worker's share of a frame's crops, `(index, roi)`
+    /// each, in batches as large as the session takes: one run for a
+    /// whole share when it fits. `prepared(index)` is a crop's input when
+    /// the GPU already sampled it.
+    fn run_share<'a>(
+        &mut self,
+        frame: &Frame,
+        share: &[(usize, &Roi)],
+        prepared: impl Fn(usize) -> Option<&'a [f32]>,
+    ) -> Result<Vec<(usize, Option<LandmarkResult>)>, ModelError> {
+        let mut results = Vec::with_capacity(share.len());
+        for batch in share.chunks(self.model.max_batch().max(1)) {
+            let t0 = Instant::now();
+            self.input.resize(batch.len() * LANDMARK_INPUT, 0.0);
+            for (&(i, roi), slot) in batch
+                .iter()
+                .zip(self.input.chunks_exact_mut(LANDMARK_INPUT))
+            {
+                match prepared(i) {
+                    Some(input) => slot.copy_from_slice(input),
+                    None => CropRequest::landmark(roi, LANDMARK_SIZE).sample_cpu(frame, slot),
+                }
+            }
+            let t1 = Instant::now();
+            let out = self
+                .model
+                .run_batch(&self.input, batch.len(), &landmark::OUTPUT_NAMES)?;
+            let t2 = Instant::now();
+            self.runs += 1;
+            // Each output holds the batch's results one after the other.
+            let n = batch.len();
+            for (k, &(i, roi)) in batch.iter().enumerate() {
+                let presence = nth(&out[1], k, n).first().copied().unwrap_or(0.0);
+                let result = landmark::decode(
+                    nth(&out[0], k, n),
+                    presence,
+                    nth(&out[2], k, n),
+                    nth(&out[3], k, n),
+                    roi,
+                );
+                results.push((i, result));
+            }
+            self.times.landmark_preprocess += t1 - t0;
+            self.times.landmark_infer += t2 - t1;
+            self.times.postprocess += t2.elapsed();
+        }
+        Ok(results)
+    }
+}
+
+/// The `k`-th of `n` results laid one after the other in `output`.
+fn nth(output: &[f32], k: usize, n: usize) -> &[f32] {
+    let per = output.len() / n;
+    &output[k * per..(k + 1) * per]
 }
 
 /// Samples `requests` into `outs` on the GPU when there is one, else (or
@@ -308,7 +353,7 @@ impl BlazePose {
     pub fn new(
         detector: Model,
         kind: PersonDetector,
-        landmarkers: Vec<Model>,
+        landmarkers: Vec<Runner>,
         min_detection_score: f32,
     ) -> BlazePose {
         BlazePose {
@@ -331,6 +376,12 @@ impl BlazePose {
         self.inputs.crops.is_some() && self.detector.gpu.is_some()
     }
 
+    /// Landmark model runs so far, over every worker: the crops run, when
+    /// each run takes one, fewer when they are batched.
+    pub fn landmark_model_runs(&self) -> u64 {
+        self.workers.iter().map(|w| w.runs).sum()
+    }
+
     /// Stage times summed over the detector and every worker (CPU time, so
     /// parallel work counts once per thread).
     pub fn times(&self) -> StageTimes {
@@ -348,6 +399,7 @@ impl BlazePose {
 /// Runs the crops of one frame on the workers. People are independent
 /// within a frame, so crops go round-robin to the workers; the first share
 /// runs on this thread and each other share on a scoped thread of its own.
+/// Each worker runs its share in batches (see [`LandmarkWorker::run_share`]).
 ///
 /// Measured on two cores, this beats both a thread per share (ONNX Runtime
 /// keeps per-thread scratch buffers, which the long-lived tracking thread
@@ -363,47 +415,45 @@ fn run_batch(
 ) -> Result<Vec<Option<LandmarkResult>>, ModelError> {
     let input = |i: usize| prepared.map(|p| &p[i * LANDMARK_INPUT..(i + 1) * LANDMARK_INPUT]);
     let n = workers.len().min(rois.len());
-    if n <= 1 {
-        let Some(worker) = workers.first_mut() else {
-            return Ok(rois.iter().map(|_| None).collect());
-        };
-        return rois
-            .iter()
-            .enumerate()
-            .map(|(i, roi)| worker.run(frame, roi, input(i)))
-            .collect();
-    }
-    let mut results: Vec<Option<Result<Option<LandmarkResult>, ModelError>>> =
-        (0..rois.len()).map(|_| None).collect();
-    let share = |w: usize, worker: &mut LandmarkWorker| {
-        (w..rois.len())
-            .step_by(n)
-            .map(|i| (i, worker.run(frame, &rois[i], input(i))))
-            .collect::<Vec<_>>()
-    };
-    std::thread::scope(|scope| {
-        let (first, rest) = workers[..n].split_at_mut(1);
-        let handles: Vec<_> = rest
-            .iter_mut()
-            .enumerate()
-            .map(|(w, worker)| scope.spawn(move || share(w + 1, worker)))
-            .collect();
-        for (i, r) in share(0, &mut first[0]) {
+    let share =
+        |w: usize| -> Vec<(usize, &Roi)> { rois.iter().enumerate().skip(w).step_by(n).collect() };
+    let mut results: Vec<Option<Option<LandmarkResult>>> = (0..rois.len()).map(|_| None).collect();
+    let mut place = |done: Vec<(usize, Option<LandmarkResult>)>| {
+        for (i, r) in done {
             results[i] = Some(r);
         }
-        for h in handles {
-            // A worker that panicked has lost its crops: they are
-            // reported as a failed inference below.
-            if let Ok(done) = h.join() {
-                for (i, r) in done {
-                    results[i] = Some(r);
-                }
+    };
+    match workers {
+        [] => return Ok(rois.iter().map(|_| None).collect()),
+        [first, ..] if n <= 1 => place(first.run_share(frame, &share(0), input)?),
+        _ => {
+            let done = std::thread::scope(|scope| {
+                let (first, rest) = workers[..n].split_at_mut(1);
+                let handles: Vec<_> = rest
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(w, worker)| {
+                        let mine = share(w + 1);
+                        scope.spawn(move || worker.run_share(frame, &mine, input))
+                    })
+                    .collect();
+                let mut done = vec![first[0].run_share(frame, &share(0), input)];
+                // A worker that panicked has lost its crops: they are
+                // reported as a failed inference.
+                done.extend(handles.into_iter().map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(thread_failed("pose_landmark")))
+                }));
+                done
+            });
+            for d in done {
+                place(d?);
             }
         }
-    });
+    }
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(thread_failed("pose_landmark"))))
+        .map(|r| r.ok_or_else(|| thread_failed("pose_landmark")))
         .collect()
 }
 

@@ -386,6 +386,11 @@ try {
   check(gaps > 0 ? marks > 0 : marks === 0, `the timeline marks the ${gaps} frames without a detected pose (${marks} marks)`);
   const said = await page.textContent('#quality');
   check(said.includes('Motion quality:') && said.includes('2D error'), `the quality is said in words (“${said}”)`);
+  const spanFrames = kpA.frames.filter((f) => f.world).length;
+  const countSaid = gaps
+    ? `${spanFrames - gaps} of the ${spanFrames} frames have a detected pose`
+    : `Every one of the ${spanFrames} frames has a detected pose`;
+  check(said.includes(countSaid), `the words count only detected frames as detected (“${countSaid}”)`);
   const tilt = kpA.quality && kpA.quality.ground_tilt_deg;
   if (tilt >= 0.5) check(said.includes(`tilted ${tilt.toFixed(0)}°`), `the ground's tilt (${tilt.toFixed(1)}°) is said`);
   // The 3D view has a text alternative and orbits by keyboard.

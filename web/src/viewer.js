@@ -90,9 +90,13 @@ export function qualityWords(keypoints) {
   const parts = [];
   const n = span.length;
   if (n) {
-    parts.push(counts.gap
-      ? `${counts.gap} of ${n} frames (${Math.round((100 * counts.gap) / n)}%) have no detected pose; they are marked red on the timeline.`
-      : `Every one of the ${n} frames has a detected pose.`);
+    // Bridged and filled frames are estimates, not detections: they are
+    // not counted as detected.
+    const detected = n - counts.gap - counts.bridged - counts.filled;
+    parts.push(detected === n
+      ? `Every one of the ${n} frames has a detected pose.`
+      : `${detected} of the ${n} frames have a detected pose.`);
+    if (counts.gap) parts.push(`${counts.gap} (${Math.round((100 * counts.gap) / n)}%) have none; they are marked red on the timeline.`);
     if (counts.bridged) parts.push(`${counts.bridged} frames were bridged between detections (amber on the timeline).`);
     if (counts.filled) parts.push(`${counts.filled} frames were filled in by estimate (purple on the timeline).`);
   }
