@@ -140,7 +140,10 @@ pub struct ModelsConfig {
     pub intra_threads: usize,
     /// Threads of the person detector's runs (0: `intra_threads`). More
     /// than one do not spin while idle, as they share the cores with the
-    /// landmark workers.
+    /// landmark workers. Two by default: a detection (up to three YOLOX
+    /// passes) is the longest step of a frame, and with one thread the
+    /// other core idles once the frame's crops are done (README,
+    /// Performance: 49–51 → 55–56 fps with fast on walk_outdoor).
     pub detector_threads: usize,
     /// Landmark sessions run side by side, one person each, per frame.
     pub landmark_workers: usize,
@@ -160,10 +163,13 @@ impl Default for ModelsConfig {
         ModelsConfig {
             dir: PathBuf::from("models"),
             ort_library: None,
-            // One thread per run and one worker per core measured fastest
-            // on small models (see README, Performance).
+            // One thread per run and a worker per core: two threads (not
+            // spinning) measured 5 % faster with fast on walk_outdoor,
+            // where many frames have one crop, but 6 % slower with best on
+            // two_people.mp4, where both workers are always busy (README,
+            // Performance).
             intra_threads: 1,
-            detector_threads: 0,
+            detector_threads: 2,
             landmark_workers: 2,
             landmark_batch: 0,
             batch_across_jobs: false,

@@ -196,7 +196,9 @@ pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec
         intra_threads: config.models.intra_threads,
         execution: ExecutionOptions::from_config(&config.gpu),
         max_batch: 1,
-        spin: None,
+        // Sessions share the cores with each other: threads that spin
+        // while idle would take time from the rest.
+        spin: (config.models.intra_threads != 1).then_some(false),
     };
     let detector_threads = match config.models.detector_threads {
         0 => opts.intra_threads,
