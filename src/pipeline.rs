@@ -240,6 +240,14 @@ pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec
         }
         Ok(model)
     };
+    let detector = || {
+        runtime.session(
+            detector_spec,
+            dir,
+            detector_opts,
+            crate::pose::blazepose::detector_outputs(config.pose.detector),
+        )
+    };
     if config.models.batch_across_jobs {
         let key = format!(
             "{}|{:?}|{}|{}",
@@ -247,23 +255,12 @@ pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec
         );
         let shared =
             crate::infer::shared::shared(&key, &crate::pose::landmark::OUTPUT_NAMES, landmarker)?;
-        let detector = runtime.session(
-            detector_spec,
-            dir,
-            detector_opts,
-            crate::pose::blazepose::detector_outputs(config.pose.detector),
-        )?;
-        return Ok((detector, vec![Runner::Shared(shared)]));
+        return Ok((detector()?, vec![Runner::Shared(shared)]));
     }
     let workers = config.models.landmark_workers.max(1);
     std::thread::scope(|scope| {
         let landmarkers: Vec<_> = (0..workers).map(|_| scope.spawn(landmarker)).collect();
-        let detector = runtime.session(
-            detector_spec,
-            dir,
-            detector_opts,
-            crate::pose::blazepose::detector_outputs(config.pose.detector),
-        )?;
+        let detector = detector()?;
         let landmarkers = landmarkers
             .into_iter()
             .map(|h| {
