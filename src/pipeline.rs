@@ -196,9 +196,6 @@ pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec
         intra_threads: config.models.intra_threads,
         execution: ExecutionOptions::from_config(&config.gpu),
         max_batch: 1,
-        // Sessions share the cores with each other: threads that spin
-        // while idle would take time from the rest.
-        spin: (config.models.intra_threads != 1).then_some(false),
     };
     let detector_threads = match config.models.detector_threads {
         0 => opts.intra_threads,
@@ -206,7 +203,6 @@ pub fn load_sessions(config: &Config, manifest: &Manifest) -> Result<(Model, Vec
     };
     let detector_opts = &SessionOptions {
         intra_threads: detector_threads,
-        spin: (detector_threads != 1).then_some(false),
         ..opts.clone()
     };
     let auto_batch = config.models.landmark_batch == 0;

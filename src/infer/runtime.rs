@@ -32,10 +32,6 @@ pub struct SessionOptions {
     /// is made symbolic (see [`super::batch`]), so [`Model::run_batch`]
     /// can run several at once.
     pub max_batch: usize,
-    /// Whether the intra-op threads spin while waiting for work (`None`:
-    /// ONNX Runtime's default, yes). Spinning threads of a session that
-    /// shares the cores with other sessions take time from them.
-    pub spin: Option<bool>,
 }
 
 /// The loaded ONNX Runtime.
@@ -231,8 +227,11 @@ impl Runtime {
         if opts.intra_threads > 0 {
             builder = builder.with_intra_threads(opts.intra_threads)?;
         }
-        if let Some(spin) = opts.spin {
-            builder = builder.with_intra_op_spinning(spin)?;
+        if opts.intra_threads != 1 {
+            // Sessions share the cores with each other (the detector beside
+            // the landmark workers): threads that spin while idle would
+            // take time from the rest.
+            builder = builder.with_intra_op_spinning(false)?;
         }
         Ok(builder)
     }

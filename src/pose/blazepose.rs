@@ -413,6 +413,9 @@ fn run_batch(
     rois: &[Roi],
     prepared: Option<&[f32]>,
 ) -> Result<Vec<Option<LandmarkResult>>, ModelError> {
+    if rois.is_empty() {
+        return Ok(Vec::new());
+    }
     let input = |i: usize| prepared.map(|p| &p[i * LANDMARK_INPUT..(i + 1) * LANDMARK_INPUT]);
     let n = workers.len().min(rois.len());
     let share =
