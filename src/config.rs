@@ -262,9 +262,10 @@ pub struct PoseConfig {
     /// A lost track may be picked up again by a new detection for this long.
     pub track_memory_s: f64,
     /// Fit the whole rig to the 2D and world landmarks per frame by
-    /// Levenberg–Marquardt (src/motion/fit.rs). Off by default: on
-    /// walk_outdoor it brings the skeleton closer to the picture but costs
-    /// seconds of solve time (README, Motion).
+    /// Levenberg–Marquardt (src/motion/fit.rs), before and after the root
+    /// placement. On by default: it is what brings the skeleton onto the
+    /// picture and the 3D error under the model's own (README, Motion);
+    /// off gives the direction-matching solve alone.
     pub whole_body_fit: bool,
 }
 
@@ -280,7 +281,7 @@ impl Default for PoseConfig {
             fov_deg: crate::motion::lift::DEFAULT_FOV_DEG,
             max_gap_s: 0.5,
             track_memory_s: 1.0,
-            whole_body_fit: false,
+            whole_body_fit: true,
         }
     }
 }

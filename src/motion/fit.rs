@@ -5,24 +5,25 @@
 //! - the 2D landmarks through the camera (the reprojection error, in
 //!   person heights, weighted by the model's visibility);
 //! - the model's world landmarks (hip-centred, metres), which hold the depth
-//!   the picture cannot tell;
+//!   the picture cannot tell: firmly along the camera's ray, loosely across
+//!   it, where the picture knows better;
 //! - staying near the first solve (direction matching on smoothed world
 //!   landmarks plus the root trajectory), which is temporally smooth and
-//!   settles what neither term constrains (a twist of the spine chain).
+//!   settles what nothing else constrains (a twist of the spine chain).
 //!
 //! The first solve matches bone directions to the model's world landmarks
 //! alone, and those disagree with the picture by several percent of the
 //! person's height; this fit is what brings the skeleton onto the video.
-//! Residuals and their scales are in [`Weights`]; the Jacobian is by
-//! central differences (69 parameters, a few hundred microseconds a frame).
+//! Residuals and their scales are in [`Weights`]; the Jacobian is analytic
+//! (a test holds it to central differences), and the steps are
+//! Levenberg–Marquardt on the normal equations ([`minimize`]).
 
-use glam::{Quat, Vec2, Vec3};
-use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt};
-use nalgebra::{DMatrix, DVector, Dyn, Owned};
+use glam::{Mat3, Quat, Vec2, Vec3};
+use nalgebra::{DMatrix, DVector};
 
 use super::lift::Pinhole;
 use crate::pose::{camera_to_output, NUM_LANDMARKS};
-use crate::rig::{pose_landmarks, JointId, Skeleton};
+use crate::rig::{forward_kinematics, JointId, Skeleton};
 
 /// How much each kind of evidence counts: each residual is divided by its
 /// scale, so a residual of 1 is "one typical error" of its kind.
@@ -30,8 +31,13 @@ use crate::rig::{pose_landmarks, JointId, Skeleton};
 pub struct Weights {
     /// Reprojection error scale, as a fraction of the person's pixel height.
     pub image_fraction: f32,
-    /// World-landmark error scale, metres.
+    /// World-landmark error scale along the camera's ray, metres: the depth
+    /// the picture cannot tell.
     pub world_m: f32,
+    /// The same across the ray, where the picture tells better than the
+    /// model's world landmarks (which do not project onto its own image
+    /// landmarks by several percent of the person's height).
+    pub world_across_m: f32,
     /// How far a joint may turn from the first solve at one "typical
     /// error", radians.
     pub rotation_rad: f32,
@@ -47,9 +53,10 @@ impl Default for Weights {
         // Measured on walk_outdoor's walker (README, Motion): a looser
         // image term or root let the fit chase the 2D landmarks' noise.
         Weights {
-            image_fraction: 0.02,
+            image_fraction: 0.015,
             world_m: 0.04,
-            rotation_rad: 0.35,
+            world_across_m: 0.2,
+            rotation_rad: 1.0,
             root_m: 0.02,
             face: 0.3,
         }
@@ -104,9 +111,18 @@ const FREE: [JointId; 22] = [
 /// rotation vector per free joint applied after its first-solve rotation.
 const PARAMS: usize = 3 + 3 * FREE.len();
 
-/// Evaluations (in units of parameters + 1) the solver may spend a frame:
-/// the fit starts near its answer, and more bought nothing measurable.
-const PATIENCE: usize = 5;
+/// Steps the solver may take a frame: the fit starts near its answer and
+/// stops at [`TOLERANCE`] long before this on walk_outdoor.
+const MAX_ITERATIONS: usize = 30;
+
+/// Damping increases tried before a step is given up.
+const MAX_DAMPING_TRIES: usize = 8;
+
+/// Relative change in the residuals and the parameters at which a frame's
+/// fit stops: the fit is smoothed over frames after, and on walk_outdoor
+/// a tighter one (1e-8) moved no figure while costing four times the
+/// evaluations.
+const TOLERANCE: f64 = 1e-2;
 
 /// Landmarks 0–10 are the face.
 const FACE: usize = 11;
@@ -119,11 +135,32 @@ fn to_camera(p: Vec3) -> Vec3 {
 struct Problem<'a> {
     frame: &'a FrameEvidence<'a>,
     weights: Weights,
-    x: DVector<f64>,
     /// Square roots of the per-landmark weights, image and world.
     image_w: [f32; NUM_LANDMARKS],
     world_w: [f32; NUM_LANDMARKS],
+    /// Per landmark, the [`FREE`] joints whose rotation moves it (the
+    /// joint it is bound to and every joint above that one).
+    chains: [Vec<usize>; NUM_LANDMARKS],
     residuals_len: usize,
+}
+
+/// The right Jacobian of SO(3)'s exponential map:
+/// `exp(v + d) ≈ exp(v) · exp(J_r(v) d)`. The parameters are rotation
+/// vectors applied after the first solve, so this turns a step in them into
+/// a turn about the joint's own axes.
+fn right_jacobian(v: Vec3) -> Mat3 {
+    let t = v.length();
+    let k = Mat3::from_cols(
+        Vec3::new(0.0, v.z, -v.y),
+        Vec3::new(-v.z, 0.0, v.x),
+        Vec3::new(v.y, -v.x, 0.0),
+    );
+    let (a, b) = if t < 1e-4 {
+        (0.5, 1.0 / 6.0)
+    } else {
+        ((1.0 - t.cos()) / (t * t), (t - t.sin()) / (t * t * t))
+    };
+    Mat3::IDENTITY - k * a + k * k * b
 }
 
 impl Problem<'_> {
@@ -134,41 +171,98 @@ impl Problem<'_> {
         let root = f.root_cam + Vec3::new(x[0] as f32, x[1] as f32, x[2] as f32);
         let mut rot = f.rotations.to_vec();
         for (k, j) in FREE.iter().enumerate() {
-            let v = Vec3::new(
-                x[3 + 3 * k] as f32,
-                x[4 + 3 * k] as f32,
-                x[5 + 3 * k] as f32,
-            );
             let i = j.index();
-            rot[i] = (rot[i] * Quat::from_scaled_axis(v)).normalize();
+            rot[i] = (rot[i] * Quat::from_scaled_axis(rotation_param(x, k))).normalize();
         }
         (root, rot)
     }
 
-    fn residuals_at(&self, x: &DVector<f64>) -> Option<DVector<f64>> {
+    /// The residuals at `x`, and their Jacobian into `jacobian` when given:
+    /// analytic, since a landmark moved by a joint's turn `w` moves by
+    /// `w × (landmark − joint)` (a numerical one cost 2 × 69 rig
+    /// evaluations an iteration, seconds a clip).
+    fn evaluate(
+        &self,
+        x: &DVector<f64>,
+        mut jacobian: Option<&mut DMatrix<f64>>,
+    ) -> Option<DVector<f64>> {
         let f = self.frame;
         let w = &self.weights;
         let (root, rot) = self.pose(x);
         // Landmarks hip-centred in output space, then placed in the camera.
-        let local = pose_landmarks(f.skeleton, Vec3::ZERO, &rot);
+        let globals = forward_kinematics(f.skeleton, Vec3::ZERO, &rot);
+        let bindings = f.skeleton.landmark_bindings();
+        let local: [Vec3; NUM_LANDMARKS] = std::array::from_fn(|k| {
+            globals[bindings[k].joint.index()].transform_point(bindings[k].offset)
+        });
+        // Each free joint's three turn axes, in output space.
+        let axes: Vec<(Vec3, [Vec3; 3])> = FREE
+            .iter()
+            .enumerate()
+            .map(|(k, j)| {
+                let g = globals[j.index()];
+                let jr = right_jacobian(rotation_param(x, k));
+                (g.translation, [0, 1, 2].map(|c| g.rotation * jr.col(c)))
+            })
+            .collect();
         let mut r = Vec::with_capacity(self.residuals_len);
         let image_scale = (w.image_fraction * f.pixel_height).max(1.0);
-        for (k, &l) in local.iter().enumerate().take(NUM_LANDMARKS) {
+        for (k, &l) in local.iter().enumerate() {
             let p = root + to_camera(l);
             let uv = f.camera.project(p)?;
-            let d = (uv - f.image[k]) * (self.image_w[k] / image_scale);
+            let s = self.image_w[k] / image_scale;
+            let d = (uv - f.image[k]) * s;
+            if let Some(jac) = jacobian.as_deref_mut() {
+                // d(uv)/d(camera point), scaled like the residual.
+                let (fx, fy) = (f.camera.fx / p.z, f.camera.fy / p.z);
+                let du = Vec3::new(fx, 0.0, -fx * p.x / p.z) * s;
+                let dv = Vec3::new(0.0, fy, -fy * p.y / p.z) * s;
+                let row = r.len();
+                for c in 0..3 {
+                    jac[(row, c)] = du[c] as f64;
+                    jac[(row + 1, c)] = dv[c] as f64;
+                }
+                for &m in &self.chains[k] {
+                    let (origin, turns) = &axes[m];
+                    for (c, a) in turns.iter().enumerate() {
+                        let moved = to_camera(a.cross(l - *origin));
+                        jac[(row, 3 + 3 * m + c)] = du.dot(moved) as f64;
+                        jac[(row + 1, 3 + 3 * m + c)] = dv.dot(moved) as f64;
+                    }
+                }
+            }
             r.push(d.x as f64);
             r.push(d.y as f64);
         }
-        for (k, &l) in local.iter().enumerate().take(NUM_LANDMARKS) {
-            let d = (l - f.world[k]) * (self.world_w[k] / w.world_m);
+        // World errors split along and across the ray to the first solve's
+        // hips (output space; fixed, so the split does not move with the
+        // parameters), each at its own scale.
+        let ray = to_camera(f.root_cam).normalize_or(Vec3::Z);
+        let along = Mat3::from_cols(ray * ray.x, ray * ray.y, ray * ray.z);
+        let world_scale = along / w.world_m + (Mat3::IDENTITY - along) / w.world_across_m;
+        for (k, &l) in local.iter().enumerate() {
+            let s = world_scale * self.world_w[k];
+            let d = s * (l - f.world[k]);
+            if let Some(jac) = jacobian.as_deref_mut() {
+                let row = r.len();
+                for &m in &self.chains[k] {
+                    let (origin, turns) = &axes[m];
+                    for (c, a) in turns.iter().enumerate() {
+                        let moved = s * a.cross(l - *origin);
+                        for e in 0..3 {
+                            jac[(row + e, 3 + 3 * m + c)] = moved[e] as f64;
+                        }
+                    }
+                }
+            }
             r.extend([d.x as f64, d.y as f64, d.z as f64]);
         }
-        for i in 0..3 {
-            r.push(x[i] / w.root_m as f64);
-        }
-        for v in x.iter().skip(3) {
-            r.push(v / w.rotation_rad as f64);
+        for (i, v) in x.iter().enumerate() {
+            let scale = if i < 3 { w.root_m } else { w.rotation_rad } as f64;
+            if let Some(jac) = jacobian.as_deref_mut() {
+                jac[(r.len(), i)] = 1.0 / scale;
+            }
+            r.push(v / scale);
         }
         r.iter()
             .all(|v| v.is_finite())
@@ -176,39 +270,80 @@ impl Problem<'_> {
     }
 }
 
-impl LeastSquaresProblem<f64, Dyn, Dyn> for Problem<'_> {
-    type ResidualStorage = Owned<f64, Dyn>;
-    type JacobianStorage = Owned<f64, Dyn, Dyn>;
-    type ParameterStorage = Owned<f64, Dyn>;
+/// The rotation vector of free joint `k` in the parameters `x`.
+fn rotation_param(x: &DVector<f64>, k: usize) -> Vec3 {
+    Vec3::new(
+        x[3 + 3 * k] as f32,
+        x[4 + 3 * k] as f32,
+        x[5 + 3 * k] as f32,
+    )
+}
 
-    fn set_params(&mut self, x: &DVector<f64>) {
-        self.x.copy_from(x);
-    }
-
-    fn params(&self) -> DVector<f64> {
-        self.x.clone()
-    }
-
-    fn residuals(&self) -> Option<DVector<f64>> {
-        self.residuals_at(&self.x)
-    }
-
-    fn jacobian(&self) -> Option<DMatrix<f64>> {
-        // Central differences; the step is large enough for the f32 rig.
-        const H: f64 = 1e-3;
-        let mut j = DMatrix::zeros(self.residuals_len, PARAMS);
-        let mut x = self.x.clone();
-        for c in 0..PARAMS {
-            let x0 = x[c];
-            x[c] = x0 + H;
-            let plus = self.residuals_at(&x)?;
-            x[c] = x0 - H;
-            let minus = self.residuals_at(&x)?;
-            x[c] = x0;
-            j.set_column(c, &((plus - minus) / (2.0 * H)));
+/// Per landmark, the indices into [`FREE`] of the joints that move it.
+fn chains(skeleton: &Skeleton) -> [Vec<usize>; NUM_LANDMARKS] {
+    let joints = skeleton.joints();
+    let bindings = skeleton.landmark_bindings();
+    std::array::from_fn(|k| {
+        let mut above = Vec::new();
+        let mut j = Some(bindings[k].joint.index());
+        while let Some(i) = j {
+            above.push(i);
+            j = joints[i].parent;
         }
-        Some(j)
+        FREE.iter()
+            .enumerate()
+            .filter(|(_, f)| above.contains(&f.index()))
+            .map(|(m, _)| m)
+            .collect()
+    })
+}
+
+/// Levenberg–Marquardt on the normal equations: `(JᵀJ + λ·diag JᵀJ) δ =
+/// −Jᵀr`, solved by nalgebra's Cholesky. The `levenberg-marquardt` crate
+/// solves each step by a pivoted QR of the whole 250 × 69 Jacobian, which
+/// was three quarters of the solve stage on walk_outdoor; the 69 × 69
+/// normal matrix is a quarter of the work, and this problem is always well
+/// conditioned (every parameter has a prior row). `None` when the start
+/// has no finite residuals.
+fn minimize(problem: &Problem) -> Option<DVector<f64>> {
+    let mut x = DVector::zeros(PARAMS);
+    let mut jac = DMatrix::zeros(problem.residuals_len, PARAMS);
+    let mut r = problem.evaluate(&x, Some(&mut jac))?;
+    let mut cost = r.norm_squared();
+    let mut lambda = 1e-3;
+    for _ in 0..MAX_ITERATIONS {
+        let normal = jac.tr_mul(&jac);
+        let gradient = jac.tr_mul(&r);
+        let mut accepted = None;
+        for _ in 0..MAX_DAMPING_TRIES {
+            let mut a = normal.clone();
+            for i in 0..PARAMS {
+                a[(i, i)] += lambda * normal[(i, i)].max(1e-12);
+            }
+            let step = a.cholesky().map(|c| -c.solve(&gradient));
+            let trial = step.as_ref().map(|d| &x + d);
+            match trial.as_ref().and_then(|t| problem.evaluate(t, None)) {
+                Some(rt) if rt.norm_squared() < cost => {
+                    accepted = step.zip(trial).map(|(d, t)| (d, t, rt.norm_squared()));
+                    lambda = (lambda / 3.0).max(1e-9);
+                    break;
+                }
+                _ => lambda *= 4.0,
+            }
+        }
+        let Some((step, trial, trial_cost)) = accepted else {
+            break;
+        };
+        let settled = cost - trial_cost <= TOLERANCE * cost
+            || step.norm() <= TOLERANCE * (trial.norm() + TOLERANCE);
+        x = trial;
+        cost = trial_cost;
+        if settled {
+            break;
+        }
+        r = problem.evaluate(&x, Some(&mut jac))?;
     }
+    Some(x)
 }
 
 /// Fits one frame (module docs). Returns the hips in camera space and the
@@ -225,28 +360,80 @@ pub fn fit_frame(frame: &FrameEvidence, weights: Weights) -> (Vec3, Vec<Quat>) {
     let problem = Problem {
         frame,
         weights,
-        x: DVector::zeros(PARAMS),
         image_w,
         world_w,
+        chains: chains(frame.skeleton),
         residuals_len: NUM_LANDMARKS * 5 + PARAMS,
     };
-    let start = (frame.root_cam, frame.rotations.to_vec());
-    if problem.residuals().is_none() {
-        return start;
+    match minimize(&problem) {
+        Some(x) => problem.pose(&x),
+        None => (frame.root_cam, frame.rotations.to_vec()),
     }
-    let (problem, report) = LevenbergMarquardt::new()
-        .with_patience(PATIENCE)
-        .minimize(problem);
-    if !report.objective_function.is_finite() {
-        return start;
-    }
-    problem.pose(&problem.x)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rig::BodyMeasurements;
+    use crate::rig::{pose_landmarks, BodyMeasurements};
+
+    /// The analytic Jacobian against central differences of the residuals,
+    /// away from zero (where the right Jacobian of the turns matters) and
+    /// with world landmarks that disagree with the rig.
+    #[test]
+    fn the_analytic_jacobian_matches_central_differences() {
+        let skel = Skeleton::t_pose(&BodyMeasurements::default());
+        let cam = Pinhole::from_fov(1280, 720, 60.0);
+        let mut first = vec![Quat::IDENTITY; skel.len()];
+        first[JointId::LeftUpperArm.index()] = Quat::from_rotation_z(-1.0);
+        first[JointId::RightShin.index()] = Quat::from_rotation_x(0.7);
+        first[JointId::Hips.index()] = Quat::from_rotation_y(2.5);
+        let local = pose_landmarks(&skel, Vec3::ZERO, &first);
+        let root = Vec3::new(0.3, -0.2, 3.5);
+        let image = std::array::from_fn(|k| {
+            cam.project(root + to_camera(local[k])).unwrap() + Vec2::new(3.0, -2.0) * (k % 4) as f32
+        });
+        let world =
+            std::array::from_fn(|k| local[k] + Vec3::new(0.02, -0.01, 0.05) * (k % 3) as f32);
+        let frame = FrameEvidence {
+            skeleton: &skel,
+            camera: &cam,
+            image,
+            visibility: std::array::from_fn(|k| 0.2 + 0.8 * ((k % 5) as f32 / 4.0)),
+            world,
+            pixel_height: 300.0,
+            root_cam: root,
+            rotations: &first,
+        };
+        let problem = Problem {
+            frame: &frame,
+            weights: Weights::default(),
+            image_w: std::array::from_fn(|k| frame.visibility[k].sqrt()),
+            world_w: std::array::from_fn(|k| frame.visibility[k].sqrt()),
+            chains: chains(&skel),
+            residuals_len: NUM_LANDMARKS * 5 + PARAMS,
+        };
+        let mut x = DVector::from_fn(PARAMS, |i, _| 0.3 * ((i * 7 % 11) as f64 / 10.0 - 0.5));
+        let mut analytic = DMatrix::zeros(problem.residuals_len, PARAMS);
+        problem.evaluate(&x, Some(&mut analytic)).unwrap();
+        let h = 1e-3;
+        // Each column against its own largest entry: the residuals are f32,
+        // so central differences carry rounding noise of about 1e-3 of it.
+        let mut worst = 0.0f64;
+        for c in 0..PARAMS {
+            let x0 = x[c];
+            x[c] = x0 + h;
+            let plus = problem.evaluate(&x, None).unwrap();
+            x[c] = x0 - h;
+            let minus = problem.evaluate(&x, None).unwrap();
+            x[c] = x0;
+            let numeric = (plus - minus) / (2.0 * h);
+            let scale = numeric.amax().max(1.0);
+            for row in 0..numeric.len() {
+                worst = worst.max((analytic[(row, c)] - numeric[row]).abs() / scale);
+            }
+        }
+        assert!(worst < 0.01, "largest relative difference {worst}");
+    }
 
     /// A posed rig seen by a camera: the fit recovers the pose from its 2D
     /// projection and a distorted copy of its world landmarks, where the
