@@ -184,6 +184,24 @@ fn a_batch_larger_than_the_session_takes_is_split_into_runs() {
 }
 
 #[test]
+fn a_frame_with_no_crops_runs_no_landmark_model() {
+    // Nobody followed yet: the batch path answers at once, and the frame's
+    // detection still runs beside it.
+    let mut pairs = models(Quality::Fast, 2);
+    let frame = frames(120, 1, 1).remove(0);
+    assert!(pairs
+        .landmarks_batch(&frame, &[])
+        .expect("no crops")
+        .is_empty());
+    let (found, landmarks) = pairs
+        .detect_and_landmarks(&frame, &[])
+        .expect("detect only");
+    assert!(landmarks.is_empty());
+    assert!(!found.is_empty(), "walk_outdoor frame 120 has people");
+    assert_eq!(pairs.landmark_model_runs(), 0);
+}
+
+#[test]
 fn the_default_runs_a_crop_a_run_on_the_cpu() {
     // `models.landmark_batch = 0` (auto): batches only on a GPU.
     let mut config = Config::load(None).expect("configuration");
