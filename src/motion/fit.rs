@@ -391,17 +391,27 @@ mod tests {
     use super::*;
     use crate::rig::{pose_landmarks, BodyMeasurements};
 
+    /// The default rig, a 1280 × 720 camera and the rig posed by `turns`
+    /// (every other joint at rest).
+    fn posed(turns: &[(JointId, Quat)]) -> (Skeleton, Pinhole, Vec<Quat>) {
+        let skel = Skeleton::t_pose(&BodyMeasurements::default());
+        let mut rotations = vec![Quat::IDENTITY; skel.len()];
+        for (joint, turn) in turns {
+            rotations[joint.index()] = *turn;
+        }
+        (skel, Pinhole::from_fov(1280, 720, 60.0), rotations)
+    }
+
     /// The analytic Jacobian against central differences of the residuals,
     /// away from zero (where the right Jacobian of the turns matters) and
     /// with world landmarks that disagree with the rig.
     #[test]
     fn the_analytic_jacobian_matches_central_differences() {
-        let skel = Skeleton::t_pose(&BodyMeasurements::default());
-        let cam = Pinhole::from_fov(1280, 720, 60.0);
-        let mut first = vec![Quat::IDENTITY; skel.len()];
-        first[JointId::LeftUpperArm.index()] = Quat::from_rotation_z(-1.0);
-        first[JointId::RightShin.index()] = Quat::from_rotation_x(0.7);
-        first[JointId::Hips.index()] = Quat::from_rotation_y(2.5);
+        let (skel, cam, first) = posed(&[
+            (JointId::LeftUpperArm, Quat::from_rotation_z(-1.0)),
+            (JointId::RightShin, Quat::from_rotation_x(0.7)),
+            (JointId::Hips, Quat::from_rotation_y(2.5)),
+        ]);
         let local = pose_landmarks(&skel, Vec3::ZERO, &first);
         let root = Vec3::new(0.3, -0.2, 3.5);
         let image = std::array::from_fn(|k| {
@@ -455,13 +465,12 @@ mod tests {
     /// first solve (the distorted landmarks' pose) was off.
     #[test]
     fn the_fit_brings_the_rig_onto_the_picture() {
-        let skel = Skeleton::t_pose(&BodyMeasurements::default());
-        let cam = Pinhole::from_fov(1280, 720, 60.0);
-        let mut truth = vec![Quat::IDENTITY; skel.len()];
-        truth[JointId::LeftUpperArm.index()] = Quat::from_rotation_z(-1.0);
-        truth[JointId::RightForearm.index()] = Quat::from_rotation_y(0.8);
-        truth[JointId::LeftThigh.index()] = Quat::from_rotation_x(-0.5);
-        truth[JointId::Hips.index()] = Quat::from_rotation_y(0.4);
+        let (skel, cam, truth) = posed(&[
+            (JointId::LeftUpperArm, Quat::from_rotation_z(-1.0)),
+            (JointId::RightForearm, Quat::from_rotation_y(0.8)),
+            (JointId::LeftThigh, Quat::from_rotation_x(-0.5)),
+            (JointId::Hips, Quat::from_rotation_y(0.4)),
+        ]);
         let root = Vec3::new(0.2, -0.1, 4.0);
         let local = pose_landmarks(&skel, Vec3::ZERO, &truth);
         let image: [Vec2; NUM_LANDMARKS] =
@@ -510,10 +519,7 @@ mod tests {
     /// without the outlier weights it reaches for the wrong point.
     #[test]
     fn a_far_off_landmark_does_not_pull_the_limb() {
-        let skel = Skeleton::t_pose(&BodyMeasurements::default());
-        let cam = Pinhole::from_fov(1280, 720, 60.0);
-        let mut truth = vec![Quat::IDENTITY; skel.len()];
-        truth[JointId::RightUpperArm.index()] = Quat::from_rotation_z(1.0);
+        let (skel, cam, truth) = posed(&[(JointId::RightUpperArm, Quat::from_rotation_z(1.0))]);
         let root = Vec3::new(0.0, 0.0, 4.0);
         let local = pose_landmarks(&skel, Vec3::ZERO, &truth);
         let seen: [Vec2; NUM_LANDMARKS] =
