@@ -207,9 +207,17 @@ impl Db {
             return Err(DbError::Url);
         };
         let max = if backend == Backend::Sqlite { 1 } else { 16 };
+        // No idle timeout and no lifetime, so sqlx starts no maintenance
+        // task: in sqlx 0.8.6 that task can spin at 100 % CPU forever once
+        // its idle count underflows (launchbadge/sqlx#3645; the fix, #4289,
+        // came after 0.8.6). Seen here: `vidmocap admin
+        // grant-credits` spun on exit beside the service's tests. Broken
+        // connections are still caught, by the ping before each acquire.
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(30))
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect(&url)
             .await
             .map_err(|e| DbError::Connect(e.to_string()))?;
