@@ -262,8 +262,8 @@ pub struct PoseConfig {
     /// A lost track may be picked up again by a new detection for this long.
     pub track_memory_s: f64,
     /// Fit the whole rig to the 2D and world landmarks per frame by
-    /// Levenberg–Marquardt (src/motion/fit.rs), before and after the root
-    /// placement. On by default: it is what brings the skeleton onto the
+    /// Levenberg–Marquardt (src/motion/fit.rs), before the contacts and
+    /// the root placement. On by default: it is what brings the skeleton onto the
     /// picture and the 3D error under the model's own (README, Motion);
     /// off gives the direction-matching solve alone.
     pub whole_body_fit: bool,

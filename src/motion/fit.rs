@@ -23,7 +23,7 @@ use nalgebra::{DMatrix, DVector};
 
 use super::lift::Pinhole;
 use crate::pose::{camera_to_output, NUM_LANDMARKS};
-use crate::rig::{forward_kinematics, JointId, Skeleton};
+use crate::rig::{forward_kinematics, landmarks_of, JointId, Skeleton};
 
 /// How much each kind of evidence counts: each residual is divided by its
 /// scale, so a residual of 1 is "one typical error" of its kind.
@@ -197,10 +197,7 @@ impl Problem<'_> {
         let (root, rot) = self.pose(x);
         // Landmarks hip-centred in output space, then placed in the camera.
         let globals = forward_kinematics(f.skeleton, Vec3::ZERO, &rot);
-        let bindings = f.skeleton.landmark_bindings();
-        let local: [Vec3; NUM_LANDMARKS] = std::array::from_fn(|k| {
-            globals[bindings[k].joint.index()].transform_point(bindings[k].offset)
-        });
+        let local = landmarks_of(f.skeleton, &globals);
         // Each free joint's three turn axes, in output space.
         let axes: Vec<(Vec3, [Vec3; 3])> = FREE
             .iter()
@@ -306,7 +303,7 @@ fn chains(skeleton: &Skeleton) -> [Vec<usize>; NUM_LANDMARKS] {
 
 /// Levenberg–Marquardt on the normal equations: `(JᵀJ + λ·diag JᵀJ) δ =
 /// −Jᵀr`, solved by nalgebra's Cholesky. The `levenberg-marquardt` crate
-/// solves each step by a pivoted QR of the whole 250 × 69 Jacobian, which
+/// solves each step by a pivoted QR of the whole 234 × 69 Jacobian, which
 /// was three quarters of the solve stage on walk_outdoor; the 69 × 69
 /// normal matrix is a quarter of the work, and this problem is always well
 /// conditioned (every parameter has a prior row). `None` when the start

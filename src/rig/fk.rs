@@ -75,7 +75,12 @@ pub fn pose_landmarks(
     root_translation: Vec3,
     local: &[Quat],
 ) -> [Vec3; NUM_LANDMARKS] {
-    let globals = forward_kinematics(skel, root_translation, local);
+    landmarks_of(skel, &forward_kinematics(skel, root_translation, local))
+}
+
+/// The 33 landmarks of a rig already posed into `globals` (from
+/// [`forward_kinematics`]), for callers that need the joints too.
+pub fn landmarks_of(skel: &Skeleton, globals: &[JointTransform]) -> [Vec3; NUM_LANDMARKS] {
     skel.landmark_bindings()
         .map(|b| globals[b.joint.index()].transform_point(b.offset))
 }

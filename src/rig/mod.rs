@@ -25,7 +25,7 @@ pub mod skeleton;
 pub mod solve;
 
 pub use clip::{Clip, ClipProblem};
-pub use fk::{forward_kinematics, global_positions, pose_landmarks, JointTransform};
+pub use fk::{forward_kinematics, global_positions, landmarks_of, pose_landmarks, JointTransform};
 pub use joint::JointId;
 pub use measure::BodyMeasurements;
 pub use mesh::{body_mesh, BodyMesh};
